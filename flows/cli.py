@@ -1,0 +1,152 @@
+"""The ``vigie`` command. Wiring only: parse options, call flows and stores, print for people or as JSON.
+
+Every subcommand that reports something takes ``--json`` and then prints one JSON object as the last line.
+Errors in input files exit with status 2 and a message naming the file, row and column.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.schema import SourceFileError
+from flows.settings import Settings, configure_prefect_home
+
+app = typer.Typer(help="Vigie: weekly district conflict-risk scores.", no_args_is_help=True, add_completion=False)
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Vigie home folder (env VIGIE_HOME, default ./.vigie).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object as the last line.")]
+
+
+def _settings(home: Path | None, **overrides) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        values["home"] = home
+    settings = Settings(**values)
+    configure_prefect_home(settings)
+    return settings
+
+
+def _emit_json(payload: dict) -> None:
+    sys.stdout.write(json.dumps(payload, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _fail(exc: Exception, as_json: bool) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    if as_json:
+        _emit_json({"ok": False, "error": str(exc), "error_type": type(exc).__name__})
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="ACLED export (CSV/xlsx) or UCDP GED CSV files.", exists=True, dir_okay=False)],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Parse, validate, assign to districts and store events (idempotent; revisions replace older copies)."""
+    from features.gazetteer import Gazetteer
+    from flows.tasks import ingest_files
+
+    settings = _settings(home)
+    settings.ensure_dirs()
+    try:
+        reports = ingest_files.fn(files, settings, Gazetteer.load(settings.country_iso3))
+    except SourceFileError as exc:
+        _fail(exc, as_json)
+    table = Table("file", "events", "added", "updated", "unchanged", "stale", "assigned", "unassigned", title="Ingest")
+    for r in reports:
+        table.add_row(Path(r.source_file).name, *(str(x) for x in (r.rows, r.added, r.updated, r.unchanged, r.stale, r.assigned, r.unassigned)))
+    console.print(table)
+    for r in reports:
+        for ev in r.unassigned_events:
+            console.print(f"  unassigned {ev['event_id']}: {ev['unassigned_reason']}")
+    totals = {k: sum(getattr(r, k) for r in reports) for k in ("rows", "added", "updated", "unchanged", "stale", "assigned", "unassigned")}
+    rate = totals["assigned"] / totals["rows"] if totals["rows"] else 1.0
+    console.print(f"assigned {rate:.2%} of {totals['rows']} events to a district; store: {settings.event_store}")
+    if as_json:
+        _emit_json({"ok": True, **totals, "assigned_share": rate, "event_store": str(settings.event_store),
+                    "files": [r.as_dict() for r in reports]})
+
+
+@app.command()
+def run(
+    events: Annotated[Optional[list[Path]], typer.Option("--events", help="Event files to use (default: the simulated data set).", exists=True, dir_okay=False)] = None,
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast the week of this date (Monday on or before); only events dated before that Monday are used.")] = None,
+    respect_timestamps: Annotated[bool, typer.Option("--respect-timestamps", help="Also drop events the source published on or after the cutoff.")] = False,
+    home: HomeOpt = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
+    score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest, build features, train and track models, and publish next-week scores for every district."""
+    from flows.run import run_flow
+
+    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store)
+    try:
+        summary = run_flow(events=[str(p) for p in events] if events else None,
+                           as_of=as_of.date() if as_of else None, respect_timestamps=respect_timestamps, settings=settings)
+    except SourceFileError as exc:
+        _fail(exc, as_json)
+    label = " (SIMULATED DATA)" if summary["is_simulated"] else ""
+    table = Table("rank", "district", "region", "risk score", "tier", "expected events (1 wk)", "P(major attack, 4 wk)",
+                  title=f"Highest-risk districts, week of {summary['week_start']}{label}")
+    for row in summary["top_districts"]:
+        table.add_row(str(row["rank"]), row["district_name"], row["admin1_name"], f"{row['risk_score']:.1f}", row["tier"],
+                      f"{row['expected_events']:.2f}", f"{row['p_major_attack_4w']:.1%}")
+    console.print(table)
+    console.print(f"Published {summary['rows_published']} rows ({summary['districts']} districts) for the week of "
+                  f"{summary['week_start']}, data cutoff {summary['data_cutoff']}, run {summary['run_id']}")
+    console.print(f"Scores table: district_risk_scores in {summary['score_store']}")
+    console.print(f"MLflow runs:  {summary['mlflow_ui']}")
+    if as_json:
+        _emit_json({"ok": True, **summary})
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (events.csv, truth.parquet, simulation.json).")],
+    start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = datetime(2012, 1, 2),
+    weeks: Annotated[int, typer.Option("--weeks", min=1)] = 520,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    districts: Annotated[Optional[int], typer.Option("--districts", help="Simulate a synthetic grid country of this many districts instead of Mali.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write an ACLED-format export (and the true expected counts) from Vigie's generative model."""
+    import pandas as pd
+
+    from features.gazetteer import Gazetteer
+    from features.sources.simulator import simulate as run_simulation, write_simulation
+
+    gazetteer = Gazetteer.synthetic(districts) if districts else Gazetteer.load("MLI")
+    end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
+    kwargs = {} if not districts else {"country_name": "Simulania", "country_iso3": gazetteer.country_iso3}
+    result = run_simulation(gazetteer.districts, gazetteer.neighbours, start=start.date(), end=end, seed=seed, **kwargs)
+    paths = write_simulation(result, out)
+    console.print(f"simulated {len(result.events)} events in {len(gazetteer.districts)} districts over {weeks} weeks -> {out}")
+    if as_json:
+        _emit_json({"ok": True, "events": len(result.events), "districts": len(gazetteer.districts), "weeks": weeks,
+                    "seed": seed, "files": {k: str(v) for k, v in paths.items()}})
+
+
+def main() -> None:  # pragma: no cover
+    app()

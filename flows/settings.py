@@ -1,0 +1,85 @@
+"""All of Vigie's settings in one place.
+
+Every location lives under one home folder (``./.vigie`` by default, env ``VIGIE_HOME``) and each can be
+overridden by its own environment variable (``VIGIE_<NAME>``) or by a command-line flag. Modelling choices
+(major-attack definition, horizons, tiers, promotion rules) live here too, so a run's configuration is one
+object that is logged to MLflow as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MajorAttack(BaseModel):
+    """What counts as a "major attack" for the hazard targets."""
+
+    min_fatalities: int = Field(5, description="A violent event with at least this many fatalities is major.")
+    military_targets: bool = Field(
+        False, description="Also count any attack on security forces or their positions, whatever its toll."
+    )
+
+
+class Tiers(BaseModel):
+    """Risk-score (0-100) thresholds: a score at or above a threshold takes that tier."""
+
+    elevated: float = 10.0
+    high: float = 25.0
+    severe: float = 50.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(Path(".vigie"), description="Folder holding every store Vigie writes.")
+    event_store: Path | None = Field(None, description="DuckDB event store (default <home>/events.duckdb).")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI (default sqlite:///<home>/mlflow.db).")
+    artifact_root: Path | None = Field(None, description="MLflow artifact folder (default <home>/mlartifacts).")
+    prefect_home: Path | None = Field(None, description="PREFECT_HOME (default <home>/prefect).")
+    score_store_url: str | None = Field(None, description="Score store URL (default duckdb:///<home>/scores.duckdb).")
+    exports_dir: Path | None = Field(None, description="Exports and reports (default <home>/exports).")
+    feature_dir: Path | None = Field(None, description="Stored feature tables (default <home>/features).")
+    drop_dir: Path | None = Field(None, description="Folder the weekly run ingests new files from (default <home>/drop).")
+
+    country_iso3: str = "MLI"
+    panel_start: str = Field("2012-01-02", description="First week (Monday) of the modelling panel.")
+    horizons: tuple[int, ...] = (1, 4, 13)
+    major_attack: MajorAttack = MajorAttack()
+    tiers: Tiers = Tiers()
+    simulation_seed: int = 20130111
+    simulation_start: str = "2012-01-02"
+    simulation_weeks: int = 520
+    experiment_prefix: str = "vigie"
+
+    @model_validator(mode="after")
+    def _fill_locations(self) -> "Settings":
+        home = self.home.resolve()
+        self.home = home
+        self.event_store = (self.event_store or home / "events.duckdb").resolve()
+        self.artifact_root = (self.artifact_root or home / "mlartifacts").resolve()
+        self.tracking_uri = self.tracking_uri or f"sqlite:///{home / 'mlflow.db'}"
+        self.prefect_home = (self.prefect_home or home / "prefect").resolve()
+        self.score_store_url = self.score_store_url or f"duckdb:///{home / 'scores.duckdb'}"
+        self.exports_dir = (self.exports_dir or home / "exports").resolve()
+        self.feature_dir = (self.feature_dir or home / "features").resolve()
+        self.drop_dir = (self.drop_dir or home / "drop").resolve()
+        return self
+
+    def ensure_dirs(self) -> None:
+        """Create the folders the settings point at (idempotent)."""
+        for path in (self.home, self.artifact_root, self.prefect_home, self.exports_dir, self.feature_dir, self.drop_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self.event_store.parent.mkdir(parents=True, exist_ok=True)
+
+    def public_dict(self) -> dict:
+        """Settings as plain values, safe to log (holds no secrets: credentials are read elsewhere)."""
+        return self.model_dump(mode="json")
+
+
+def configure_prefect_home(settings: Settings) -> None:
+    """Point Prefect at the project's home unless the user already chose a PREFECT_HOME or an API server."""
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))

@@ -1,0 +1,98 @@
+"""Turn model outputs for the forecast week into the published ``district_risk_scores`` rows (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.distributions import CountDistribution
+
+TIERS = ("low", "elevated", "high", "severe")
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """Facts stamped on every published row."""
+
+    country_iso3: str
+    week_start: pd.Timestamp
+    data_cutoff: pd.Timestamp
+    run_id: str
+    count_model: str
+    hazard_model: str
+    published_at: pd.Timestamp
+    is_simulated: bool
+
+
+def tier_of(score: np.ndarray, elevated: float, high: float, severe: float) -> np.ndarray:
+    """Tier of a 0-100 risk score: a score at or above a threshold takes that tier."""
+    return np.asarray(TIERS, dtype=object)[np.searchsorted([elevated, high, severe], score, side="right")]
+
+
+def describe_drivers(contributions: pd.DataFrame, descriptions: dict[str, str], top: int = 3) -> pd.DataFrame:
+    """The ``top`` features that move each row's risk most, as '+ description' (raises risk) or '- description'.
+
+    ``contributions`` holds one column per feature (additive terms on the model's link scale, e.g. SHAP values).
+    """
+    values = contributions.to_numpy(np.float64)
+    order = np.argsort(-np.abs(values), axis=1)[:, :top]
+    names = contributions.columns.to_numpy()[order]
+    signs = np.take_along_axis(values, order, axis=1)
+    text = np.where(signs >= 0, "+ ", "- ") + np.vectorize(lambda n: descriptions.get(n, n), otypes=[object])(names)
+    return pd.DataFrame(text, index=contributions.index, columns=[f"driver_{i + 1}" for i in range(top)])
+
+
+def score_rows(
+    districts: pd.DataFrame,
+    counts: dict[int, CountDistribution],
+    p_major_4w: np.ndarray,
+    drivers: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    context: ScoreContext,
+    tiers: tuple[float, float, float],
+) -> pd.DataFrame:
+    """One row per district and horizon.
+
+    ``districts`` (district_code, district_name, admin1_name) is in the same row order as every array;
+    ``counts[h]`` is the distribution of violent events in the ``h`` weeks from ``week_start``;
+    ``previous`` holds the last published week's rows (for score_change), or None.
+    """
+    n = len(districts)
+    p_major = np.clip(np.asarray(p_major_4w, dtype=np.float64), 0.0, 1.0)
+    score = np.round(100.0 * p_major, 2)
+    rank = pd.Series(score).rank(ascending=False, method="min").to_numpy(int)
+    p_any = np.clip(counts[4].prob_at_least(1), 0.0, 1.0) if 4 in counts else np.full(n, np.nan)
+    base = pd.DataFrame({
+        "country_iso3": context.country_iso3,
+        "district_code": districts["district_code"].to_numpy(),
+        "district_name": districts["district_name"].to_numpy(),
+        "admin1_name": districts["admin1_name"].to_numpy(),
+        "week_start": pd.Timestamp(context.week_start).date(),
+        "p_any_violence_4w": p_any,
+        "p_major_attack_4w": p_major,
+        "risk_score": score,
+        "tier": tier_of(score, *tiers),
+        "rank": rank,
+    })
+    if previous is not None and len(previous):
+        prev = previous.drop_duplicates("district_code").set_index("district_code")["risk_score"]
+        base["score_change"] = base["risk_score"] - base["district_code"].map(prev).astype("Float64")
+    else:
+        base["score_change"] = np.nan
+    base = pd.concat([base, drivers.reset_index(drop=True)], axis=1)
+    rows = []
+    for h, dist in sorted(counts.items()):
+        lo80, hi80 = dist.interval(0.8)
+        lo90, hi90 = dist.interval(0.9)
+        rows.append(base.assign(horizon_weeks=h, expected_events=dist.mean, events_lo80=lo80, events_hi80=hi80,
+                                events_lo90=lo90, events_hi90=hi90))
+    out = pd.concat(rows, ignore_index=True)
+    out["data_cutoff"] = pd.Timestamp(context.data_cutoff).date()
+    out["count_model"] = context.count_model
+    out["hazard_model"] = context.hazard_model
+    out["run_id"] = context.run_id
+    out["published_at"] = pd.Timestamp(context.published_at)
+    out["is_simulated"] = context.is_simulated
+    return out
