@@ -569,6 +569,8 @@ def _read_population(
     raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=["", *section.get("na_values", [])])
     value_column = _setting(section, "value_column", config_path, "population")
     join = section.get("join", "name")
+    if join not in ("name", "code"):
+        raise SourceFileError(str(config_path), None, "population.join", f"'{join}' is neither 'name' nor 'code'")
     key_column = _setting(section, "name_column" if join == "name" else "code_column", config_path, "population")
     admin1_column = section.get("admin1_column")
     for column in (value_column, key_column, *([admin1_column] if admin1_column else [])):
@@ -579,23 +581,22 @@ def _read_population(
     bad = values.isna() | (values <= 0) | (values % 1 != 0)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy(dtype=bool, na_value=True))[0])
-        raise SourceFileError(str(path), row + 2, value_column, f"'{raw[value_column].iloc[row]}' is not a positive count")
+        problem = f"'{raw[value_column].iloc[row]}' is not a positive count"
+        raise SourceFileError(str(path), row + 2, value_column, problem)
 
     if join == "name":
         admin1 = raw[admin1_column] if admin1_column else pd.Series(pd.NA, index=raw.index, dtype="string")
         codes, outcome = _match_names(raw[key_column], admin1, aliases, admin1_aliases, districts)
-    elif join == "code":
-        codes = raw[key_column].str.strip().reset_index(drop=True)
-        outcome = pd.Series(np.where(codes.isin(set(districts["district_code"])), _MATCHED, _UNKNOWN), dtype="string")
     else:
-        raise SourceFileError(str(config_path), None, "population.join", f"'{join}' is neither 'name' nor 'code'")
+        codes = raw[key_column].str.strip().reset_index(drop=True)
+        known = codes.isin(set(districts["district_code"])).to_numpy()
+        outcome = pd.Series(np.where(known, _MATCHED, _UNKNOWN), dtype="string")
 
     unmatched = (outcome != _MATCHED).to_numpy()
     if unmatched.any():
         row = int(np.flatnonzero(unmatched)[0])
-        raise SourceFileError(
-            str(path), row + 2, key_column, f"'{raw[key_column].iloc[row]}' joins no single district ({outcome.iloc[row]})"
-        )
+        problem = f"'{raw[key_column].iloc[row]}' joins no single district ({outcome.iloc[row]})"
+        raise SourceFileError(str(path), row + 2, key_column, problem)
     duplicated = codes.duplicated(keep=False).to_numpy()
     if duplicated.any():
         rows = (np.flatnonzero(duplicated) + 2).tolist()

@@ -5,7 +5,7 @@ the refresh token 14 days; the client caches both, refreshes the access token sh
 and logs in again with the password when the refresh token has expired or is refused.
 
 Every request is retried on HTTP 429 (honouring ``Retry-After``), on 5xx and on transport errors, with
-exponential backoff and a bounded number of attempts. An HTTP 401/403 on a data request triggers one fresh
+exponential backoff and a bounded number of attempts; no single wait exceeds ``MAX_RETRY_WAIT_SECONDS``. An HTTP 401/403 on a data request triggers one fresh
 password login; a second refusal raises :class:`AcledApiError`.
 
 Secrets: the password and the tokens never appear in reprs, log records or exception messages. Any text
@@ -24,17 +24,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 
-from features.schema import SourceFileError, empty_events
+from features.schema import empty_events
 from features.sources.acled_files import normalize_acled_frame
+from features.sources.cell_parsing import as_text, as_utc_timestamp, lowercase_columns, require_columns, required_present
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +325,7 @@ class AcledClient:
         )
         return events
 
-    def _pages(self, path: str, endpoint: str, params: Mapping[str, Any]):
+    def _pages(self, path: str, endpoint: str, params: Mapping[str, Any]) -> Iterator[tuple[str, list[dict]]]:
         """Yield (label, rows) per page until a page is shorter than ``page_size``."""
         page = 1
         previous: list[dict] | None = None
@@ -521,28 +523,22 @@ class AcledClient:
 
 def _normalize_page(rows: list[dict], label: str) -> pd.DataFrame:
     """One page of API records as the normalized event table; row numbers in errors are 1-based within the page."""
-    # The export is read as text; give the parser the same, whatever JSON types the API chose. Building the
-    # frame as dtype=object keeps an integer field with a null on the page as "3" rather than float "3.0".
+    # Hand the parser text, as an export delivers it, whatever JSON types the API chose; dtype=object keeps
+    # each value as the JSON had it (no int -> float widening of a column that has a null on this page).
     raw = pd.DataFrame(rows, dtype=object).astype("string")
     return normalize_acled_frame(raw, file=label, first_line=1)
 
 
 def _parse_deletions(rows: list[dict], label: str) -> pd.DataFrame:
-    """One page of deletion records (event_id_cnty, deleted_timestamp in Unix seconds) as the deletions frame."""
-    raw = pd.DataFrame.from_records(rows)
-    for column in ("event_id_cnty", "deleted_timestamp"):
-        if column not in raw.columns:
-            raise SourceFileError(label, None, column, "missing from the deletions response")
-    ids = raw["event_id_cnty"].astype("string").str.strip()
-    seconds = pd.to_numeric(raw["deleted_timestamp"], errors="coerce")
-    bad = ids.isna() | (ids == "") | seconds.isna()
-    if bad.any():
-        position = int(bad.to_numpy().nonzero()[0][0])
-        column = "event_id_cnty" if pd.isna(ids.iloc[position]) or ids.iloc[position] == "" else "deleted_timestamp"
-        raise SourceFileError(label, position + 1, column, f"unreadable value {raw[column].iloc[position]!r}")
-    return pd.DataFrame(
-        {
-            "event_id": ids.to_numpy(),
-            "deleted_at": pd.to_datetime(seconds.astype("int64"), unit="s", utc=True).astype("datetime64[s, UTC]"),
-        }
-    ).astype({"event_id": "string"})
+    """One page of deletion records (event_id_cnty; deleted_timestamp in Unix seconds, UTC) as the deletions frame.
+
+    Row numbers in errors are 1-based within the page.
+    """
+    raw = lowercase_columns(pd.DataFrame(rows, dtype=object))
+    require_columns(raw, ("event_id_cnty", "deleted_timestamp"), file=label)
+    lines = np.arange(1, len(raw) + 1)
+    event_id = as_text(raw["event_id_cnty"])
+    required_present(event_id, lines, file=label, column="event_id_cnty")
+    deleted_at = as_utc_timestamp(raw["deleted_timestamp"], lines, file=label, column="deleted_timestamp")
+    required_present(deleted_at, lines, file=label, column="deleted_timestamp")
+    return pd.DataFrame({"event_id": event_id, "deleted_at": deleted_at}).reset_index(drop=True)

@@ -86,6 +86,22 @@ def _join_actor_names(first: pd.Series, second: pd.Series) -> pd.Series:
     return (first + "; " + second).fillna(first).fillna(second)
 
 
+def _join_per_key(keys: pd.Series, names: pd.Series) -> pd.Series:
+    """'; '-joined names of each key, in the given order, indexed by key.
+
+    The names are spread into one column per rank within their key, then the columns are joined
+    left to right: vectorised over keys, looping only over ranks (at most the most actors of one event).
+    """
+    rank = names.groupby(keys.to_numpy(), sort=False).cumcount()
+    wide = pd.DataFrame({"key": keys.to_numpy(), "rank": rank.to_numpy(), "name": names.to_numpy()}).pivot(
+        index="key", columns="rank", values="name"
+    )
+    joined = wide[0].astype("string")
+    for column in wide.columns[1:]:
+        joined = _join_actor_names(joined, wide[column].astype("string"))
+    return joined
+
+
 def _country_iso3(raw: pd.DataFrame, lines: np.ndarray, file: str) -> pd.Series:
     """ISO3 from the iso3 column where filled, else from the country name; unknown names are errors."""
     given = as_text(_optional(raw, "iso3")).str.upper()
@@ -164,7 +180,7 @@ def _fold_monadic(rows: pd.DataFrame, assoc: pd.Series, lines: np.ndarray, file:
         ]
     )
     pieces = pieces[pieces["name"].notna()].sort_values(["row", "slot"], kind="stable").drop_duplicates(["event_id", "name"])
-    assoc_actors = pieces.groupby("event_id", sort=False)["name"].agg("; ".join)
+    assoc_actors = _join_per_key(pieces["event_id"], pieces["name"])
     events = events.assign(
         actor2=events["event_id"].map(second_actor).astype("string"),
         assoc_actors=events["event_id"].map(assoc_actors).astype("string"),

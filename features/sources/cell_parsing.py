@@ -64,8 +64,13 @@ def required_present(values: pd.Series, lines: Sequence[int] | np.ndarray, *, fi
 def as_float(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, column: str) -> pd.Series:
     """Cells as Float64; blank -> NA; anything that is not a number is an error."""
     text = as_text(values)
-    numbers = pd.to_numeric(text, errors="coerce").astype("Float64")
-    _first_bad((numbers.isna() & text.notna()).to_numpy(), text, lines, file=file, column=column, expected="a number")
+    try:
+        numbers = text.astype("Float64")
+    except (TypeError, ValueError):
+        # Slow path, only for a column holding some non-number: find which cell it is.
+        numbers = pd.to_numeric(text, errors="coerce").astype("Float64")
+    unreadable = text.notna() & ~(numbers.abs() < np.inf).fillna(False)
+    _first_bad(unreadable.to_numpy(), text, lines, file=file, column=column, expected="a finite number")
     return numbers
 
 
@@ -103,7 +108,7 @@ def as_day(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, c
     text = as_text(values)
     days = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     unread = text.notna()
-    for fmt in DATE_FORMATS:
+    for fmt in _formats_first_matching(text):
         if not unread.any():
             break
         parsed = pd.to_datetime(text[unread], format=fmt, errors="coerce")
@@ -111,6 +116,13 @@ def as_day(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, c
         unread &= days.isna()
     _first_bad(unread.to_numpy(), text, lines, file=file, column=column, expected="a date such as 2020-07-31 or 31 July 2020")
     return days
+
+
+def _formats_first_matching(text: pd.Series) -> list[str]:
+    """DATE_FORMATS with those that read the column's first filled cell first (a file uses one format)."""
+    sample = text.dropna().head(1)
+    reads = [fmt for fmt in DATE_FORMATS if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all()]
+    return reads + [fmt for fmt in DATE_FORMATS if fmt not in reads]
 
 
 def as_utc_timestamp(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, column: str) -> pd.Series:

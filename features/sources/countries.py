@@ -86,4 +86,7 @@ _KEY_TO_ISO3: dict[str, str] = {
 
 def iso3_from_country_names(names: pd.Series) -> pd.Series:
     """ISO3 code of each country name (string dtype, same index); null where the name is null or unknown."""
-    return _name_key(names).map(_KEY_TO_ISO3).astype("string")
+    codes, distinct = pd.factorize(names.astype("string"))
+    iso3_of_distinct = _name_key(pd.Series(distinct, dtype="string")).map(_KEY_TO_ISO3).astype("string")
+    iso3 = iso3_of_distinct.reindex(codes).set_axis(names.index)
+    return iso3

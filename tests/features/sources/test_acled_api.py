@@ -240,6 +240,30 @@ def test_events_are_paged_until_a_short_page(credentials, clock, sleep):
     assert (events["country_iso3"] == "MLI").all()
     assert events["fatalities"].tolist() == [4, 2, 3, 0, 7]
     assert events.loc[4, "source_timestamp"] == pd.Timestamp(1_596_500_000, unit="s", tz="UTC")
+    assert events.loc[1, "assoc_actors"] == "Dogon Ethnic Group (Mali)"
+    assert pd.isna(events.loc[3, "actor2"])  # the API writes "" for "no actor"
+
+
+def test_numbers_and_nulls_in_api_json_read_like_the_text_export(credentials, clock, sleep):
+    server = FakeAcled(
+        {
+            "token:password": [PASSWORD_GRANT],
+            "events:1": [ok("events_mali_page1.json")],
+            "events:2": [ok("events_empty.json")],
+        }
+    )
+    as_text = fetch_2020(make_client(server, credentials, clock, sleep))
+    server = FakeAcled(
+        {
+            "token:password": [PASSWORD_GRANT],
+            "events:1": [ok("events_mali_numeric_fields.json")],
+            "events:2": [ok("events_empty.json")],
+        }
+    )
+    as_numbers = fetch_2020(make_client(server, credentials, clock, sleep))
+    expected = as_text.copy()
+    expected.loc[1, "geo_precision"] = pd.NA
+    pd.testing.assert_frame_equal(as_numbers, expected)
 
 
 def test_paging_stops_on_an_empty_page_after_full_ones(credentials, clock, sleep):

@@ -1,0 +1,74 @@
+"""The `vigie` command on the real ACLED file (read from ../shared, never copied) and on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+
+def _last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_help_on_every_subcommand():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    commands = [c.name for c in app.registered_commands]
+    for name in commands:
+        sub = runner.invoke(app, [name, "--help"])
+        assert sub.exit_code == 0, name
+        assert "--help" in sub.output
+
+
+def test_ingest_real_acled_twice(acled_file, tmp_path):
+    home = tmp_path / "home"
+    first = runner.invoke(app, ["ingest", str(acled_file), "--home", str(home), "--json"])
+    assert first.exit_code == 0, first.output
+    report = _last_json(first.output)
+    assert report["rows"] == 3990 and report["added"] == 3990
+    assert report["assigned_share"] >= 0.995
+    unassigned = [ev for f in report["files"] for ev in f["unassigned_events"]]
+    assert len(unassigned) == report["unassigned"] and all(ev["unassigned_reason"] for ev in unassigned)
+    second = _last_json(runner.invoke(app, ["ingest", str(acled_file), "--home", str(home), "--json"]).output)
+    assert second["unchanged"] == 3990 and second["added"] == second["updated"] == 0
+
+
+def test_ingest_bad_file_names_row_and_column_and_stores_nothing(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "event_id_cnty,event_date,year,time_precision,event_type,sub_event_type,actor1,assoc_actor_1,inter1,actor2,"
+        "assoc_actor_2,inter2,interaction,region,country,admin1,admin2,admin3,location,latitude,longitude,"
+        "geo_precision,source,source_scale,notes,fatalities,timestamp,iso3\n"
+        "XX1,2020-01-06,2020,1,Battles,Armed clash,Group A,,2,Group B,,1,12,Western Africa,Mali,Gao,Gao,,Gao,16.27,-0.04,1,src,National,n,2,1600000000,MLI\n"
+        "XX2,2020-01-07,2020,1,Battles,Armed clash,Group A,,2,Group B,,1,12,Western Africa,Mali,Gao,Gao,,Gao,16.27,-0.04,1,src,National,n,-3,1600000000,MLI\n"
+    )
+    home = tmp_path / "home"
+    result = runner.invoke(app, ["ingest", str(bad), "--home", str(home), "--json"])
+    assert result.exit_code == 2
+    payload = _last_json(result.output)
+    assert not payload["ok"]
+    assert "bad.csv" in payload["error"] and "row 3" in payload["error"] and "fatalities" in payload["error"]
+    from features.event_store import EventStore
+
+    assert len(EventStore(home / "events.duckdb").events()) == 0
+
+
+@pytest.mark.integration
+def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
+    home = tmp_path / "home"
+    result = runner.invoke(app, ["run", "--events", str(acled_file), "--as-of", "2020-06-01", "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = _last_json(result.output)
+    assert summary["week_start"] == "2020-06-01" and summary["districts"] == 50
+    assert not summary["is_simulated"]
+    from models.score_store import ScoreStore
+
+    week = ScoreStore(summary["score_store"]).latest("MLI")
+    assert len(week[week["horizon_weeks"] == 1]) == 50
+    assert (week["data_cutoff"].astype(str) == "2020-06-01").all()

@@ -1,0 +1,527 @@
+"""Tests of the score store. Store tests run against DuckDB (a file in tmp_path) and the real PostgreSQL
+(a throw-away database from the shared ``postgres_url`` fixture); validation tests need no database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from models.score_store import (
+    SCHEMA_VERSION,
+    SCORE_COLUMNS,
+    PublishConflict,
+    SchemaVersionError,
+    ScoreStore,
+    ScoreValidationError,
+    empty_scores,
+    publish_lock_key,
+    required_columns,
+    score_dtypes,
+    validate_scores,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+W1, W2, W3 = date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)
+DISTRICTS = ("MLI-0101", "MLI-0102", "MLI-0201")
+
+
+def make_scores(
+    week: date = W1,
+    districts: tuple[str, ...] | int = DISTRICTS,
+    run_id: str = "run-a",
+    score: float = 10.0,
+    country: str = "MLI",
+) -> pd.DataFrame:
+    """A publishable frame: every district x horizons (1, 4, 13), with pandas 3 nullable dtypes and some NAs."""
+    codes = [f"{country}-{i:06d}" for i in range(districts)] if isinstance(districts, int) else list(districts)
+    n = len(codes)
+    horizon = np.tile([1, 4, 13], n)
+    offset = np.repeat(np.arange(n, dtype=float), 3)
+    score_values = np.clip(score + offset, 0, 100)
+    expected = 0.5 + offset / 10 + horizon / 4
+    drivers = pd.array(np.where(offset % 2 == 0, "events_4w", None), dtype="string")
+    return pd.DataFrame(
+        {
+            "country_iso3": pd.array([country] * 3 * n, dtype="string"),
+            "district_code": pd.array(np.repeat(codes, 3), dtype="string"),
+            "district_name": pd.array(np.repeat([f"District {c}" for c in codes], 3), dtype="string"),
+            "admin1_name": pd.array(["Mopti"] * 3 * n, dtype="string"),
+            "week_start": pd.Series([pd.Timestamp(week)] * 3 * n, dtype="datetime64[s]"),
+            "horizon_weeks": pd.array(horizon, dtype="Int64"),
+            "expected_events": pd.array(expected, dtype="Float64"),
+            "events_lo80": pd.array(np.floor(expected * 0.5), dtype="Float64"),
+            "events_hi80": pd.array(np.ceil(expected * 2), dtype="Float64"),
+            "events_lo90": pd.array(np.floor(expected * 0.25), dtype="Float64"),
+            "events_hi90": pd.array(np.ceil(expected * 3), dtype="Float64"),
+            "p_any_violence_4w": pd.array(np.full(3 * n, 0.6), dtype="Float64"),
+            "p_major_attack_4w": pd.array(np.full(3 * n, 0.1), dtype="Float64"),
+            "risk_score": pd.array(score_values, dtype="Float64"),
+            "tier": pd.array(np.where(score_values >= 25, "high", "low"), dtype="string"),
+            "rank": pd.array(np.repeat(np.arange(n, 0, -1), 3), dtype="Int64"),
+            "score_change": pd.array(np.where(offset == 0, np.nan, 1.5), dtype="Float64"),
+            "driver_1": pd.array(["events_4w"] * 3 * n, dtype="string"),
+            "driver_2": drivers,
+            "driver_3": pd.array([pd.NA] * 3 * n, dtype="string"),
+            "data_cutoff": pd.Series([pd.Timestamp(week) - pd.Timedelta(days=1)] * 3 * n, dtype="datetime64[s]"),
+            "count_model": pd.array(["negbin@3"] * 3 * n, dtype="string"),
+            "hazard_model": pd.array(["lgbm-hazard@7"] * 3 * n, dtype="string"),
+            "run_id": pd.array([run_id] * 3 * n, dtype="string"),
+            "published_at": pd.Series([pd.Timestamp("2024-01-02 06:30", tz="UTC")] * 3 * n, dtype="datetime64[us, UTC]"),
+            "is_simulated": pd.array([True] * 3 * n, dtype="boolean"),
+        }
+    )
+
+
+def expected_rows(*frames: pd.DataFrame) -> pd.DataFrame:
+    """What the readers should return for these published frames (normalized and in the readers' order)."""
+    out = pd.concat([validate_scores(f) for f in frames], ignore_index=True)
+    return out.sort_values(["country_iso3", "week_start", "horizon_weeks", "rank", "district_code"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path) -> str:
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'scores.duckdb'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_store(store_url):
+    """Open stores on the test database; every store opened is closed before the database is dropped."""
+    opened: list[ScoreStore] = []
+
+    def factory() -> ScoreStore:
+        opened.append(ScoreStore(store_url))
+        return opened[-1]
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store) -> ScoreStore:
+    store = make_store()
+    store.migrate()
+    return store
+
+
+def is_duckdb(store_url: str) -> bool:
+    return store_url.startswith("duckdb")
+
+
+def snapshot(store: ScoreStore) -> dict[str, pd.DataFrame]:
+    return {"w1": store.week(W1), "w2": store.week(W2), "publications": store.publications()}
+
+
+def assert_same_state(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
+    for name in before:
+        pd.testing.assert_frame_equal(after[name], before[name], obj=name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Migrations
+# --------------------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_tables_view_and_records_version(make_store, store_url):
+    store = make_store()
+    assert store.schema_version() == 0
+    assert store.migrate() == SCHEMA_VERSION
+    assert store.schema_version() == SCHEMA_VERSION
+
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(
+                sa.text("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema()")
+            ).all()
+            columns = conn.execute(
+                sa.text(
+                    "SELECT column_name, is_nullable FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND table_name = 'district_risk_scores'"
+                    " ORDER BY ordinal_position"
+                )
+            ).all()
+            versions = conn.execute(sa.text("SELECT version FROM vigie_schema_version")).scalars().all()
+            view = conn.execute(sa.text("SELECT * FROM latest_district_risk"))
+            assert list(view.keys()) == list(SCORE_COLUMNS)
+    finally:
+        engine.dispose()
+    assert versions == [SCHEMA_VERSION]
+    kinds = {name: kind for name, kind in tables}
+    assert {"district_risk_scores", "score_publications", "vigie_schema_version"} <= set(kinds)
+    assert kinds["latest_district_risk"] == "VIEW" and kinds["district_risk_scores"] == "BASE TABLE"
+    assert [name for name, _ in columns] == list(SCORE_COLUMNS)
+    assert {name for name, nullable in columns if nullable == "NO"} == set(required_columns())
+    assert store.latest().empty and list(store.latest().columns) == list(SCORE_COLUMNS)
+
+
+def test_migrate_twice_is_a_no_op(store, store_url):
+    store.publish(make_scores(W1))
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(sa.text("SELECT version, applied_at FROM vigie_schema_version")).all()
+        assert store.migrate() == SCHEMA_VERSION
+        with engine.connect() as conn:
+            after = conn.execute(sa.text("SELECT version, applied_at FROM vigie_schema_version")).all()
+    finally:
+        engine.dispose()
+    assert after == before and len(after) == 1
+    pd.testing.assert_frame_equal(store.week(W1), expected_rows(make_scores(W1)))
+
+
+def test_a_newer_database_is_refused(store, store_url):
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO vigie_schema_version VALUES (:v, :at)"),
+                {"v": SCHEMA_VERSION + 1, "at": datetime.now(timezone.utc)},
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(SchemaVersionError, match="newer"):
+        store.migrate()
+    with pytest.raises(SchemaVersionError, match="upgrade Vigie"):
+        store.publish(make_scores(W1))
+    assert store.publications().empty
+
+
+def test_publish_before_migrate_asks_for_migrate(make_store):
+    store = make_store()
+    with pytest.raises(SchemaVersionError, match=r"migrate\(\)"):
+        store.publish(make_scores(W1))
+
+
+# --------------------------------------------------------------------------------------------------
+# Publishing and reading
+# --------------------------------------------------------------------------------------------------
+
+
+def test_publish_then_latest_returns_the_rows(store):
+    frame = make_scores(W1)
+    report = store.publish(frame)
+
+    assert (report.country_iso3, report.week_start, report.run_id) == ("MLI", W1, "run-a")
+    assert (report.n_rows, report.replaced_rows, report.horizons) == (9, 0, (1, 4, 13))
+    assert report.published_at == datetime(2024, 1, 2, 6, 30, tzinfo=timezone.utc)
+    latest = store.latest()
+    # Exact round trip, including dtypes and NA -> NULL -> NA in score_change and the drivers.
+    pd.testing.assert_frame_equal(latest, expected_rows(frame))
+    assert latest["driver_3"].isna().all() and latest["score_change"].isna().sum() == 3
+    assert dict(latest.dtypes.astype(str)) == score_dtypes()
+    pubs = store.publications()
+    assert pubs[["country_iso3", "run_id", "n_rows"]].values.tolist() == [["MLI", "run-a", 9]]
+    assert pubs.loc[0, "week_start"] == pd.Timestamp(W1) and pubs.loc[0, "data_cutoff"] == pd.Timestamp("2023-12-31")
+
+
+def test_publishing_the_same_week_twice_replaces_it(store):
+    store.publish(make_scores(W1, run_id="run-a", score=10))
+    report = store.publish(make_scores(W1, districts=DISTRICTS[:2], run_id="run-b", score=40))
+
+    assert (report.n_rows, report.replaced_rows) == (6, 9)
+    second = make_scores(W1, districts=DISTRICTS[:2], run_id="run-b", score=40)
+    pd.testing.assert_frame_equal(store.week(W1), expected_rows(second))
+    pubs = store.publications()
+    assert pubs[["run_id", "n_rows"]].values.tolist() == [["run-b", 6]]
+
+    store.publish(second)
+    pd.testing.assert_frame_equal(store.week(W1), expected_rows(second))
+    assert len(store.publications()) == 1
+
+
+def test_two_weeks_history_latest_and_previous(store):
+    first, second = make_scores(W1, run_id="run-a", score=10), make_scores(W2, run_id="run-b", score=30)
+    store.publish(first)
+    store.publish(second)
+    store.publish(make_scores(W1, country="NER", districts=("NER-01",), run_id="run-n"))
+
+    history = store.history("MLI-0102")
+    assert sorted(set(history["week_start"])) == [pd.Timestamp(W1), pd.Timestamp(W2)]
+    assert len(history) == 6 and history["week_start"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(store.latest("MLI"), expected_rows(second))
+    assert set(zip(store.latest()["country_iso3"], store.latest()["week_start"])) == {
+        ("MLI", pd.Timestamp(W2)),
+        ("NER", pd.Timestamp(W1)),
+    }
+    pd.testing.assert_frame_equal(store.previous_scores("MLI", W2), expected_rows(first))
+    pd.testing.assert_frame_equal(store.previous_scores("MLI", W3), expected_rows(second))
+    assert store.previous_scores("MLI", W1).empty
+    pd.testing.assert_frame_equal(store.week(W1, "MLI"), expected_rows(first))
+    assert set(store.week(W1)["country_iso3"]) == {"MLI", "NER"}
+
+    # Re-publishing an older week does not move "latest" back.
+    store.publish(make_scores(W1, run_id="run-c"))
+    pd.testing.assert_frame_equal(store.latest("MLI"), expected_rows(second))
+
+
+@pytest.mark.parametrize(
+    "spoil, column",
+    [
+        (lambda f: f.assign(risk_score=f["risk_score"].mask(f.index == 4, 120.0)), "risk_score"),
+        (lambda f: f.drop(columns=["tier"]), "tier"),
+    ],
+    ids=["risk_score_120", "missing_column"],
+)
+def test_invalid_frame_writes_nothing(store, spoil, column):
+    store.publish(make_scores(W1))
+    before = snapshot(store)
+
+    with pytest.raises(ScoreValidationError) as info:
+        store.publish(spoil(make_scores(W1, run_id="run-bad", score=50)))
+
+    assert info.value.column == column and f"'{column}'" in str(info.value)
+    if column == "risk_score":
+        assert (info.value.district_code, info.value.week_start) == ("MLI-0102", "2024-01-01")
+        assert "120" in str(info.value) and "MLI-0102" in str(info.value)
+    assert_same_state(before, snapshot(store))
+
+
+def test_a_failure_midway_leaves_the_previous_state(store, monkeypatch):
+    store.publish(make_scores(W1, run_id="run-a"))
+    store.publish(make_scores(W2, run_id="run-b"))
+    before = snapshot(store)
+    original = store._insert_rows
+
+    def insert_half_then_fail(conn, table):
+        original(conn, table.slice(0, table.num_rows // 2))
+        raise RuntimeError("injected failure after the delete")
+
+    monkeypatch.setattr(store, "_insert_rows", insert_half_then_fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        store.publish(make_scores(W2, run_id="run-c", score=70))
+    assert_same_state(before, snapshot(store))
+
+    monkeypatch.undo()
+    store.publish(make_scores(W2, run_id="run-d"))
+    assert store.week(W2)["run_id"].unique().tolist() == ["run-d"]
+
+
+@pytest.mark.parametrize("week_exists", [True, False], ids=["republish", "first_publish"])
+def test_concurrent_publish_of_the_same_week_conflicts(store, make_store, week_exists):
+    """A second store publishes the week while the first is inside its transaction: exactly one of them loses.
+
+    PostgreSQL refuses the intruder at the advisory lock. DuckDB refuses it at the delete when the week exists;
+    for a first publish the intruder commits and the first writer hits the duplicate key at commit.
+    """
+    if week_exists:
+        store.publish(make_scores(W1, run_id="run-a"))
+    other = make_store()
+    conflicts: list[tuple[str, PublishConflict]] = []
+    original = store._insert_rows
+
+    def insert_then_let_another_publish(conn, table):
+        original(conn, table)
+        try:
+            other.publish(make_scores(W1, run_id="run-intruder"))
+        except PublishConflict as exc:
+            conflicts.append(("run-intruder", exc))
+
+    store._insert_rows = insert_then_let_another_publish
+    try:
+        store.publish(make_scores(W1, run_id="run-b"))
+    except PublishConflict as exc:
+        conflicts.append(("run-b", exc))
+
+    assert len(conflicts) == 1 and "another publish of MLI week 2024-01-01" in str(conflicts[0][1])
+    winner = "run-intruder" if conflicts[0][0] == "run-b" else "run-b"
+    pd.testing.assert_frame_equal(store.week(W1), expected_rows(make_scores(W1, run_id=winner)))
+    assert store.publications()["run_id"].tolist() == [winner]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_postgres_publish_conflicts_while_another_connection_holds_the_lock(store, store_url):
+    store.publish(make_scores(W1, run_id="run-a"))
+    before = snapshot(store)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as holder:
+            holder.begin()
+            schema = holder.execute(sa.text("SELECT current_schema()")).scalar()
+            holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": publish_lock_key("MLI", W1, schema)})
+
+            with pytest.raises(PublishConflict, match="MLI week 2024-01-01"):
+                store.publish(make_scores(W1, run_id="run-b"))
+            assert_same_state(before, snapshot(store))
+            store.publish(make_scores(W2, run_id="run-other-week"))
+            holder.rollback()
+    finally:
+        engine.dispose()
+    store.publish(make_scores(W1, run_id="run-b"))
+    assert store.week(W1)["run_id"].unique().tolist() == ["run-b"]
+
+
+# --------------------------------------------------------------------------------------------------
+# A publish killed inside its transaction
+# --------------------------------------------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import date
+    from pathlib import Path
+
+    sys.path.insert(0, {tests_dir!r})
+    from test_score_store import make_scores
+    from models.score_store import ScoreStore
+
+    url, ready, n_districts = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    store = ScoreStore(url)
+    original = store._insert_rows
+
+    def insert_then_wait(conn, table):
+        original(conn, table)  # the old rows are deleted and the new ones inserted, nothing committed
+        ready.write_text(str(table.num_rows))
+        time.sleep(600)
+
+    store._insert_rows = insert_then_wait
+    store.publish(make_scores(date.fromisoformat({week!r}), districts=n_districts, run_id="run-killed", score=90))
+    """
+)
+
+
+def _wait_for(path: Path, child: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if child.poll() is not None:
+            pytest.fail(f"publishing child exited early ({child.returncode}):\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"publishing child not ready after {timeout} s:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_a_publish_killed_midway_leaves_the_previous_state(store, store_url, tmp_path):
+    store.publish(make_scores(W1, run_id="run-a"))
+    store.publish(make_scores(W2, run_id="run-b"))
+    before = snapshot(store)
+    store.close()
+
+    ready, log = tmp_path / "ready", tmp_path / "child.log"
+    script = CHILD.format(tests_dir=str(Path(__file__).parent), week=W2.isoformat())
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", script, store_url, str(ready), "66667"],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    try:
+        _wait_for(ready, child, log, timeout=180)
+        assert int(ready.read_text()) == 200_001
+        # While the child sits inside its transaction, another publish of the week must not get through.
+        with pytest.raises(PublishConflict):
+            ScoreStore(store_url).publish(make_scores(W2, run_id="run-intruder"))
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+    reopened = ScoreStore(store_url)
+    try:
+        assert_same_state(before, snapshot(reopened))
+        assert "run-killed" not in set(reopened.history("MLI-000000")["run_id"])
+        # The store is still writable: the server may need a moment to notice the dead client and free its lock.
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                reopened.publish(make_scores(W2, run_id="run-after"))
+                break
+            except PublishConflict:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert reopened.week(W2)["run_id"].unique().tolist() == ["run-after"]
+        pd.testing.assert_frame_equal(reopened.week(W1), before["w1"])
+    finally:
+        reopened.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation (no database)
+# --------------------------------------------------------------------------------------------------
+
+
+def _set(column, value, row=4):
+    def spoil(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({column: object})
+        frame.loc[row, column] = value
+        return frame
+
+    return spoil
+
+
+@pytest.mark.parametrize(
+    "spoil, column, problem",
+    [
+        (_set("week_start", pd.Timestamp("2024-01-03")), "week_start", "not a Monday"),
+        (_set("week_start", pd.Timestamp("2024-01-08")), "week_start", "exactly one value"),
+        (_set("country_iso3", "NER"), "country_iso3", "exactly one value"),
+        (_set("run_id", "other-run"), "run_id", "exactly one value"),
+        (_set("district_code", "MLI-0101"), "district_code", "duplicate"),
+        (_set("horizon_weeks", 2), "horizon_weeks", "not one of"),
+        (_set("tier", "extreme"), "tier", "not one of"),
+        (_set("district_name", None), "district_name", "null in a required column"),
+        (_set("p_any_violence_4w", 1.2), "p_any_violence_4w", "outside [0, 1]"),
+        (_set("events_lo80", 50.0), "events_hi80", "below events_lo80"),
+        (_set("country_iso3", "mli", row=0), "country_iso3", "alpha-3"),
+        (_set("rank", 1.5), "rank", "whole number"),
+        (_set("expected_events", "many"), "expected_events", "expected a number"),
+        (_set("expected_events", float("inf")), "expected_events", "not finite"),
+        (_set("district_name", 17), "district_name", "expected text"),
+        (_set("is_simulated", "yes"), "is_simulated", "true/false"),
+        (_set("data_cutoff", pd.Timestamp("2023-12-31 12:00")), "data_cutoff", "time of day"),
+        (lambda f: f.assign(published_at=f["published_at"].dt.tz_localize(None)), "published_at", "time-zone-aware"),
+        (lambda f: f.assign(extra=1), "extra", "unknown column"),
+        (lambda f: f.iloc[0:0], None, "no rows"),
+    ],
+)
+def test_validation_rejects(spoil, column, problem):
+    with pytest.raises(ScoreValidationError) as info:
+        validate_scores(spoil(make_scores(W1)))
+    assert info.value.column == column
+    assert problem in str(info.value)
+
+
+def test_validation_names_the_row():
+    with pytest.raises(ScoreValidationError) as info:
+        validate_scores(_set("risk_score", -3.0, row=7)(make_scores(W1)))
+    assert str(info.value) == "column 'risk_score', district MLI-0201, week 2024-01-01: -3.0 is outside [0, 100]"
+
+
+def test_validation_accepts_plain_python_values_and_normalizes_them():
+    """Object columns of Python dates, ints, floats, None and Paris-time timestamps are accepted and cast."""
+    frame = make_scores(W1).astype(object)
+    frame["week_start"] = [W1] * len(frame)
+    frame["data_cutoff"] = ["2023-12-31"] * len(frame)
+    frame["published_at"] = [datetime(2024, 1, 2, 7, 30, tzinfo=pd.Timestamp("2024-01-02", tz="Europe/Paris").tzinfo)] * len(frame)
+    frame["horizon_weeks"] = [int(h) for h in frame["horizon_weeks"]]
+    frame["score_change"] = [None if pd.isna(v) else float(v) for v in frame["score_change"]]
+    frame["driver_2"] = [None if pd.isna(v) else v for v in frame["driver_2"]]
+    frame["is_simulated"] = [True] * len(frame)
+
+    out = validate_scores(frame)
+    pd.testing.assert_frame_equal(out, validate_scores(make_scores(W1)))
+    assert dict(out.dtypes.astype(str)) == score_dtypes()
+    assert list(empty_scores().columns) == list(SCORE_COLUMNS)
