@@ -429,7 +429,8 @@ def _check_ranges(raw: pd.DataFrame, out: pd.DataFrame) -> None:
     _fail(raw, "rank", out["rank"] < 1, lambda v: f"rank {v!r} is below 1")
     _fail(raw, "expected_events", out["expected_events"] < 0, lambda v: f"{v!r} is negative")
     _fail(raw, "events_lo90", out["events_lo90"] < 0, lambda v: f"{v!r} is negative")
-    for lower, upper in (("events_lo90", "events_lo80"), ("events_lo80", "events_hi80"), ("events_hi80", "events_hi90")):
+    bounds = ("events_lo90", "events_lo80", "events_hi80", "events_hi90")
+    for lower, upper in zip(bounds, bounds[1:]):
         _fail(raw, upper, out[upper] < out[lower], lambda v, lower=lower: f"{v!r} is below {lower}")
     outside("risk_score", 0, 100)
     outside("p_any_violence_4w", 0, 1)
@@ -735,18 +736,23 @@ class _DuckDBBackend:
         name = f"vigie_incoming_{uuid.uuid4().hex}"
         raw.register(name, table)
         try:
-            conn.execute(sa.text(f"INSERT INTO district_risk_scores ({_SCORE_SELECT}) SELECT {_SCORE_SELECT} FROM {name}"))
+            conn.execute(
+                sa.text(f"INSERT INTO district_risk_scores ({_SCORE_SELECT}) SELECT {_SCORE_SELECT} FROM {name}")
+            )
         finally:
             raw.unregister(name)
 
     def is_conflict(self, exc: sa.exc.DBAPIError) -> bool:
         import duckdb
 
+        message = str(exc.orig).lower()
+        if isinstance(exc.orig, duckdb.IOException):
+            return "could not set lock" in message  # another process has the file open
         if isinstance(exc.orig, duckdb.TransactionException):
-            # Raised for write-write conflicts and for a duplicate key found at commit; within one publish
-            # neither can come from our own rows (they were deleted and are unique), so another writer did it.
-            return True
-        return isinstance(exc.orig, duckdb.IOException) and "could not set lock" in str(exc.orig).lower()
+            return True  # write-write conflict, or a duplicate key found at commit
+        # A duplicate key while our own week's rows are deleted and the frame's keys are unique (validated) can only
+        # be rows another transaction committed meanwhile: DuckDB reports those as constraint errors.
+        return isinstance(exc.orig, duckdb.ConstraintException) and "duplicate key" in message
 
 
 class _PostgresBackend:

@@ -77,7 +77,9 @@ def make_scores(
             "count_model": pd.array(["negbin@3"] * 3 * n, dtype="string"),
             "hazard_model": pd.array(["lgbm-hazard@7"] * 3 * n, dtype="string"),
             "run_id": pd.array([run_id] * 3 * n, dtype="string"),
-            "published_at": pd.Series([pd.Timestamp("2024-01-02 06:30", tz="UTC")] * 3 * n, dtype="datetime64[us, UTC]"),
+            "published_at": pd.Series(
+                [pd.Timestamp("2024-01-02 06:30", tz="UTC")] * 3 * n, dtype="datetime64[us, UTC]"
+            ),
             "is_simulated": pd.array([True] * 3 * n, dtype="boolean"),
         }
     )
@@ -150,7 +152,10 @@ def test_migrate_creates_tables_view_and_records_version(make_store, store_url):
     try:
         with engine.connect() as conn:
             tables = conn.execute(
-                sa.text("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema()")
+                sa.text(
+                    "SELECT table_name, table_type FROM information_schema.tables"
+                    " WHERE table_schema = current_schema()"
+                )
             ).all()
             columns = conn.execute(
                 sa.text(
@@ -515,7 +520,8 @@ def test_validation_accepts_plain_python_values_and_normalizes_them():
     frame = make_scores(W1).astype(object)
     frame["week_start"] = [W1] * len(frame)
     frame["data_cutoff"] = ["2023-12-31"] * len(frame)
-    frame["published_at"] = [datetime(2024, 1, 2, 7, 30, tzinfo=pd.Timestamp("2024-01-02", tz="Europe/Paris").tzinfo)] * len(frame)
+    paris = pd.Timestamp("2024-01-02", tz="Europe/Paris").tzinfo
+    frame["published_at"] = [datetime(2024, 1, 2, 7, 30, tzinfo=paris)] * len(frame)
     frame["horizon_weeks"] = [int(h) for h in frame["horizon_weeks"]]
     frame["score_change"] = [None if pd.isna(v) else float(v) for v in frame["score_change"]]
     frame["driver_2"] = [None if pd.isna(v) else v for v in frame["driver_2"]]
