@@ -1,33 +1,23 @@
 """The district-week panel: every district times every week, zero-filled.
 
 Weeks start on Monday. A cell (d, w) of a measure holds the events dated in [w, w + 7 days) in district d.
-The panel is held as dense ``(n_districts, n_weeks)`` arrays, one per measure, so that feature builders
-work on whole arrays (cumulative sums along weeks, sparse adjacency products across districts) instead of
-looping over districts or weeks.
+The panel is held as dense ``(n_districts, n_weeks)`` float32 arrays, one per measure (see
+:mod:`features.measures` for what a measure counts), so that feature builders work on whole arrays
+(cumulative sums along weeks, sparse adjacency products across districts) instead of looping over
+districts or weeks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from features.schema import VIOLENT_EVENT_TYPES
+from features.measures import MEASURES, MajorAttackRule, Measure, event_attributes
 
-#: A measure turns the event table into one number per event (0 when the event does not count).
-MeasureFn = Callable[[pd.DataFrame], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Measure:
-    """A weekly quantity aggregated from events: ``value(events)`` summed per district-week."""
-
-    name: str
-    description: str
-    unit: str
-    value: MeasureFn
+__all__ = ["Measure", "Panel", "base_measures", "build_panel", "monday_on_or_before", "week_start", "week_index"]
 
 
 def week_start(dates: pd.Series | pd.DatetimeIndex) -> pd.Series:
@@ -43,41 +33,24 @@ def monday_on_or_before(day) -> pd.Timestamp:
     return ts - pd.Timedelta(days=ts.dayofweek)
 
 
-def _is_type(*types: str) -> MeasureFn:
-    return lambda ev: ev["event_type"].isin(types).to_numpy(dtype=bool).astype(np.float64)
+def week_index(dates: pd.Series, first_monday: pd.Timestamp) -> np.ndarray:
+    """Week number of each date counted from ``first_monday`` (0 = its week; negative before; NaT -> -1e9).
 
-
-def _violent(ev: pd.DataFrame) -> np.ndarray:
-    return ev["event_type"].isin(VIOLENT_EVENT_TYPES).to_numpy(dtype=bool)
-
-
-def _violent_fatalities(ev: pd.DataFrame) -> np.ndarray:
-    return np.where(_violent(ev), ev["fatalities"].fillna(0).to_numpy(dtype=np.float64), 0.0)
-
-
-def major_attack_measure(min_fatalities: int) -> Measure:
-    """Violent events with at least ``min_fatalities`` deaths (the configurable "major attack")."""
-
-    def value(ev: pd.DataFrame) -> np.ndarray:
-        return (_violent(ev) & (ev["fatalities"].fillna(0).to_numpy() >= min_fatalities)).astype(np.float64)
-
-    return Measure("major_attacks", f"violent events with {min_fatalities} or more fatalities", "events", value)
+    Pure integer arithmetic on day numbers: floor((day - first_monday) / 7).
+    """
+    days = pd.to_datetime(dates).to_numpy(dtype="datetime64[D]")
+    valid = ~np.isnat(days)
+    offset = days.astype(np.int64) - np.datetime64(first_monday, "D").astype(np.int64)
+    return np.where(valid, np.floor_divide(offset, 7), -(10**9))
 
 
 def base_measures(min_fatalities: int = 5) -> list[Measure]:
-    """The measures every run builds: violent events by type, their fatalities, major attacks, unrest."""
-    return [
-        Measure("violent_events", "violent events (battles, explosions/remote violence, violence against civilians)", "events",
-                lambda ev: _violent(ev).astype(np.float64)),
-        Measure("battles", "battles", "events", _is_type("Battles")),
-        Measure("explosions", "explosions/remote violence", "events", _is_type("Explosions/Remote violence")),
-        Measure("civilian_violence", "violence against civilians", "events", _is_type("Violence against civilians")),
-        Measure("fatalities", "fatalities in violent events", "deaths", _violent_fatalities),
-        major_attack_measure(min_fatalities),
-        Measure("protests", "protests", "events", _is_type("Protests")),
-        Measure("riots", "riots", "events", _is_type("Riots")),
-        Measure("strategic", "strategic developments", "events", _is_type("Strategic developments")),
-    ]
+    """The standard measure table (:data:`features.measures.MEASURES`).
+
+    ``min_fatalities`` is kept for callers of the former API: the major-attack threshold is no longer
+    part of a measure but of the :class:`~features.measures.MajorAttackRule` given to :func:`build_panel`.
+    """
+    return list(MEASURES)
 
 
 @dataclass(frozen=True)
@@ -85,7 +58,8 @@ class Panel:
     """Dense district-week arrays.
 
     ``weeks`` are consecutive Mondays; the panel's data cutoff is ``weeks[-1] + 7 days``: every cell is
-    complete (no event dated on or after the cutoff is counted).
+    complete (no event dated on or after the cutoff is counted). ``descriptions[name]`` is
+    (description, unit) of each measure.
     """
 
     districts: pd.Index
@@ -103,48 +77,66 @@ class Panel:
 
     def long_index(self) -> pd.DataFrame:
         """district_code and week_start columns in the panel's (district-major) cell order."""
+        return pd.DataFrame(self.long_index_columns(), copy=False)
+
+    def long_index_columns(self) -> dict[str, object]:
+        """The two key columns of :meth:`long_index`, as arrays (district_code string, week_start datetime)."""
         n_d, n_w = self.shape
-        return pd.DataFrame({
-            "district_code": pd.array(np.repeat(self.districts.to_numpy(), n_w), dtype="string"),
+        codes = pd.array(self.districts.to_numpy(dtype=object), dtype="string")
+        return {
+            "district_code": codes.take(np.repeat(np.arange(n_d), n_w)),
             "week_start": np.tile(self.weeks.to_numpy(), n_d),
-        })
+        }
 
     def to_frame(self, names: list[str] | None = None) -> pd.DataFrame:
         """Long frame: district_code, week_start and the named measures (all by default)."""
-        out = self.long_index()
+        columns = self.long_index_columns()
         for name in names or list(self.measures):
-            out[name] = self.measures[name].ravel()
-        return out
+            columns[name] = self.measures[name].ravel()
+        return pd.DataFrame(columns, copy=False)
 
 
 def build_panel(
     events: pd.DataFrame,
-    districts: pd.Index | list[str],
+    districts: pd.Index | Sequence[str],
     *,
     start,
     end,
-    measures: list[Measure],
+    measures: Sequence[Measure] = MEASURES,
+    actor_families: pd.DataFrame | None = None,
+    major: MajorAttackRule = MajorAttackRule(),
 ) -> Panel:
     """Aggregate assigned events into a dense, zero-filled panel of the weeks [start, end).
 
-    ``start`` and ``end`` are rounded down to Mondays; the last week is the one before ``end``'s Monday, so a
-    panel built with ``end = as_of`` holds only weeks that closed before the forecast week. Events without a
-    district, outside the districts or outside the weeks are ignored.
+    ``events`` is the normalized event table with a ``district_code`` column (from
+    ``Gazetteer.assign``). ``start`` and ``end`` are rounded down to Mondays; the last week is the one
+    before ``end``'s Monday, so a panel built with ``end = as_of`` holds only weeks that closed before
+    the forecast week. Events without a district, outside the districts or outside the weeks are
+    ignored. ``actor_families`` (the actor-family registry) is required when a measure splits by
+    perpetrator or target, or when ``major`` looks at targets. Each measure is one ``np.bincount`` over
+    the kept events.
     """
     first, stop = monday_on_or_before(start), monday_on_or_before(end)
     if stop <= first:
         raise ValueError(f"panel needs at least one week between {start} and {end}")
-    weeks = pd.date_range(first, stop - pd.Timedelta(days=7), freq="7D").astype("datetime64[s]")
+    needs_families = major.uses_targets or any(m.needs_families for m in measures)
+    if needs_families and actor_families is None:
+        raise ValueError("measures split by perpetrator or target (or the major-attack rule) need actor_families")
+    n_w = int((stop - first).days // 7)
+    weeks = pd.DatetimeIndex(pd.date_range(first, periods=n_w, freq="7D").astype("datetime64[s]"), name="week_start")
     districts = pd.Index(list(districts), dtype="string", name="district_code")
-    d_idx = districts.get_indexer(events["district_code"].astype("string").fillna(""))
-    w_idx = ((week_start(events["event_date"]) - first).dt.days // 7).to_numpy()
-    keep = (d_idx >= 0) & (w_idx >= 0) & (w_idx < len(weeks))
-    flat = d_idx[keep] * len(weeks) + w_idx[keep]
+    codes, uniques = pd.factorize(events["district_code"].astype("string"), use_na_sentinel=True)
+    position = districts.get_indexer(pd.Index(uniques, dtype="string"))
+    d_idx = np.where(codes >= 0, position[codes] if len(uniques) else -1, -1)
+    w_idx = week_index(events["event_date"], first)
+    keep = (d_idx >= 0) & (w_idx >= 0) & (w_idx < n_w)
+    flat = d_idx[keep] * n_w + w_idx[keep]
     kept = events.loc[keep]
+    attributes = event_attributes(kept, actor_families if needs_families else None, major)
     arrays, descriptions = {}, {}
     for m in measures:
-        values = m.value(kept)
-        arrays[m.name] = np.bincount(flat, weights=values, minlength=len(districts) * len(weeks)).reshape(
-            len(districts), len(weeks)).astype(np.float32)
-        descriptions[m.name] = (m.description, m.unit)
-    return Panel(districts, pd.DatetimeIndex(weeks, name="week_start"), arrays, descriptions)
+        counts = np.bincount(flat, weights=m.weights(attributes), minlength=len(districts) * n_w)
+        arrays[m.name] = counts.reshape(len(districts), n_w).astype(np.float32)
+        description = f"{m.description}: {major.describe()}" if m.major_only else m.description
+        descriptions[m.name] = (description, m.unit)
+    return Panel(districts, weeks, arrays, descriptions)

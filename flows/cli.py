@@ -150,3 +150,42 @@ def simulate(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+@app.command()
+def scores(
+    week: Annotated[Optional[datetime], typer.Option("--week", formats=["%Y-%m-%d"], help="Week (its Monday) to show; default the latest published.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Only this horizon (1, 4 or 13).")] = None,
+    home: HomeOpt = None,
+    score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL.")] = None,
+) -> None:
+    """Print published scores: the latest week, or --week DATE. --format json prints one JSON object."""
+    from models.score_store import ScoreStore
+
+    if fmt not in ("table", "csv", "json"):
+        _fail(ValueError(f"--format must be table, csv or json, not {fmt!r}"), fmt == "json")
+    settings = _settings(home, score_store_url=score_store)
+    store = ScoreStore(settings.score_store_url)
+    store.migrate()
+    frame = store.week(week.date(), settings.country_iso3) if week else store.latest(settings.country_iso3)
+    if horizon is not None:
+        frame = frame[frame["horizon_weeks"] == horizon]
+    frame = frame.sort_values(["horizon_weeks", "rank", "district_code"]).reset_index(drop=True)
+    if frame.empty:
+        msg = f"no scores published for the week of {week.date()}" if week else "no scores published yet: run `vigie run` first"
+        _fail(LookupError(msg), fmt == "json")
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt == "json":
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        _emit_json({"ok": True, "week_start": str(frame["week_start"].iloc[0])[:10], "rows": len(frame), "scores": records})
+    else:
+        shown = frame[frame["horizon_weeks"] == (horizon or frame["horizon_weeks"].min())]
+        table = Table("rank", "district", "region", "score", "tier", "change", "expected events", "80% interval",
+                      title=f"Week of {str(frame['week_start'].iloc[0])[:10]}" + (" (SIMULATED)" if frame["is_simulated"].any() else ""))
+        for r in shown.itertuples():
+            change = "" if r.score_change is None or r.score_change != r.score_change else f"{r.score_change:+.1f}"
+            table.add_row(str(r.rank), r.district_name, r.admin1_name, f"{r.risk_score:.1f}", r.tier, change,
+                          f"{r.expected_events:.2f}", f"{r.events_lo80:.0f}-{r.events_hi80:.0f}")
+        console.print(table)

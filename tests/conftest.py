@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Prefect reads its home at import: point it at a git-ignored folder before anything imports prefect.
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".vigie" / "prefect-tests"))
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 

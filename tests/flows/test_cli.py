@@ -19,7 +19,7 @@ def _last_json(output: str) -> dict:
 def test_help_on_every_subcommand():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    commands = [c.name for c in app.registered_commands]
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
     for name in commands:
         sub = runner.invoke(app, [name, "--help"])
         assert sub.exit_code == 0, name
@@ -30,7 +30,7 @@ def test_ingest_real_acled_twice(acled_file, tmp_path):
     home = tmp_path / "home"
     first = runner.invoke(app, ["ingest", str(acled_file), "--home", str(home), "--json"])
     assert first.exit_code == 0, first.output
-    report = _last_json(first.output)
+    report = _last_json(first.stdout)
     assert report["rows"] == 3990 and report["added"] == 3990
     assert report["assigned_share"] >= 0.995
     unassigned = [ev for f in report["files"] for ev in f["unassigned_events"]]
@@ -64,7 +64,7 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     home = tmp_path / "home"
     result = runner.invoke(app, ["run", "--events", str(acled_file), "--as-of", "2020-06-01", "--home", str(home), "--json"])
     assert result.exit_code == 0, result.output
-    summary = _last_json(result.output)
+    summary = _last_json(result.stdout)
     assert summary["week_start"] == "2020-06-01" and summary["districts"] == 50
     assert not summary["is_simulated"]
     from models.score_store import ScoreStore

@@ -1,0 +1,228 @@
+"""Files published with each week's scores: Parquet, CSV and GeoJSON, under ``<out_dir>/<country>/<week_start>/``.
+
+The content is built by pure functions (:func:`scores_geojson`, :func:`export_frame`); the only function that
+touches the disk is :func:`write_week_exports`, through :func:`write_atomically`: every file is first written
+to a hidden temporary file in the destination folder, flushed to disk, and only then renamed over the
+published name with ``os.replace``. A failed or killed run therefore never leaves a half-written export, and
+a re-run replaces the previous files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+
+from models.score_store import SCORE_COLUMNS, validate_scores
+
+#: Coverage-simplification tolerance of the published GeoJSON, in degrees (about 1 km).
+GEOJSON_TOLERANCE_DEG = 0.01
+#: Decimals kept in GeoJSON coordinates (1e-5 degree is about 1 m).
+GEOJSON_DECIMALS = 5
+
+EXPORT_FILES: dict[str, str] = {"parquet": "scores.parquet", "csv": "scores.csv", "geojson": "districts.geojson"}
+
+_DATE_COLUMNS = tuple(name for name, (kind, _) in SCORE_COLUMNS.items() if kind.startswith("DATE"))
+_TIMESTAMP_COLUMNS = tuple(name for name, (kind, _) in SCORE_COLUMNS.items() if kind.startswith("TIMESTAMP"))
+_TEMP_PREFIX = ".vigie-tmp-"
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    """The score rows of one (country, week) publish, validated, in SCORE_COLUMNS order, sorted for reading.
+
+    Rows are ordered by horizon, rank, then district code. Raises ``ScoreValidationError`` (from the score
+    store) when the frame is not one valid publish.
+    """
+    frame = validate_scores(scores)
+    return frame.sort_values(["horizon_weeks", "rank", "district_code"], kind="stable").reset_index(drop=True)
+
+
+def publication_key(scores: pd.DataFrame) -> tuple[str, date]:
+    """(country_iso3, week_start) of a frame holding one publish; ValueError if it holds none or several."""
+    if len(scores) == 0:
+        raise ValueError("the score frame has no rows")
+    countries = pd.Series(scores["country_iso3"]).dropna().unique()
+    weeks = pd.to_datetime(pd.Series(scores["week_start"])).dropna().unique()
+    if len(countries) != 1 or len(weeks) != 1:
+        raise ValueError(
+            f"expected the rows of one country and week, found {len(countries)} countries and {len(weeks)} weeks"
+        )
+    return str(countries[0]), pd.Timestamp(weeks[0]).date()
+
+
+def week_dir(out_dir: Path, country: str, week_start: date | pd.Timestamp | str) -> Path:
+    """``<out_dir>/<country>/<YYYY-MM-DD>``: the folder of one week's exports and report."""
+    return Path(out_dir) / str(country) / pd.Timestamp(week_start).date().isoformat()
+
+
+def iso_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a score frame with dates as 'YYYY-MM-DD' and timestamps as ISO 8601 UTC text (nulls stay null)."""
+    out = frame.copy()
+    for name in _DATE_COLUMNS:
+        if name in out.columns:
+            out[name] = pd.to_datetime(out[name]).dt.strftime("%Y-%m-%d").astype("string")
+    for name in _TIMESTAMP_COLUMNS:
+        if name in out.columns:
+            stamps = pd.to_datetime(out[name], utc=True)
+            out[name] = stamps.map(lambda t: t.isoformat(), na_action="ignore").astype("string")
+    return out
+
+
+def simplified_geometries(geometry: gpd.GeoSeries | np.ndarray, tolerance: float) -> np.ndarray:
+    """Geometries simplified together as a coverage, so neighbouring districts keep a shared border.
+
+    Falls back to per-polygon, topology-preserving simplification when the polygons are not a valid
+    coverage (overlaps or gaps) or the coverage simplification yields an invalid or empty polygon.
+    """
+    geoms = np.asarray(geometry, dtype=object)
+    if tolerance <= 0 or len(geoms) == 0:
+        return geoms
+    if shapely.coverage_is_valid(geoms):
+        simplified = shapely.coverage_simplify(geoms, tolerance)
+        if shapely.is_valid(simplified).all() and not shapely.is_empty(simplified).any():
+            return simplified
+    return shapely.simplify(geoms, tolerance, preserve_topology=True)
+
+
+def scores_geojson(scores: pd.DataFrame, districts: gpd.GeoDataFrame, horizon: int = 4) -> dict:
+    """A GeoJSON FeatureCollection of every district with its scores at one horizon.
+
+    One feature per district of ``districts`` (in its order), ``id`` = district_code; properties are the
+    SCORE_COLUMNS of that district's row at ``horizon`` (dates as ISO text, missing values as null; a
+    district without a score row keeps its code, name and region and has null scores). Geometry is in
+    WGS84, simplified as a coverage with :data:`GEOJSON_TOLERANCE_DEG` and rounded to
+    :data:`GEOJSON_DECIMALS` decimals. Raises ValueError when ``scores`` has no row at ``horizon``.
+    """
+    frame = export_frame(scores)
+    rows = frame[frame["horizon_weeks"] == horizon]
+    if rows.empty:
+        available = sorted(int(h) for h in frame["horizon_weeks"].unique())
+        raise ValueError(f"no score rows at horizon {horizon} (horizons present: {available})")
+    country, week = publication_key(frame)
+    places = districts.to_crs("EPSG:4326") if districts.crs is not None else districts
+    keys = pd.DataFrame({"district_code": places["district_code"].astype("string").to_numpy()})
+    merged = keys.merge(rows, on="district_code", how="left", validate="one_to_one")
+    for name in ("district_name", "admin1_name"):
+        merged[name] = merged[name].fillna(pd.Series(places[name].astype("string").to_numpy()))
+    properties = json.loads(iso_text_columns(merged[list(SCORE_COLUMNS)]).to_json(orient="records"))
+
+    geoms = simplified_geometries(places.geometry.to_numpy(), GEOJSON_TOLERANCE_DEG)
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, GEOJSON_DECIMALS))
+    geometries = [json.loads(text) for text in shapely.to_geojson(geoms)]
+    features = [
+        {"type": "Feature", "id": code, "properties": props, "geometry": geom}
+        for code, props, geom in zip(keys["district_code"].tolist(), properties, geometries)
+    ]
+    return {
+        "type": "FeatureCollection",
+        "country_iso3": country,
+        "week_start": week.isoformat(),
+        "horizon_weeks": int(horizon),
+        "features": features,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Serialisers: write one object to an open binary file
+# --------------------------------------------------------------------------------------------------
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """An export frame as Arrow, with DATE columns as date32 (not timestamps)."""
+    columns = {}
+    for name in frame.columns:
+        if name in _DATE_COLUMNS:
+            columns[name] = pa.array(pd.to_datetime(frame[name]).dt.date, type=pa.date32(), from_pandas=True)
+        else:
+            columns[name] = pa.array(frame[name], from_pandas=True)
+    return pa.table(columns)
+
+
+def _write_parquet(frame: pd.DataFrame, handle: BinaryIO) -> None:
+    pq.write_table(_arrow_table(frame), handle)
+
+
+def _write_csv(frame: pd.DataFrame, handle: BinaryIO) -> None:
+    handle.write(iso_text_columns(frame).to_csv(index=False, lineterminator="\n").encode("utf-8"))
+
+
+def _write_geojson(collection: dict, handle: BinaryIO) -> None:
+    handle.write(json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------
+# File writing
+# --------------------------------------------------------------------------------------------------
+
+
+def _write_temp(target: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``target``'s new content to a hidden temporary file beside it, synced to disk; return its path."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f"{_TEMP_PREFIX}{target.name}.", suffix=".tmp")
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def write_atomically(files: Mapping[Path, Callable[[BinaryIO], None]]) -> list[Path]:
+    """Write several files so that each is either its previous version or its complete new one.
+
+    Every file's content is staged first (``write(handle)`` into a temporary file in the same folder); only
+    when all of them are written are they renamed over their targets with ``os.replace``. If any writer
+    fails, no target is touched and the temporary files are removed. Folders are created as needed.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, write in files.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged.append((_write_temp(target, write), target))
+        for temp, target in staged:
+            os.replace(temp, target)
+    finally:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+    return [target for _, target in staged]
+
+
+def write_week_exports(scores: pd.DataFrame, districts: gpd.GeoDataFrame, out_dir: Path) -> dict[str, Path]:
+    """Write one publish's ``scores.parquet``, ``scores.csv`` (all horizons) and ``districts.geojson``.
+
+    The GeoJSON carries the 4-week horizon (or, if the publish has none, its shortest horizon). Files go to ``<out_dir>/<country>/<week_start>/`` and are replaced atomically (see :func:`write_atomically`).
+    Returns {"parquet": path, "csv": path, "geojson": path}.
+    """
+    frame = export_frame(scores)
+    country, week = publication_key(frame)
+    horizons = set(frame["horizon_weeks"].astype(int))
+    collection = scores_geojson(frame, districts, horizon=4 if 4 in horizons else min(horizons))
+    folder = week_dir(out_dir, country, week)
+    paths = {kind: folder / name for kind, name in EXPORT_FILES.items()}
+    write_atomically({
+        paths["parquet"]: lambda handle: _write_parquet(frame, handle),
+        paths["csv"]: lambda handle: _write_csv(frame, handle),
+        paths["geojson"]: lambda handle: _write_geojson(collection, handle),
+    })
+    return paths

@@ -1,0 +1,220 @@
+"""Forecast metrics on arrays (one value per district-origin row), and their summaries on prediction frames.
+
+Conventions: ``y`` is the observed count over the horizon (events), ``mean`` the predictive mean (events),
+``p`` a predicted probability of a binary ``event`` (0/1). Scores where lower is better: CRPS, MAE, RMSE,
+log score, Brier score, log loss, missed-escalation rate. Scores where higher is better: average precision,
+ROC AUC. Coverages should be close to their nominal level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from models.distributions import CountDistribution
+
+#: Quantile levels stored for each count forecast (columns q05 .. q95 of the prediction frames).
+QUANTILES = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+#: Metrics where a smaller value is better (skill = 1 - score / baseline score makes sense for these).
+LOWER_IS_BETTER = ("crps", "mae", "rmse", "log_score", "brier", "log_loss", "missed_escalation")
+
+
+def quantile_column(q: float) -> str:
+    """Column name of quantile level q: 0.05 -> 'q05', 0.5 -> 'q50'."""
+    return f"q{round(100 * q):02d}"
+
+
+# ---------------------------------------------------------------------------------------------- per row
+
+
+def count_scores(dist: CountDistribution, y: np.ndarray, rng: np.random.Generator,
+                 quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
+    """Per-row scores of a count forecast: mean, quantiles, p_event = P(count >= 1), crps, log_score,
+    randomised PIT (drawn with ``rng``) and event = 1{y >= 1}. Same row order as ``y``."""
+    y = np.asarray(y, dtype=np.float64)
+    out = {"mean": dist.mean, **{quantile_column(q): dist.quantile(q) for q in quantiles},
+           "p_event": dist.prob_at_least(1), "event": (y >= 1).astype(np.float64),
+           "crps": dist.crps(y), "log_score": dist.log_score(y), "pit": dist.pit(y, rng)}
+    return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
+
+
+# ---------------------------------------------------------------------------------------------- point and binary
+
+
+def mae(mean: np.ndarray, y: np.ndarray) -> float:
+    """Mean absolute error of the predictive mean (events)."""
+    return float(np.mean(np.abs(np.asarray(mean, float) - np.asarray(y, float))))
+
+
+def rmse(mean: np.ndarray, y: np.ndarray) -> float:
+    """Root mean squared error of the predictive mean (events)."""
+    return float(np.sqrt(np.mean((np.asarray(mean, float) - np.asarray(y, float)) ** 2)))
+
+
+def brier(p: np.ndarray, event: np.ndarray) -> float:
+    """Mean of (p - event)^2."""
+    return float(np.mean((np.asarray(p, float) - np.asarray(event, float)) ** 2))
+
+
+def log_loss(p: np.ndarray, event: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean of -[event log p + (1 - event) log(1 - p)] (natural log), p clipped to [eps, 1 - eps]."""
+    p = np.clip(np.asarray(p, float), eps, 1.0 - eps)
+    e = np.asarray(event, float)
+    return float(-np.mean(e * np.log(p) + (1.0 - e) * np.log1p(-p)))
+
+
+def average_precision(p: np.ndarray, event: np.ndarray) -> float:
+    """sklearn average precision (area under the step precision-recall curve); NaN without any event."""
+    e = np.asarray(event, float)
+    return float(average_precision_score(e, p)) if e.any() else float("nan")
+
+
+def roc_auc(p: np.ndarray, event: np.ndarray) -> float:
+    """sklearn ROC AUC; NaN when only one class is observed."""
+    e = np.asarray(event, float)
+    return float(roc_auc_score(e, p)) if 0 < e.sum() < e.size else float("nan")
+
+
+def reliability_table(p: np.ndarray, event: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Calibration table over ``n_bins`` equal-width probability bins [k/n, (k+1)/n) (the last bin holds 1).
+
+    Columns: bin (0..n_bins-1), bin_lower, bin_upper, mean_predicted, observed_frequency, count. Empty bins
+    are kept with count 0 and NaN means.
+    """
+    p = np.asarray(p, float)
+    e = np.asarray(event, float)
+    idx = np.clip(np.floor(p * n_bins).astype(np.int64), 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(idx, weights=p, minlength=n_bins) / count
+        freq = np.bincount(idx, weights=e, minlength=n_bins) / count
+    edges = np.arange(n_bins + 1) / n_bins
+    return pd.DataFrame({"bin": np.arange(n_bins), "bin_lower": edges[:-1], "bin_upper": edges[1:],
+                         "mean_predicted": mean_p, "observed_frequency": freq, "count": count})
+
+
+# ---------------------------------------------------------------------------------------------- intervals and tails
+
+
+def interval_coverage(lower: np.ndarray, upper: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Share of rows (within ``mask``) whose count lies in [lower, upper] (inclusive); NaN when none."""
+    y = np.asarray(y, float)
+    inside = (np.asarray(lower, float) <= y) & (y <= np.asarray(upper, float))
+    if mask is not None:
+        inside = inside[np.asarray(mask, bool)]
+    return float(inside.mean()) if inside.size else float("nan")
+
+
+def missed_escalation_rate(mean: np.ndarray, y: np.ndarray, observed_above: float = 10.0,
+                           predicted_below: float = 0.5) -> float:
+    """P(predicted mean < predicted_below | observed count > observed_above); NaN when no row escalates."""
+    y = np.asarray(y, float)
+    escalated = y > observed_above
+    if not escalated.any():
+        return float("nan")
+    return float(np.mean(np.asarray(mean, float)[escalated] < predicted_below))
+
+
+# ---------------------------------------------------------------------------------------------- skill
+
+
+def skill(score: float | np.ndarray, baseline: float | np.ndarray) -> float | np.ndarray:
+    """1 - score / baseline score (for lower-is-better scores: 0.1 = 10% better than the baseline)."""
+    return 1.0 - np.asarray(score, float) / np.asarray(baseline, float)
+
+
+def bootstrap_skill(score_by_origin: np.ndarray, baseline_by_origin: np.ndarray, *, n_boot: int = 2000,
+                    level: float = 0.90, seed: int = 0) -> tuple[float, float, float]:
+    """Skill of the origin-averaged score against the baseline's, with a percentile bootstrap interval.
+
+    Inputs are aligned arrays of per-origin mean scores. Each replicate draws origins with replacement
+    (the same draw for both arrays) and computes 1 - sum(score) / sum(baseline). Returns (skill, lower,
+    upper) with ``level`` of the replicates between lower and upper.
+    """
+    s = np.asarray(score_by_origin, float)
+    b = np.asarray(baseline_by_origin, float)
+    if s.shape != b.shape or s.ndim != 1 or s.size == 0:
+        raise ValueError("score_by_origin and baseline_by_origin must be non-empty 1-d arrays of the same length")
+    idx = np.random.default_rng(seed).integers(0, s.size, size=(n_boot, s.size))
+    reps = 1.0 - s[idx].sum(axis=1) / b[idx].sum(axis=1)
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(reps, [tail, 1.0 - tail])
+    return float(skill(s.sum(), b.sum())), float(lo), float(hi)
+
+
+# ---------------------------------------------------------------------------------------------- frame summaries
+
+
+def summarize(rows: pd.DataFrame) -> pd.Series:
+    """All metrics of one group of prediction rows (see :mod:`models.backtest` for the columns).
+
+    Count rows (``mean`` not NaN) get crps, mae, rmse, log_score, the 50% and 90% central-interval
+    coverages on active rows (``active``: any violent event in the 52 weeks before the origin),
+    missed_escalation and pit_mean; every row gets the binary metrics of (p_event, event): brier, log_loss,
+    average_precision, roc_auc, plus n_rows, n_origins and event_rate.
+    """
+    y = rows["y"].to_numpy(float)
+    p = rows["p_event"].to_numpy(float)
+    e = rows["event"].to_numpy(float)
+    out = {"n_rows": float(len(rows)), "n_origins": float(rows["origin"].nunique()), "event_rate": float(e.mean()),
+           "brier": brier(p, e), "log_loss": log_loss(p, e), "average_precision": average_precision(p, e),
+           "roc_auc": roc_auc(p, e)}
+    mean = rows["mean"].to_numpy(float)
+    if np.isfinite(mean).all():
+        active = rows["active"].to_numpy(bool)
+        out |= {"crps": float(rows["crps"].mean()), "mae": mae(mean, y), "rmse": rmse(mean, y),
+                "log_score": float(rows["log_score"].mean()),
+                "coverage50_active": interval_coverage(rows["q25"], rows["q75"], y, active),
+                "coverage90_active": interval_coverage(rows["q05"], rows["q95"], y, active),
+                "missed_escalation": missed_escalation_rate(mean, y), "pit_mean": float(rows["pit"].mean())}
+    return pd.Series(out, dtype=np.float64)
+
+
+def metrics_by(predictions: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Long table (keys..., metric, value) of :func:`summarize` for each group of ``keys``."""
+    keys = list(keys)
+    wide = predictions.groupby(keys, sort=True, observed=True).apply(summarize, include_groups=False)
+    if isinstance(wide, pd.Series):  # pandas returns a Series with the metric names as the last index level
+        wide = wide.unstack()
+    long = wide.reset_index().melt(id_vars=keys, var_name="metric", value_name="value")
+    return long.dropna(subset=["value"]).sort_values([*keys, "metric"], ignore_index=True)
+
+
+def per_origin_scores(predictions: pd.DataFrame, metrics: Sequence[str] = ("crps", "brier", "log_score", "abs_error")
+                      ) -> pd.DataFrame:
+    """Mean of each per-row score over the districts of each (model, horizon, origin): the units the
+    bootstrap resamples. ``brier`` is (p_event - event)^2 and ``abs_error`` |mean - y| per row."""
+    rows = predictions.assign(brier=(predictions["p_event"] - predictions["event"]) ** 2,
+                              abs_error=(predictions["mean"] - predictions["y"]).abs())
+    return rows.groupby(["model", "horizon", "origin"], sort=True)[list(metrics)].mean().reset_index()
+
+
+def skill_table(per_origin: pd.DataFrame, baselines: Sequence[str], metric: str = "crps", *, n_boot: int = 2000,
+                level: float = 0.90, seed: int = 0) -> pd.DataFrame:
+    """Skill of every model against the best baseline (lowest mean ``metric``) of each horizon.
+
+    ``per_origin`` comes from :func:`per_origin_scores`. Only origins scored for both the model and the
+    baseline count. Columns: horizon, model, baseline, metric, score, baseline_score, skill, skill_lower,
+    skill_upper (bootstrap over origins, :func:`bootstrap_skill`).
+    """
+    if metric not in LOWER_IS_BETTER and metric != "abs_error":
+        raise ValueError(f"skill needs a lower-is-better score, got {metric!r}")
+    table = per_origin.pivot_table(index=["horizon", "origin"], columns="model", values=metric)
+    rows = []
+    for h, block in table.groupby(level="horizon"):
+        present = [b for b in baselines if b in block.columns and block[b].notna().any()]
+        if not present:
+            raise ValueError(f"no baseline among {list(baselines)} was scored at horizon {h}")
+        best = min(present, key=lambda b: block[b].mean())
+        for model in block.columns:
+            both = block[[model, best]].dropna()
+            if both.empty:
+                continue
+            s, lo, hi = bootstrap_skill(both[model].to_numpy(), both[best].to_numpy(), n_boot=n_boot, level=level, seed=seed)
+            rows.append({"horizon": h, "model": model, "baseline": best, "metric": metric,
+                         "score": both[model].mean(), "baseline_score": both[best].mean(),
+                         "skill": s, "skill_lower": lo, "skill_upper": hi})
+    return pd.DataFrame(rows)

@@ -1,0 +1,436 @@
+"""The weekly HTML risk report: one self-contained page per (country, week).
+
+The page has no external resource at all (inline CSS, inline SVG map, no script, no font or tile), so it
+opens from the file with no server and no internet. :func:`render_report` is pure: frames in, HTML text out;
+the small ``*_table`` / ``*_view`` functions build the pieces it passes to the Jinja2 template
+``templates/report.html.j2`` (autoescaped, so every name and text taken from the data is escaped).
+:func:`write_report` is the only function that writes, atomically, beside the week's exports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+
+import geopandas as gpd
+import jinja2
+import numpy as np
+import pandas as pd
+import shapely
+
+from models.exports import export_frame, publication_key, simplified_geometries, week_dir, write_atomically
+from models.score_store import TIERS
+
+TIER_COLOURS: dict[str, str] = {"low": "#ffffcc", "elevated": "#fed976", "high": "#fd8d3c", "severe": "#bd0026"}
+#: Text colour readable on each tier's fill.
+TIER_TEXT: dict[str, str] = {"low": "#333333", "elevated": "#333333", "high": "#1a1a1a", "severe": "#ffffff"}
+NO_SCORE_COLOUR = "#d9d9d9"
+#: The event feed is flagged as stale when its last event is more than this many days before the cutoff.
+STALE_AFTER_DAYS = 14
+#: Largest side of the map's viewBox, in SVG user units (pixels at 100% zoom).
+MAP_SIZE = 760.0
+#: Coverage-simplification tolerance of the map, in SVG units: sub-pixel, invisible on screen.
+MAP_TOLERANCE = 0.4
+TOP_N = 10
+CHANGES_N = 5
+
+RECENT_VIOLENCE_COLUMNS = ("district_name", "events_4w", "fatalities_4w", "events_13w", "fatalities_13w")
+SKILL_COLUMNS = ("model", "horizon", "metric", "value", "skill")
+
+COUNTRY_NAMES = {"MLI": "Mali", "BFA": "Burkina Faso", "NER": "Niger", "TCD": "Chad", "MRT": "Mauritania"}
+REPORT_FILE = "report.html"
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_DRIVERS = ("driver_1", "driver_2", "driver_3")
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting helpers (vectorised over Series)
+# --------------------------------------------------------------------------------------------------
+
+
+def _fmt(values: pd.Series, pattern: str, missing: str = "\u2014") -> pd.Series:
+    """Numbers formatted with ``pattern`` (a str.format spec), ``missing`` for nulls."""
+    numbers = pd.to_numeric(pd.Series(values)).astype("Float64")
+    return numbers.map(pattern.format, na_action="ignore").astype(object).where(numbers.notna(), missing)
+
+
+def _fmt_signed(values: pd.Series) -> pd.Series:
+    return _fmt(values, "{:+.1f}")
+
+
+def _as_date(value: object) -> date | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date()
+
+
+def _as_text_time(value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "unknown"
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        return stamp.tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M")
+
+
+def _vigie_version() -> str:
+    try:
+        return metadata.version("vigie")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with plain Python values and None for nulls (what the template iterates over)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+# --------------------------------------------------------------------------------------------------
+# Map
+# --------------------------------------------------------------------------------------------------
+
+
+def _project(geoms: np.ndarray, size: float, margin: float = 4.0) -> tuple[np.ndarray, float, float, Callable]:
+    """Equirectangular projection (x scaled by cos of the mid latitude) fitted into a ``size`` box, y down."""
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    kx = math.cos(math.radians((miny + maxy) / 2.0))
+    span_x, span_y = max((maxx - minx) * kx, 1e-9), max(maxy - miny, 1e-9)
+    scale = (size - 2 * margin) / max(span_x, span_y)
+
+    def to_svg(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([margin + (xy[:, 0] - minx) * kx * scale, margin + (maxy - xy[:, 1]) * scale])
+
+    width, height = span_x * scale + 2 * margin, span_y * scale + 2 * margin
+    return shapely.transform(geoms, to_svg), width, height, to_svg
+
+
+def district_svg_paths(districts: gpd.GeoDataFrame, size: float = MAP_SIZE) -> tuple[pd.DataFrame, float, float]:
+    """SVG path data of each district, projected and fitted into a ``size`` x ``size`` box.
+
+    Returns (frame of district_code, path, label_x, label_y in the districts' order; viewBox width; height).
+    Longitude/latitude are projected equirectangularly with x scaled by cos(mid latitude); the polygons
+    are simplified together below a pixel so shared borders stay shared. Rings become ``M x y L ... Z``.
+    """
+    places = districts.to_crs("EPSG:4326") if districts.crs is not None else districts
+    raw = places.geometry.to_numpy()
+    projected, width, height, to_svg = _project(raw, size)
+    geoms = simplified_geometries(projected, MAP_TOLERANCE)
+
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    polygonal = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
+    parts, part_owner = parts[polygonal], part_owner[polygonal]
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    xy, point_ring = shapely.get_coordinates(rings, return_index=True)
+    first = np.r_[True, point_ring[1:] != point_ring[:-1]]
+    closing = np.r_[point_ring[1:] != point_ring[:-1], True]  # each ring repeats its first point last
+    keep = ~closing
+    tokens = (
+        pd.Series(np.where(first, "M", "L")[keep])
+        + pd.Series(np.round(xy[keep, 0], 1)).map("{:g}".format).to_numpy()
+        + " "
+        + pd.Series(np.round(xy[keep, 1], 1)).map("{:g}".format).to_numpy()
+        + pd.Series(np.where(np.r_[closing[1:], False][keep], "Z", "")).to_numpy()
+    )
+    owner = part_owner[ring_part[point_ring[keep]]]
+    paths = tokens.groupby(owner).agg("".join).reindex(range(len(geoms)), fill_value="")
+
+    labels = to_svg(shapely.get_coordinates(shapely.point_on_surface(raw)))
+    frame = pd.DataFrame({
+        "district_code": places["district_code"].astype("string").to_numpy(),
+        "path": paths.to_numpy(),
+        "label_x": np.round(labels[:, 0], 1),
+        "label_y": np.round(labels[:, 1], 1),
+    })
+    return frame, round(width, 1), round(height, 1)
+
+
+def map_view(rows: pd.DataFrame, districts: gpd.GeoDataFrame) -> dict:
+    """Everything the template needs to draw the tier map: viewBox, one entry per district, rank labels, legend."""
+    paths, width, height = district_svg_paths(districts)
+    names = pd.DataFrame({
+        "district_code": districts["district_code"].astype("string").to_numpy(),
+        "gaz_name": districts["district_name"].astype("string").to_numpy(),
+        "gaz_region": districts["admin1_name"].astype("string").to_numpy(),
+    })
+    cols = ["district_code", "district_name", "admin1_name", "tier", "risk_score", "rank"]
+    merged = paths.merge(names, on="district_code").merge(rows[cols], on="district_code", how="left")
+    scored = merged["tier"].notna()
+    merged["name"] = merged["district_name"].fillna(merged["gaz_name"])
+    merged["region"] = merged["admin1_name"].fillna(merged["gaz_region"])
+    merged["fill"] = merged["tier"].map(TIER_COLOURS).astype(object).where(scored, NO_SCORE_COLOUR)
+    merged["tooltip"] = (
+        merged["name"] + " (" + merged["region"] + "): "
+        + merged["tier"].fillna("no score").astype(object)
+        + pd.Series(np.where(scored, ", score ", ""), index=merged.index)
+        + _fmt(merged["risk_score"], "{:.1f}", missing="").astype("string")
+    )
+    top = merged[scored & (merged["rank"] <= TOP_N)].sort_values(["rank", "district_code"]).head(TOP_N)
+    legend = [{"label": t, "colour": TIER_COLOURS[t]} for t in TIERS]
+    if not scored.all():
+        legend.append({"label": "no score", "colour": NO_SCORE_COLOUR})
+    return {
+        "width": width,
+        "height": height,
+        "districts": _records(merged[["district_code", "path", "fill", "tooltip", "tier"]]),
+        "labels": _records(top[["label_x", "label_y", "rank"]].astype({"rank": "int64"})),
+        "legend": legend,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+
+
+def _drivers(frame: pd.DataFrame) -> pd.Series:
+    """The non-null driver texts of each row, as lists."""
+    present = [c for c in _DRIVERS if c in frame.columns]
+    if not present:
+        return pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    stacked = frame[present].stack().dropna()
+    lists = stacked.groupby(level=0).agg(list)
+    return lists.reindex(frame.index).map(lambda v: v if isinstance(v, list) else [])
+
+
+def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N) -> list[dict]:
+    """The ``n`` highest-ranked districts with score, tier, P(any violence) and next week's expected events."""
+    top = rows.sort_values(["rank", "district_code"], kind="stable").head(n).reset_index(drop=True)
+    if week1 is not None:
+        nxt = week1[["district_code", "expected_events", "events_lo80", "events_hi80"]]
+        top = top.drop(columns=["expected_events", "events_lo80", "events_hi80"]).merge(
+            nxt, on="district_code", how="left"
+        )
+        events = (
+            _fmt(top["expected_events"], "{:.1f}")
+            + " ("
+            + _fmt(top["events_lo80"], "{:.0f}")
+            + "\u2013"
+            + _fmt(top["events_hi80"], "{:.0f}")
+            + ")"
+        )
+        top["events_next_week"] = events.where(top["expected_events"].notna(), "\u2014")
+    else:
+        top["events_next_week"] = "\u2014"
+    table = pd.DataFrame({
+        "rank": top["rank"].astype("int64"),
+        "district": top["district_name"],
+        "region": top["admin1_name"],
+        "score": _fmt(top["risk_score"], "{:.1f}"),
+        "tier": top["tier"],
+        "p_any": _fmt(top["p_any_violence_4w"], "{:.0%}"),
+        "events_next_week": top["events_next_week"],
+    })
+    records = _records(table)
+    for record, drivers in zip(records, _drivers(top).tolist()):
+        record["drivers"] = drivers
+    return records
+
+
+def changes_view(rows: pd.DataFrame, previous: pd.DataFrame | None, horizon: int, n: int = CHANGES_N) -> dict:
+    """Biggest rises and falls of the risk score since the previous published week.
+
+    ``available`` is False (and the template says so) when there is no previous week. The change is the
+    row's score_change, or this week's score minus last week's where score_change is null.
+    """
+    if previous is None or len(previous) == 0:
+        return {"available": False, "previous_week": None, "rises": [], "falls": [], "moved_up": 0, "moved_down": 0}
+    prev = previous[pd.to_numeric(previous["horizon_weeks"]) == horizon]
+    if prev.empty:
+        prev = previous.drop_duplicates("district_code")
+    prev_week = _as_date(pd.to_datetime(prev["week_start"]).max())
+    prev = prev[["district_code", "risk_score", "tier"]].rename(
+        columns={"risk_score": "prev_score", "tier": "prev_tier"}
+    )
+    merged = rows.merge(prev, on="district_code", how="left")
+    score = merged["risk_score"].astype("Float64")
+    change = merged["score_change"].astype("Float64").fillna(score - merged["prev_score"].astype("Float64"))
+    merged = merged.assign(change=change, prev_score=merged["prev_score"].astype("Float64").fillna(score - change))
+    level = {t: i for i, t in enumerate(TIERS)}
+    now, before = merged["tier"].map(level), merged["prev_tier"].map(level)
+
+    def table(part: pd.DataFrame) -> list[dict]:
+        return _records(pd.DataFrame({
+            "district": part["district_name"],
+            "region": part["admin1_name"],
+            "previous": _fmt(part["prev_score"], "{:.1f}"),
+            "score": _fmt(part["risk_score"], "{:.1f}"),
+            "change": _fmt_signed(part["change"]),
+            "prev_tier": part["prev_tier"],
+            "tier": part["tier"],
+        }))
+
+    rises = merged[merged["change"] > 0].sort_values(["change", "district_code"], ascending=[False, True]).head(n)
+    falls = merged[merged["change"] < 0].sort_values(["change", "district_code"], ascending=[True, True]).head(n)
+    return {
+        "available": True,
+        "previous_week": prev_week,
+        "rises": table(rises),
+        "falls": table(falls),
+        "moved_up": int((now > before).sum()),
+        "moved_down": int((now < before).sum()),
+    }
+
+
+def violence_view(recent_violence: pd.DataFrame, n: int = TOP_N) -> dict:
+    """Top ``n`` districts by violent events in the last 4 (then 13) weeks, and national totals.
+
+    ``recent_violence`` has one row per district: district_name, events_4w, fatalities_4w, events_13w,
+    fatalities_13w (admin1_name optional). Districts with no event in 13 weeks are not listed.
+    """
+    missing = [c for c in RECENT_VIOLENCE_COLUMNS if c not in recent_violence.columns]
+    if missing:
+        raise ValueError(f"recent_violence lacks columns {missing} (needs {list(RECENT_VIOLENCE_COLUMNS)})")
+    counts = list(RECENT_VIOLENCE_COLUMNS[1:])
+    frame = recent_violence.copy()
+    frame[counts] = frame[counts].apply(pd.to_numeric).fillna(0).astype("int64")
+    totals = {c: int(frame[c].sum()) for c in counts}
+    active = frame[(frame["events_4w"] > 0) | (frame["events_13w"] > 0) | (frame["fatalities_13w"] > 0)]
+    ranked = active.sort_values(
+        ["events_4w", "events_13w", "fatalities_13w", "district_name"], ascending=[False, False, False, True]
+    ).head(n)
+    columns = ["district_name", *(["admin1_name"] if "admin1_name" in frame.columns else []), *counts]
+    return {
+        "available": not active.empty,
+        "has_region": "admin1_name" in frame.columns,
+        "rows": _records(ranked[columns]),
+        "totals": totals,
+        "n_districts_4w": int((frame["events_4w"] > 0).sum()),
+    }
+
+
+def skill_view(skill: pd.DataFrame | None) -> dict:
+    """The latest backtest's metrics (model, horizon, metric, value, skill vs best baseline), or none yet.
+
+    ``skill`` is a fraction: 0.12 means 12% better than the best baseline on that metric, negative is worse.
+    An optional ``baseline`` column names that baseline.
+    """
+    if skill is None or len(skill) == 0:
+        return {"available": False, "rows": [], "has_baseline": False}
+    missing = [c for c in SKILL_COLUMNS if c not in skill.columns]
+    if missing:
+        raise ValueError(f"skill lacks columns {missing} (needs {list(SKILL_COLUMNS)})")
+    frame = skill.sort_values(["horizon", "metric", "model"], kind="stable")
+    values = pd.to_numeric(frame["skill"]).astype("Float64")
+    table = pd.DataFrame({
+        "model": frame["model"].astype(str),
+        "horizon": pd.to_numeric(frame["horizon"]).astype("Int64"),
+        "metric": frame["metric"].astype(str),
+        "value": _fmt(frame["value"], "{:.3g}"),
+        "skill": _fmt(values, "{:+.0%}"),
+        "worse": (values < 0).fillna(False).astype(bool),
+    })
+    if "baseline" in frame.columns:
+        table["baseline"] = frame["baseline"].astype(object).where(frame["baseline"].notna(), "\u2014")
+    return {"available": True, "rows": _records(table), "has_baseline": "baseline" in frame.columns}
+
+
+def freshness_view(freshness: dict, data_cutoff: date) -> dict:
+    """Last event date, cutoff, days between, sources and ingest time; ``stale`` when > STALE_AFTER_DAYS.
+
+    ``freshness`` keys: last_event_date, data_cutoff (defaults to the scores' cutoff), sources (text or a
+    list of texts), ingested_at. A missing last event date counts as stale.
+    """
+    last = _as_date(freshness.get("last_event_date"))
+    cutoff = _as_date(freshness.get("data_cutoff")) or data_cutoff
+    days = (cutoff - last).days if last is not None else None
+    sources = freshness.get("sources", freshness.get("source"))
+    if sources is None or (not isinstance(sources, str) and len(sources) == 0):
+        source_text = "unknown"
+    elif isinstance(sources, str):
+        source_text = sources
+    else:
+        source_text = ", ".join(str(s) for s in sources)
+    return {
+        "last_event_date": last.isoformat() if last else "none",
+        "data_cutoff": cutoff.isoformat(),
+        "days": days,
+        "stale": days is None or days > STALE_AFTER_DAYS,
+        "limit": STALE_AFTER_DAYS,
+        "sources": source_text,
+        "ingested_at": _as_text_time(freshness.get("ingested_at")),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report(
+    scores: pd.DataFrame,
+    districts: gpd.GeoDataFrame,
+    *,
+    recent_violence: pd.DataFrame,
+    skill: pd.DataFrame | None,
+    freshness: dict,
+    previous: pd.DataFrame | None,
+) -> str:
+    """The self-contained HTML report of one (country, week) publish.
+
+    ``scores``: the publish's rows (all horizons; the map and tables use the 4-week rows, next week's
+    expected events the 1-week rows); ``districts``: the gazetteer's districts (district_code,
+    district_name, admin1_name, geometry); ``recent_violence``: see :func:`violence_view`; ``skill``: see
+    :func:`skill_view` (None: no backtest yet); ``freshness``: see :func:`freshness_view`; ``previous``: the
+    previous published week's rows, or None. All text is HTML-escaped.
+    """
+    frame = export_frame(scores)
+    country, week = publication_key(frame)
+    horizons = sorted(set(frame["horizon_weeks"].astype(int)))
+    horizon = 4 if 4 in horizons else horizons[0]
+    rows = frame[frame["horizon_weeks"] == horizon].reset_index(drop=True)
+    week1 = frame[frame["horizon_weeks"] == 1].reset_index(drop=True) if 1 in horizons else None
+    first = frame.iloc[0]
+    data_cutoff = pd.Timestamp(first["data_cutoff"]).date()
+    simulated = bool(frame["is_simulated"].any())
+    tier_counts = rows["tier"].value_counts().reindex(list(TIERS), fill_value=0)
+
+    context = {
+        "country_iso3": country,
+        "country_name": COUNTRY_NAMES.get(country, country),
+        "week_start": week.isoformat(),
+        "week_end": (week + timedelta(days=6)).isoformat(),
+        "data_cutoff": data_cutoff.isoformat(),
+        "simulated": simulated,
+        "horizon": horizon,
+        "n_districts": len(rows),
+        "tiers": [
+            {"name": t, "colour": TIER_COLOURS[t], "text": TIER_TEXT[t], "count": int(tier_counts[t])} for t in TIERS
+        ],
+        "tier_colours": TIER_COLOURS,
+        "tier_text": TIER_TEXT,
+        "map": map_view(rows, districts),
+        "top": top_table(rows, week1),
+        "top_n": TOP_N,
+        "changes": changes_view(rows, previous, horizon),
+        "violence": violence_view(recent_violence),
+        "skill": skill_view(skill),
+        "freshness": freshness_view(freshness, data_cutoff),
+        "run_id": str(first["run_id"]),
+        "count_model": str(first["count_model"]),
+        "hazard_model": str(first["hazard_model"]),
+        "published_at": _as_text_time(first["published_at"]),
+        "vigie_version": _vigie_version(),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def write_report(html: str, out_dir: Path, country: str, week_start: date | datetime | pd.Timestamp | str) -> Path:
+    """Write ``html`` atomically to ``<out_dir>/<country>/<week_start>/report.html`` and return the path."""
+    path = week_dir(out_dir, country, week_start) / REPORT_FILE
+    data = html.encode("utf-8")
+    write_atomically({path: lambda handle: handle.write(data)})
+    return path
