@@ -307,14 +307,16 @@ def _nearest_active_km(distances: np.ndarray, active: np.ndarray, cap: float) ->
     :data:`_CHUNK_ELEMENTS` elements; there is no loop over weeks. Capped at ``cap`` (also when none).
     """
     n_d, n_w = distances.shape[0], active.shape[1]
-    if active.shape[0] == 0:
+    ever = active.any(axis=1)  # deployments never active in the panel cannot be the nearest
+    if not ever.any():
         return np.full((n_d, n_w), cap, dtype=np.float32)
-    states, week_state = np.unique(active.T, axis=0, return_inverse=True)  # (n_states, n_dep), (n_w,)
+    distances = np.minimum(distances[:, ever], cap).astype(np.float32)
+    states, week_state = np.unique(active[ever].T, axis=0, return_inverse=True)  # (n_states, n_dep), (n_w,)
     per_state = np.empty((n_d, len(states)), dtype=np.float32)
     chunk = max(1, _CHUNK_ELEMENTS // (states.shape[0] * states.shape[1]))
     for lo in range(0, n_d, chunk):
-        masked = np.where(states[None, :, :], distances[lo:lo + chunk, None, :], np.inf)
-        per_state[lo:lo + chunk] = np.minimum(masked.min(axis=2), cap)
+        masked = np.where(states[None, :, :], distances[lo:lo + chunk, None, :], np.float32(cap))
+        per_state[lo:lo + chunk] = masked.min(axis=2)
     return per_state[:, np.ravel(week_state)]
 
 

@@ -153,7 +153,9 @@ def _weeks_until_scheduled(calendar: pd.DataFrame, first_day: int, n_w: int, cap
     return np.minimum(until, cap).astype(np.float32)
 
 
-def _unrest_features(panel: Panel, events: pd.DataFrame, first_day: int, n_w: int, windows: Sequence[int]) -> FeatureBlock:
+def _unrest_features(
+    panel: Panel, events: pd.DataFrame, first_day: int, n_w: int, windows: Sequence[int]
+) -> FeatureBlock:
     """``pol_<type>_w<w>`` and ``pol_<type>_national_w<w>`` (see :func:`political_features`)."""
     n_d = len(panel.districts)
     pad = max(windows, default=0)

@@ -3,6 +3,11 @@
 Row (d, t) describes district d at the Monday t. Features use only events dated before t; targets
 count what happens from t onwards (``target_violent_events_h4`` = violent events in weeks t .. t+3).
 The table runs up to and including the *forecast week* (the week being scored), whose targets are unknown.
+
+:class:`FeatureConfig` is the one place that says what is built: the measure table, the recipe of
+windowed features (:class:`features.attacks.WindowSet` rows), the spatial kernel, the major-attack
+rule and the target horizons. Registries (actor families, foreign deployments, the political calendar)
+come in a :class:`Registries` bundle.
 """
 
 from __future__ import annotations
@@ -12,26 +17,140 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.attacks import recent_attack_features
-from features.panel import Panel, base_measures, build_panel, monday_on_or_before
+from features.attacks import TREND_OFFSET, WEEKS_SINCE_CAP, WindowSet, window_features
+from features.forces import foreign_force_features
+from features.measures import MEASURES, MAJOR_RULES, PERPETRATOR_SPLITS, TARGET_SPLITS, MajorAttackRule, Measure
+from features.panel import Panel, build_panel, monday_on_or_before
+from features.political import political_features
+from features.registries import (
+    assign_deployments,
+    load_actor_families,
+    load_foreign_force_actors,
+    load_foreign_forces,
+    load_political_calendar,
+)
 from features.seasonality import seasonality_features
+from features.spatial import Scope, spatial_scopes
 from features.spec import FeatureBlock, FeatureSpec, catalog, catalog_version
 from features.windows import future_sum
 
 KEYS = ["district_code", "week_start"]
 
+#: Windows (weeks) and half-lives (weeks) of the main measures (all violent events, their fatalities).
+MAIN_WINDOWS: tuple[int, ...] = (1, 2, 4, 8, 13, 26, 52)
+MAIN_HALF_LIVES: tuple[float, ...] = (1, 4, 13, 52)
+#: Windows and half-lives of the splits (by type, perpetrator, target) and of the spatial scopes.
+SPLIT_WINDOWS: tuple[int, ...] = (4, 13, 52)
+SPLIT_HALF_LIVES: tuple[float, ...] = (4, 13)
+
+_TYPE_MEASURES = ("battles", "battles_fatalities", "explosions", "explosions_fatalities",
+                  "civilian_violence", "civilian_violence_fatalities")
+_PERPETRATOR_MEASURES = tuple(f"by_{p}_{q}" for p in PERPETRATOR_SPLITS for q in ("events", "fatalities"))
+_TARGET_MEASURES = tuple(f"on_{t}_{q}" for t in TARGET_SPLITS for q in ("events", "fatalities"))
+
+
+def _split(family: str, measures: tuple[str, ...], scope: str = "own") -> WindowSet:
+    return WindowSet(family, measures, scope, windows=SPLIT_WINDOWS, half_lives=SPLIT_HALF_LIVES)
+
+
+#: The default recipe (206 features): every window for the main measures, a subset for the splits,
+#: neighbours / distance kernel / national totals for the main measures, time since, trends.
+#: Protests, riots and strategic developments are measures too, but their features come with the
+#: political features (:mod:`features.political`), not from this recipe.
+DEFAULT_RECIPE: tuple[WindowSet, ...] = (
+    WindowSet("recent_attacks", ("violent_events", "fatalities"), windows=MAIN_WINDOWS, half_lives=MAIN_HALF_LIVES),
+    _split("recent_attacks", ("major_attacks",)),
+    _split("event_types", _TYPE_MEASURES),
+    _split("perpetrators", _PERPETRATOR_MEASURES),
+    _split("targets", _TARGET_MEASURES),
+    _split("neighbours", ("violent_events", "fatalities", "major_attacks", "by_jnim_aq_events",
+                          "by_islamic_state_events"), "neighbours"),
+    _split("distance_weighted", ("violent_events", "fatalities"), "kernel"),
+    _split("national", ("violent_events", "fatalities", "major_attacks"), "national"),
+    WindowSet("time_since", ("violent_events", "major_attacks", "on_security_forces_events"), weeks_since=True),
+    WindowSet("time_since", ("violent_events",), "neighbours", weeks_since=True),
+    WindowSet("trend", ("violent_events", "fatalities"), trends=((4, 52), (13, 52))),
+    WindowSet("trend", ("violent_events",), "neighbours", trends=((4, 52),)),
+)
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """What to build. Units are weeks; the major-attack threshold is in fatalities."""
+    """What to build. Units are weeks, except the kernel (km) and the major-attack threshold (fatalities).
+
+    Major attacks (the ``major_attacks`` measure and the ``target_major_attack_h*`` targets): a violent
+    event with at least ``major_min_fatalities`` fatalities, or (``major_military_targets``, as in the
+    settings' ``major_attack.military_targets``) also any violent event against security forces (actor2
+    state or foreign forces). ``major_rule`` overrides that choice when given: "fatalities",
+    "military", "either" or "both" (see :class:`features.measures.MajorAttackRule`).
+    """
 
     horizons: tuple[int, ...] = (1, 4, 13)
-    major_min_fatalities: int = 5
-    attack_measures: tuple[str, ...] = ("violent_events", "battles", "explosions", "civilian_violence", "fatalities", "major_attacks")
-    lags: tuple[int, ...] = (1, 2)
-    windows: tuple[int, ...] = (4, 13, 52)
-    half_lives: tuple[float, ...] = (4,)
     target_measures: tuple[str, ...] = ("violent_events", "fatalities")
+    major_min_fatalities: int = 5
+    major_military_targets: bool = False
+    major_rule: str | None = None
+    measures: tuple[Measure, ...] = MEASURES
+    recipe: tuple[WindowSet, ...] = DEFAULT_RECIPE
+    kernel_scale_km: float = 100.0
+    kernel_radius_km: float = 200.0
+    weeks_since_cap: int = WEEKS_SINCE_CAP
+    trend_offset: float = TREND_OFFSET
+    seasonality: bool = True
+    foreign_forces: bool = True  #: foreign-force features, when the registries hold deployments
+    political: bool = True  #: political-calendar features, when the registries hold a calendar
+
+    def __post_init__(self) -> None:
+        if self.major_rule is not None and self.major_rule not in MAJOR_RULES:
+            raise ValueError(f"major_rule must be one of {MAJOR_RULES} or None, got {self.major_rule!r}")
+        if self.major_rule == "fatalities" and self.major_military_targets:
+            raise ValueError("major_rule='fatalities' contradicts major_military_targets=True")
+        if not self.horizons or min(self.horizons) < 1:
+            raise ValueError(f"horizons must be >= 1, got {self.horizons}")
+        known = {m.name for m in self.measures}
+        if len(known) != len(self.measures):
+            raise ValueError("measure names must be unique")
+        if "major_attacks" not in known:
+            raise ValueError("the measure table needs a 'major_attacks' measure (major-attack targets)")
+        wanted = set(self.target_measures) | {m for row in self.recipe for m in row.measures}
+        if wanted - known:
+            raise ValueError(f"unknown measures in the config: {sorted(wanted - known)}")
+
+    @property
+    def major(self) -> MajorAttackRule:
+        rule = self.major_rule or ("either" if self.major_military_targets else "fatalities")
+        return MajorAttackRule(self.major_min_fatalities, rule)
+
+    def panel_measures(self) -> tuple[Measure, ...]:
+        """The measures the recipe and the targets read (the panel holds only these)."""
+        wanted = set(self.target_measures) | {"major_attacks"} | {m for row in self.recipe for m in row.measures}
+        return tuple(m for m in self.measures if m.name in wanted)
+
+
+@dataclass(frozen=True, eq=False)
+class Registries:
+    """Loaded registry frames (see :mod:`features.registries`).
+
+    ``actor_families`` classifies perpetrators and targets; ``forces`` (foreign deployments, with or
+    without a district_code column) and ``calendar`` (political calendar) switch on the foreign-force
+    and political features; ``foreign_force_actors`` maps actor names to forces.
+    """
+
+    actor_families: pd.DataFrame
+    foreign_force_actors: pd.DataFrame | None = None
+    forces: pd.DataFrame | None = None
+    calendar: pd.DataFrame | None = None
+
+    @classmethod
+    def load(cls, country_iso3: str = "MLI") -> "Registries":
+        """The shipped registries of a country (all four)."""
+        return cls(load_actor_families(), load_foreign_force_actors(),
+                   load_foreign_forces(country_iso3=country_iso3), load_political_calendar(country_iso3=country_iso3))
+
+    @classmethod
+    def actors_only(cls) -> "Registries":
+        """The shipped actor-family registry alone: no foreign-force or political features."""
+        return cls(load_actor_families())
 
 
 @dataclass
@@ -41,6 +160,9 @@ class FeatureTable:
     targets: list[str]
     forecast_week: pd.Timestamp
     panel: Panel = field(repr=False)
+    target_specs: list[FeatureSpec] = field(default_factory=list)
+    config: FeatureConfig = field(default_factory=FeatureConfig, repr=False)
+    n_events_used: int = 0  #: events dated before the data cutoff (what the table could see)
 
     @property
     def feature_names(self) -> list[str]:
@@ -52,8 +174,16 @@ class FeatureTable:
         return self.forecast_week
 
     @property
+    def first_week(self) -> pd.Timestamp:
+        return pd.Timestamp(self.panel.weeks[0])
+
+    @property
     def catalog(self) -> pd.DataFrame:
         return catalog(self.specs)
+
+    @property
+    def target_catalog(self) -> pd.DataFrame:
+        return catalog(self.target_specs)
 
     @property
     def catalog_version(self) -> str:
@@ -73,39 +203,84 @@ def target_names(config: FeatureConfig) -> list[str]:
     ]
 
 
+def _target_alignment(h: int) -> str:
+    return (f"counts events dated in [week_start, week_start + {h} weeks); NaN unless those weeks all closed "
+            "before the forecast week")
+
+
 def build_feature_table(
     events: pd.DataFrame,
-    district_codes: list[str] | pd.Index,
+    gazetteer,
     *,
     start,
     forecast_week,
     config: FeatureConfig = FeatureConfig(),
+    registries: Registries | None = None,
 ) -> FeatureTable:
-    """Features and targets for every district and every week from ``start`` to ``forecast_week``.
+    """Features and targets for every district of ``gazetteer`` and every week from ``start`` to ``forecast_week``.
 
-    Events dated on or after ``forecast_week`` (rounded down to its Monday) are discarded before anything is
-    computed, so the table is the same whatever later events the input holds.
+    ``events``: the normalized event table with a district_code column (``Gazetteer.assign``).
+    ``gazetteer``: a :class:`features.gazetteer.Gazetteer` (districts, neighbours, centroids).
+    Events dated on or after ``forecast_week`` (rounded down to its Monday) are discarded before anything
+    is computed, so the table is the same whatever later events the input holds. Events before ``start``
+    are not used either: windows are partial over the first weeks.
+
+    ``registries``: None uses the shipped actor-family registry and builds no foreign-force or political
+    features; a :class:`Registries` with ``forces`` / ``calendar`` adds them.
+
+    The long frame is built once, its feature columns sharing memory with the builders' 2-D arrays.
     """
     week = monday_on_or_before(forecast_week)
-    known = events[pd.to_datetime(events["event_date"]) < week]
-    panel = build_panel(known, district_codes, start=start, end=week + pd.Timedelta(days=7),
-                        measures=base_measures(config.major_min_fatalities))
+    before = (pd.to_datetime(events["event_date"]) < week).to_numpy(dtype=bool)
+    known = events if before.all() else events.loc[before]
+    registries = registries if registries is not None else Registries.actors_only()
+    districts = pd.Index(gazetteer.districts["district_code"].astype("string"), dtype="string", name="district_code")
+    panel = build_panel(known, districts, start=start, end=week + pd.Timedelta(days=7),
+                        measures=config.panel_measures(), actor_families=registries.actor_families, major=config.major)
+
     block = FeatureBlock()
-    block.extend(recent_attack_features(panel, config.attack_measures, lags=config.lags, windows=config.windows,
-                                        half_lives=config.half_lives))
-    block.extend(seasonality_features(panel))
+    block.extend(window_features(panel, config.recipe, _scopes(config, gazetteer, districts),
+                                 weeks_since_cap=config.weeks_since_cap, trend_offset=config.trend_offset))
+    if config.seasonality:
+        block.extend(seasonality_features(panel))
+    if config.foreign_forces and registries.forces is not None:
+        deployments = registries.forces
+        if "district_code" not in deployments.columns:
+            deployments = assign_deployments(deployments, gazetteer.assign)
+        block.extend(foreign_force_features(panel, gazetteer, deployments, known))
+    if config.political and registries.calendar is not None:
+        block.extend(political_features(panel, registries.calendar, known))
+
     n_observed = panel.shape[1] - 1  # the last column is the forecast week: nothing of it is known
-    frame = panel.long_index()
-    features = pd.DataFrame({name: block.values[name].ravel() for name in block.names})
-    targets = {}
+    targets: dict[str, np.ndarray] = {}
+    target_specs: list[FeatureSpec] = []
     for h in config.horizons:
         for m in config.target_measures:
+            desc, unit = panel.descriptions[m]
             targets[f"target_{m}_h{h}"] = _observed_future(panel.measures[m], h, n_observed)
-        targets[f"target_major_attack_h{h}"] = np.minimum(_observed_future(panel.measures["major_attacks"], h, n_observed), 1.0)
-    frame = pd.concat([frame, features, pd.DataFrame({k: v.ravel() for k, v in targets.items()})], axis=1)
-    return FeatureTable(frame, block.specs, list(targets), week, panel)
+            target_specs.append(FeatureSpec(f"target_{m}_h{h}", "target", f"{desc} in weeks week_start .. +{h - 1}",
+                                            unit, h, _target_alignment(h)))
+        targets[f"target_major_attack_h{h}"] = np.minimum(_observed_future(panel.measures["major_attacks"], h, n_observed), 1)
+        target_specs.append(FeatureSpec(f"target_major_attack_h{h}", "target",
+                                        f"1 if a major attack ({config.major.describe()}) happens in weeks week_start .. "
+                                        f"+{h - 1}, else 0", "indicator", h, _target_alignment(h)))
+    order = target_names(config)
+    columns: dict[str, object] = panel.long_index_columns()
+    columns.update({name: block.values[name].ravel() for name in block.names})
+    columns.update({name: targets[name].ravel() for name in order})
+    frame = pd.DataFrame(columns, copy=False)
+    return FeatureTable(frame, block.specs, order, week, panel, sorted(target_specs, key=lambda s: order.index(s.name)),
+                        config, int(before.sum()))
+
+
+def _scopes(config: FeatureConfig, gazetteer, districts: pd.Index) -> dict[str, Scope]:
+    """The spatial scopes the recipe uses (the kernel matrix is built only when needed)."""
+    return spatial_scopes(gazetteer, districts, names={row.scope for row in config.recipe},
+                          kernel_scale_km=config.kernel_scale_km, kernel_radius_km=config.kernel_radius_km)
 
 
 def _observed_future(x: np.ndarray, horizon: int, n_observed: int) -> np.ndarray:
-    out = future_sum(x[:, :n_observed], horizon)
-    return np.concatenate([out, np.full((x.shape[0], x.shape[1] - n_observed), np.nan)], axis=1)
+    """(n_d, n_w) float32 future sums of weeks t .. t+horizon-1, NaN unless all of them are observed."""
+    out = np.full(x.shape, np.nan, dtype=np.float32)
+    out[:, :n_observed] = future_sum(x[:, :n_observed], horizon)
+    return out

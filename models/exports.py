@@ -143,15 +143,36 @@ def scores_geojson(scores: pd.DataFrame, districts: gpd.GeoDataFrame, horizon: i
 # --------------------------------------------------------------------------------------------------
 
 
+_ARROW_TYPES = {
+    "TEXT": pa.string(),
+    "DATE": pa.date32(),
+    "INTEGER": pa.int32(),
+    "DOUBLE PRECISION": pa.float64(),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+    "BOOLEAN": pa.bool_(),
+}
+
+
+def parquet_schema() -> pa.Schema:
+    """Arrow schema of ``scores.parquet``: SCORE_COLUMNS in order, NOT NULL columns non-nullable."""
+    fields = []
+    for name, (kind, _) in SCORE_COLUMNS.items():
+        arrow_type = _ARROW_TYPES[kind.removesuffix(" NOT NULL")]
+        fields.append(pa.field(name, arrow_type, nullable=not kind.endswith("NOT NULL")))
+    return pa.schema(fields)
+
+
 def _arrow_table(frame: pd.DataFrame) -> pa.Table:
-    """An export frame as Arrow, with DATE columns as date32 (not timestamps)."""
-    columns = {}
-    for name in frame.columns:
-        if name in _DATE_COLUMNS:
-            columns[name] = pa.array(pd.to_datetime(frame[name]).dt.date, type=pa.date32(), from_pandas=True)
+    """An export frame as Arrow with :func:`parquet_schema` (DATE columns as date32, not timestamps)."""
+    schema = parquet_schema()
+    arrays = []
+    for target in schema:
+        column = frame[target.name]
+        if target.name in _DATE_COLUMNS:
+            arrays.append(pa.array(pd.to_datetime(column).dt.date, type=pa.date32(), from_pandas=True))
         else:
-            columns[name] = pa.array(frame[name], from_pandas=True)
-    return pa.table(columns)
+            arrays.append(pa.array(column, from_pandas=True).cast(target.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _write_parquet(frame: pd.DataFrame, handle: BinaryIO) -> None:
@@ -192,7 +213,9 @@ def write_atomically(files: Mapping[Path, Callable[[BinaryIO], None]]) -> list[P
 
     Every file's content is staged first (``write(handle)`` into a temporary file in the same folder); only
     when all of them are written are they renamed over their targets with ``os.replace``. If any writer
-    fails, no target is touched and the temporary files are removed. Folders are created as needed.
+    fails, no target is touched and the temporary files are removed. Folders are created as needed. Each
+    rename is atomic; the files are renamed one after the other, so only a crash between two renames (a
+    window of microseconds) could leave a mix of old and new complete files.
     """
     staged: list[tuple[Path, Path]] = []
     try:
@@ -211,7 +234,8 @@ def write_atomically(files: Mapping[Path, Callable[[BinaryIO], None]]) -> list[P
 def write_week_exports(scores: pd.DataFrame, districts: gpd.GeoDataFrame, out_dir: Path) -> dict[str, Path]:
     """Write one publish's ``scores.parquet``, ``scores.csv`` (all horizons) and ``districts.geojson``.
 
-    The GeoJSON carries the 4-week horizon (or, if the publish has none, its shortest horizon). Files go to ``<out_dir>/<country>/<week_start>/`` and are replaced atomically (see :func:`write_atomically`).
+    The GeoJSON carries the 4-week horizon (or, if the publish has none, its shortest horizon). Files go to
+    ``<out_dir>/<country>/<week_start>/`` and are replaced atomically (see :func:`write_atomically`).
     Returns {"parquet": path, "csv": path, "geojson": path}.
     """
     frame = export_frame(scores)

@@ -210,11 +210,12 @@ def skill_table(per_origin: pd.DataFrame, baselines: Sequence[str], metric: str 
             raise ValueError(f"no baseline among {list(baselines)} was scored at horizon {h}")
         best = min(present, key=lambda b: block[b].mean())
         for model in block.columns:
-            both = block[[model, best]].dropna()
+            both = pd.DataFrame({"score": block[model], "base": block[best]}).dropna()
             if both.empty:
                 continue
-            s, lo, hi = bootstrap_skill(both[model].to_numpy(), both[best].to_numpy(), n_boot=n_boot, level=level, seed=seed)
+            s, lo, hi = bootstrap_skill(both["score"].to_numpy(), both["base"].to_numpy(), n_boot=n_boot, level=level,
+                                        seed=seed)
             rows.append({"horizon": h, "model": model, "baseline": best, "metric": metric,
-                         "score": both[model].mean(), "baseline_score": both[best].mean(),
+                         "score": both["score"].mean(), "baseline_score": both["base"].mean(),
                          "skill": s, "skill_lower": lo, "skill_upper": hi})
     return pd.DataFrame(rows)

@@ -191,9 +191,10 @@ def _drivers(frame: pd.DataFrame) -> pd.Series:
     present = [c for c in _DRIVERS if c in frame.columns]
     if not present:
         return pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
-    stacked = frame[present].stack().dropna()
-    lists = stacked.groupby(level=0).agg(list)
-    return lists.reindex(frame.index).map(lambda v: v if isinstance(v, list) else [])
+    texts = frame[present].astype(object)
+    stacked = texts.where(texts.notna(), None).stack().dropna().map(str)
+    lists = stacked.groupby(level=0).agg(list).astype(object)
+    return lists.reindex(frame.index).map(lambda v: list(v) if isinstance(v, (list, np.ndarray)) else [])
 
 
 def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N) -> list[dict]:
@@ -306,26 +307,35 @@ def skill_view(skill: pd.DataFrame | None) -> dict:
     """The latest backtest's metrics (model, horizon, metric, value, skill vs best baseline), or none yet.
 
     ``skill`` is a fraction: 0.12 means 12% better than the best baseline on that metric, negative is worse.
-    An optional ``baseline`` column names that baseline.
+    The value column may be called ``value`` or ``score``; optional columns ``baseline`` (the best
+    baseline's name) and ``skill_lower``/``skill_upper`` (an interval) are shown when present, so the
+    output of :func:`models.metrics.skill_table` can be passed as is.
     """
     if skill is None or len(skill) == 0:
         return {"available": False, "rows": [], "has_baseline": False}
-    missing = [c for c in SKILL_COLUMNS if c not in skill.columns]
+    frame = skill.rename(columns={"score": "value"}) if "value" not in skill.columns else skill
+    missing = [c for c in SKILL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"skill lacks columns {missing} (needs {list(SKILL_COLUMNS)})")
-    frame = skill.sort_values(["horizon", "metric", "model"], kind="stable")
+    frame = frame.sort_values(["horizon", "metric", "model"], kind="stable")
     values = pd.to_numeric(frame["skill"]).astype("Float64")
+    skill_text = _fmt(values, "{:+.0%}")
+    if {"skill_lower", "skill_upper"} <= set(frame.columns):
+        lower, upper = _fmt(frame["skill_lower"], "{:+.0%}"), _fmt(frame["skill_upper"], "{:+.0%}")
+        has_interval = frame["skill_lower"].notna() & frame["skill_upper"].notna()
+        skill_text = skill_text.where(~has_interval, skill_text + " (" + lower + " to " + upper + ")")
     table = pd.DataFrame({
         "model": frame["model"].astype(str),
         "horizon": pd.to_numeric(frame["horizon"]).astype("Int64"),
         "metric": frame["metric"].astype(str),
         "value": _fmt(frame["value"], "{:.3g}"),
-        "skill": _fmt(values, "{:+.0%}"),
+        "skill": skill_text,
         "worse": (values < 0).fillna(False).astype(bool),
     })
-    if "baseline" in frame.columns:
+    has_baseline = "baseline" in frame.columns
+    if has_baseline:
         table["baseline"] = frame["baseline"].astype(object).where(frame["baseline"].notna(), "\u2014")
-    return {"available": True, "rows": _records(table), "has_baseline": "baseline" in frame.columns}
+    return {"available": True, "rows": _records(table), "has_baseline": has_baseline}
 
 
 def freshness_view(freshness: dict, data_cutoff: date) -> dict:

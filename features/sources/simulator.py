@@ -9,9 +9,8 @@ Time
 Weeks start on Monday. ``start`` is rounded down to its Monday; the simulation holds every *whole* week
 whose Sunday is on or before ``end`` (an unfinished last week is left out, as in ``features.panel``).
 ``burn_in_weeks`` weeks before the first one are simulated and discarded so that the self-exciting state
-is already in its stationary regime when the output starts. Internally arrays are week-major
-``(n_weeks, n_districts)``; the public helpers below take and return ``(n_districts, n_weeks)`` arrays
-like ``features.panel``.
+is already in its stationary regime when the output starts. District-week arrays are
+``(n_districts, n_weeks)`` like ``features.panel`` (the recursion runs on a week-major copy).
 
 Model (violent events: Battles, Explosions/Remote violence, Violence against civilians)
 ----------------------------------------------------------------------------------------
@@ -71,6 +70,7 @@ from scipy import sparse
 from features.schema import VIOLENT_EVENT_TYPES
 
 SOURCE_NAME = "Vigie simulator"
+_STR = pa.large_string()  # 64-bit offsets: the notes of a few million events pass 2 GB
 NOTES_PREFIX = "SIMULATED:"
 EVENT_ID_PREFIX = "SIM"
 
@@ -84,7 +84,9 @@ ACLED_OLDER_COLUMNS: tuple[str, ...] = (
 
 TRUTH_COLUMNS: tuple[str, ...] = ("district_code", "week_start", "expected_violent_events", "violent_events")
 
-#: ISO 3166 numeric code and ACLED region of the countries the simulator can label.
+#: ISO 3166 numeric code and ACLED region written for known countries; any other ISO3 (e.g. a synthetic
+#: gazetteer's "SIM") gets :data:`UNKNOWN_COUNTRY_CODE`: iso 0 (no numeric code) and region "Unknown".
+UNKNOWN_COUNTRY_CODE: tuple[int, str] = (0, "Unknown")
 COUNTRY_CODES: dict[str, tuple[int, str]] = {
     "MLI": (466, "Western Africa"), "BFA": (854, "Western Africa"), "NER": (562, "Western Africa"),
     "SEN": (686, "Western Africa"), "MRT": (478, "Western Africa"), "GIN": (324, "Western Africa"),
@@ -688,16 +690,26 @@ def _nonviolent_events(population: np.ndarray, n_w: int, day0: int, catalogue: d
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _join(*parts, sep: str = "") -> pa.Array:
+    """Element-wise concatenation of large-string arrays and str literals (null if any part is null)."""
+    parts = [pa.scalar(x, _STR) if isinstance(x, str) else x for x in parts]
+    return pc.binary_join_element_wise(*parts, pa.scalar(sep, _STR))
+
+
+def _constant(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, _STR), n)
+
+
 def _string_column(names: _Names, ids: np.ndarray) -> pa.Array:
     """Materialise interned strings: ids −1 become null."""
-    return pa.array(names.values, type=pa.string()).take(pa.array(ids, mask=ids < 0, type=pa.int64()))
+    return pa.array(names.values, type=_STR).take(pa.array(ids, mask=ids < 0, type=pa.int64()))
 
 
 def _acled_table(ev: dict, names: _Names, districts: pd.DataFrame, lon_pts: np.ndarray, lat_pts: np.ndarray,
                  country_name: str, country_iso3: str, rng: np.random.Generator) -> pa.Table:
     """Assemble the events (already in export order) into ACLED's older 31-column layout, strings built by Arrow."""
     n = len(ev["day"])
-    iso_num, region = COUNTRY_CODES[country_iso3]
+    iso_num, region = COUNTRY_CODES.get(country_iso3, UNKNOWN_COUNTRY_CODE)
     ids = np.arange(1, n + 1, dtype=np.int64)
     width = max(6, len(str(n)))
     d = ev["district"]
@@ -707,41 +719,39 @@ def _acled_table(ev: dict, names: _Names, districts: pd.DataFrame, lon_pts: np.n
     year = day64.astype("datetime64[Y]").astype(np.int64) + 1970
     month = day64.astype("datetime64[M]").astype(np.int64) % 12
     dom = (day64 - day64.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
-    admin1 = pa.array(districts["admin1_name"].astype(str).to_numpy(dtype=object), pa.string()).take(pa.array(d))
-    admin2 = pa.array(districts["district_name"].astype(str).to_numpy(dtype=object), pa.string()).take(pa.array(d))
-    place = pc.binary_join_element_wise(admin2, pc.cast(pa.array(k + 1), pa.string()), " site ")
+    admin1 = pa.array(districts["admin1_name"].astype(str).to_numpy(dtype=object), _STR).take(pa.array(d))
+    admin2 = pa.array(districts["district_name"].astype(str).to_numpy(dtype=object), _STR).take(pa.array(d))
+    place = _join(admin2, pc.cast(pa.array(k + 1), _STR), sep=" site ")
     actor1, actor2 = _string_column(names, ev["actor1"]), _string_column(names, ev["actor2"])
     etype, sub = _string_column(names, ev["event_type"]), _string_column(names, ev["sub_event_type"])
     deaths = ev["fatalities"]
-    long_date = pc.binary_join_element_wise(pc.cast(pa.array(dom), pa.string()), pa.array(_MONTHS).take(pa.array(month)),
-                                            pc.cast(pa.array(year), pa.string()), " ")
-    against = pc.if_else(pc.is_null(actor2), "", pc.binary_join_element_wise(" against ", actor2, ""))
-    notes = pc.binary_join_element_wise(
+    long_date = _join(pc.cast(pa.array(dom), _STR), pa.array(_MONTHS, _STR).take(pa.array(month)),
+                      pc.cast(pa.array(year), _STR), sep=" ")
+    against = pc.if_else(pc.is_null(actor2), pa.scalar("", _STR), _join(" against ", actor2))
+    notes = _join(
         f"{NOTES_PREFIX} On ", long_date, ", ", sub, " (", etype, ") by ", actor1, against, " in ", place, " (",
-        admin2, ", ", admin1, "); fatalities: ", pc.cast(pa.array(deaths), pa.string()), ".", "")
+        admin2, ", ", admin1, "); fatalities: ", pc.cast(pa.array(deaths), _STR), ".")
     inter1, inter2 = ev["inter1"], ev["inter2"]
     interaction = np.where(inter2 == 0, 10 * inter1, 10 * np.minimum(inter1, inter2) + np.maximum(inter1, inter2))
     timestamp = (ev["day"].astype(np.int64) + rng.integers(1, 11, n)) * 86400 + rng.integers(0, 86400, n)
-    null_str = pa.nulls(n, pa.string())
+    null_str = pa.nulls(n, _STR)
     columns = {
         "data_id": pa.array(ids), "iso": pa.array(np.full(n, iso_num, dtype=np.int64)),
-        "event_id_cnty": pc.binary_join_element_wise(
-            EVENT_ID_PREFIX, pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), width, "0"), ""),
-        "event_id_no_cnty": pa.array(ids), "event_date": pc.cast(dates, pa.string()), "year": pa.array(year),
+        "event_id_cnty": _join(EVENT_ID_PREFIX, pc.utf8_lpad(pc.cast(pa.array(ids), _STR), width, "0")),
+        "event_id_no_cnty": pa.array(ids), "event_date": pc.cast(dates, _STR), "year": pa.array(year),
         "time_precision": pa.array(np.where(rng.random(n) < 0.92, 1, 2).astype(np.int64)),
         "event_type": etype, "sub_event_type": sub, "actor1": actor1, "assoc_actor_1": null_str,
         "inter1": pa.array(inter1.astype(np.int64)), "actor2": actor2, "assoc_actor_2": null_str,
         "inter2": pa.array(inter2.astype(np.int64)), "interaction": pa.array(interaction.astype(np.int64)),
-        "region": pa.array(np.full(n, region, dtype=object), pa.string()),
-        "country": pa.array(np.full(n, country_name, dtype=object), pa.string()),
+        "region": _constant(region, n), "country": _constant(country_name, n),
         "admin1": admin1, "admin2": admin2, "admin3": null_str, "location": place,
         "latitude": pa.array(lat_pts[d, k]), "longitude": pa.array(lon_pts[d, k]),
         "geo_precision": pa.array(np.where(rng.random(n) < 0.75, 1, 2).astype(np.int64)),
-        "source": pa.array(np.full(n, SOURCE_NAME, dtype=object), pa.string()),
+        "source": _constant(SOURCE_NAME, n),
         "source_scale": pa.array(np.asarray(_SOURCE_SCALES, dtype=object)[rng.integers(0, len(_SOURCE_SCALES), n)],
-                                 pa.string()),
+                                 _STR),
         "notes": notes, "fatalities": pa.array(deaths.astype(np.int64)), "timestamp": pa.array(timestamp),
-        "iso3": pa.array(np.full(n, country_iso3, dtype=object), pa.string()),
+        "iso3": _constant(country_iso3, n),
     }
     return pa.table([columns[c] for c in ACLED_OLDER_COLUMNS], names=list(ACLED_OLDER_COLUMNS))
 
@@ -790,8 +800,6 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
     MLI (if its p-codes match the districts), random deployments otherwise. ``shocks``: date, kind; None =
     :func:`default_mali_shocks` for MLI, random shocks otherwise. Inputs are not modified.
     """
-    if country_iso3 not in COUNTRY_CODES:
-        raise ValueError(f"unknown country_iso3 {country_iso3!r}; known: {', '.join(sorted(COUNTRY_CODES))}")
     if len(districts) == 0:
         raise ValueError("simulate needs at least one district")
     gdf = districts
@@ -862,10 +870,10 @@ def _fixed_decimals(values: pa.Array, decimals: int = 4) -> pa.Array:
     """Floats as text with exactly ``decimals`` decimals ("15.0200"), as ACLED writes coordinates."""
     scaled = np.round(values.to_numpy(zero_copy_only=False) * 10**decimals).astype(np.int64)
     mag = np.abs(scaled)
-    whole = pc.cast(pa.array(mag // 10**decimals), pa.string())
-    frac = pc.utf8_lpad(pc.cast(pa.array(mag % 10**decimals), pa.string()), decimals, "0")
-    sign = pa.array(np.where(scaled < 0, "-", ""), pa.string())
-    return pc.binary_join_element_wise(sign, whole, ".", frac, "")
+    whole = pc.cast(pa.array(mag // 10**decimals), _STR)
+    frac = pc.utf8_lpad(pc.cast(pa.array(mag % 10**decimals), _STR), decimals, "0")
+    sign = pa.array(np.where(scaled < 0, "-", ""), _STR)
+    return _join(sign, whole, ".", frac)
 
 
 def _json_records(frame: pd.DataFrame) -> list[dict]:

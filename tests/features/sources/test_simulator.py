@@ -386,5 +386,7 @@ def test_other_countries_get_random_forces_and_shocks():
     assert (result.events["iso3"] == "BFA").all() and (result.events["iso"] == 854).all()
     assert (result.events.loc[result.events["event_type"] == "Violence against civilians", "actor2"]
             == "Civilians (Burkina Faso)").all()
-    with pytest.raises(ValueError, match="country_iso3"):
-        simulate(districts, _neighbours(), start=date(2020, 1, 6), end=date(2020, 6, 28), country_iso3="XXX")
+    synthetic = simulate(districts, _neighbours(), start=date(2020, 1, 6), end=date(2020, 6, 28),
+                         country_name="Simulania", country_iso3="SIM").events
+    assert (synthetic["iso"] == 0).all() and (synthetic["region"] == "Unknown").all()
+    assert (synthetic["iso3"] == "SIM").all() and (synthetic["country"] == "Simulania").all()

@@ -1,0 +1,109 @@
+"""Backtest and publication figures. Each function returns a new :class:`matplotlib.figure.Figure`, drawn
+without pyplot (no global state, Agg canvas), ready for ``fig.savefig(path)`` or ``mlflow.log_figure``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str = "Reliability") -> Figure:
+    """Observed frequency against mean predicted probability, one line per model, over the diagonal; a lower
+    panel shows how many rows fall in each bin (log scale).
+
+    ``tables`` maps a model name to its :func:`models.metrics.reliability_table`. Axes: [diagram, counts].
+    """
+    fig = _figure(6, 6.5)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    n = max(len(tables), 1)
+    for i, (name, table) in enumerate(tables.items()):
+        seen = table[table["count"] > 0]
+        top.plot(seen["mean_predicted"], seen["observed_frequency"], marker="o", label=name)
+        width = (table["bin_upper"] - table["bin_lower"]).to_numpy() / n
+        bottom.bar(table["bin_lower"].to_numpy() + i * width, table["count"].to_numpy(), width=width, align="edge",
+                   label=name)
+    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed frequency", title=title)
+    top.legend(loc="upper left", fontsize="small")
+    bottom.set(xlabel="predicted probability", ylabel="rows")
+    bottom.set_yscale("symlog", linthresh=1)
+    return fig
+
+
+def pit_histogram(pit: Mapping[str, np.ndarray], bins: int = 10, title: str = "PIT histogram") -> Figure:
+    """Histogram of randomised PIT values per model (one axes each), as densities with the uniform density 1
+    drawn as a reference: a U shape means too narrow, a hump too wide, a slope a biased mean."""
+    names = list(pit)
+    fig = _figure(3.2 * max(len(names), 1), 3.2)
+    axes = np.atleast_1d(fig.subplots(1, max(len(names), 1), sharey=True, squeeze=False)[0])
+    for ax, name in zip(axes, names):
+        values = np.asarray(pit[name], dtype=np.float64)
+        ax.hist(values[np.isfinite(values)], bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.8)
+        ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
+        ax.set(title=name, xlabel="PIT", xlim=(0, 1))
+    axes[0].set_ylabel("density")
+    fig.suptitle(title)
+    return fig
+
+
+def predicted_vs_observed(predictions: pd.DataFrame, models: Sequence[str] | None = None,
+                          title: str = "Violent events, national total per origin") -> Figure:
+    """National sum over districts of observed and predicted-mean events per origin, one axes per horizon.
+
+    ``predictions`` is :attr:`models.backtest.BacktestResult.predictions` (count rows are used); ``models``
+    restricts the lines drawn (default: every count model). The observed line is drawn once per horizon.
+    """
+    rows = predictions[predictions["kind"] == "count"]
+    if models is not None:
+        rows = rows[rows["model"].isin(list(models))]
+    horizons = sorted(rows["horizon"].unique())
+    fig = _figure(9, 3 * max(len(horizons), 1))
+    axes = np.atleast_1d(fig.subplots(max(len(horizons), 1), 1, sharex=True, squeeze=False)[:, 0])
+    for ax, h in zip(axes, horizons):
+        at_h = rows[rows["horizon"] == h]
+        sums = at_h.groupby(["origin", "model"])[["y", "mean"]].sum().reset_index()
+        observed = sums.groupby("origin")["y"].first()
+        ax.plot(observed.index, observed.to_numpy(), color="black", linewidth=1.5, label="observed")
+        wide = sums.pivot(index="origin", columns="model", values="mean")
+        for name in wide.columns:
+            ax.plot(wide.index, wide[name].to_numpy(), linewidth=1, label=name)
+        ax.set(ylabel=f"events in {h} week(s)", title=f"h = {h}")
+        ax.legend(loc="upper left", fontsize="small", ncol=2)
+    axes[-1].set_xlabel("forecast origin")
+    fig.suptitle(title)
+    return fig
+
+
+def feature_importance(importance: pd.Series, top: int = 20, title: str = "Feature importance") -> Figure:
+    """Horizontal bars of the ``top`` largest absolute importances (largest at the top), signed values kept."""
+    ranked = importance.reindex(importance.abs().sort_values(ascending=False).index)[:top][::-1]
+    fig = _figure(7, 0.3 * len(ranked) + 1.2)
+    ax = fig.subplots()
+    colors = np.where(ranked.to_numpy() >= 0, "tab:red", "tab:blue")
+    ax.barh([str(i) for i in ranked.index], ranked.to_numpy(), color=colors)
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    ax.set(xlabel=importance.name or "importance", title=title)
+    return fig
+
+
+def district_map(districts, column: str = "score", title: str | None = None, cmap: str = "OrRd") -> Figure:
+    """Choropleth of ``districts[column]`` (a GeoDataFrame, any CRS) with a colour bar; districts whose
+    value is missing are drawn in light grey."""
+    fig = _figure(7, 6)
+    ax = fig.subplots()
+    districts.plot(column=column, ax=ax, cmap=cmap, legend=True, edgecolor="0.4", linewidth=0.4,
+                   missing_kwds={"color": "0.9", "edgecolor": "0.6"}, legend_kwds={"label": column, "shrink": 0.7})
+    ax.set_axis_off()
+    ax.set_title(title or column)
+    return fig

@@ -1,0 +1,141 @@
+"""Walk-forward backtest on a tiny hand-made panel: origins, refits, no look-ahead, scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scoringrules as sr
+
+from features.panel import Panel
+from features.table import FeatureTable
+from features.windows import future_sum, lag, past_sum
+from models.backtest import BacktestConfig, ModelSpec, origins_for, prediction_columns, run_backtest
+from models.baselines import Conflictology, HazardBaseRate, RollingMean, Zero
+
+WEEK = pd.Timedelta(days=7)
+
+
+def tiny_table(x: np.ndarray, major: np.ndarray, start: str = "2020-01-06") -> FeatureTable:
+    """Features (lag1, sums over 4 and 52 weeks) and targets (h = 1, 4) of the weekly counts ``x``."""
+    n_d, n_w = x.shape
+    weeks = pd.DatetimeIndex(pd.date_range(start, periods=n_w, freq="7D").astype("datetime64[s]"), name="week_start")
+    districts = pd.Index([f"D{i}" for i in range(n_d)], dtype="string", name="district_code")
+    panel = Panel(districts, weeks, {"violent_events": x.astype(np.float32), "major_attacks": major.astype(np.float32)})
+    frame = panel.long_index()
+    frame["violent_events_lag1"] = lag(x, 1).ravel()
+    for w in (4, 52):
+        frame[f"violent_events_sum_w{w}"] = past_sum(x, w).ravel()
+    targets = []
+    for h in (1, 4):
+        frame[f"target_violent_events_h{h}"] = future_sum(x, h).ravel()
+        frame[f"target_major_attack_h{h}"] = np.minimum(future_sum(major, h), 1.0).ravel()
+        targets += [f"target_violent_events_h{h}", f"target_major_attack_h{h}"]
+    return FeatureTable(frame, [], targets, weeks[-1] + WEEK, panel)
+
+
+RNG = np.random.default_rng(7)
+X = RNG.poisson([[2.0], [0.3], [0.0]], size=(3, 20)).astype(float)
+X[2, :] = 0.0
+X[2, 15] = 4.0  # district D2 is quiet until week 15
+MAJOR = (X >= 3).astype(float)
+TABLE = tiny_table(X, MAJOR)
+WEEKS = TABLE.panel.weeks
+
+
+class Spy:
+    """A count model recording what it was fitted on and what it was asked to predict."""
+
+    calls: list = []
+
+    def __init__(self, horizon: int):
+        self.name, self.horizon = "spy", horizon
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "Spy":
+        Spy.calls.append(("fit", X["week_start"].max(), len(X), list(X.columns)))
+        self.y_mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X: pd.DataFrame):
+        Spy.calls.append(("predict", X["week_start"].min(), len(X), list(X.columns)))
+        return Zero(self.horizon).predict(X)
+
+
+def test_origins_every_n_weeks_and_last_origin_per_horizon():
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[15], origin_every=2)
+    assert list(origins_for(WEEKS, config)) == list(WEEKS[[8, 10, 12, 14]])
+    result = run_backtest(TABLE, [ModelSpec("m1", "count", 1, lambda: RollingMean(1, 4)),
+                                  ModelSpec("m4", "count", 4, lambda: RollingMean(4, 4))], config)
+    per_model = result.predictions.groupby("model")["origin"].agg(["min", "max", "nunique"])
+    assert per_model.loc["m1", "max"] == WEEKS[14] and per_model.loc["m1", "nunique"] == 4
+    # h = 4 from WEEKS[14] would need weeks 14..17 > end = WEEKS[15]: last origin is WEEKS[12]
+    assert per_model.loc["m4", "max"] == WEEKS[12] and per_model.loc["m4", "nunique"] == 3
+    assert list(result.predictions.columns) == prediction_columns()
+    assert len(result.predictions) == 3 * (4 + 3)
+
+
+def test_training_rows_end_before_the_origin_and_refit_every_k_origins():
+    Spy.calls = []
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[16], refit_every=3)
+    result = run_backtest(TABLE, [ModelSpec("spy", "count", 4, lambda: Spy(4))], config)
+    fits = [c for c in Spy.calls if c[0] == "fit"]
+    origins = list(WEEKS[8:14])  # h = 4: origins 8..13 (the last target week is 16)
+    assert [f[1] for f in fits] == [origins[0] - 4 * WEEK, origins[3] - 4 * WEEK]  # newest training row
+    assert [f[2] for f in fits] == [3 * 5, 3 * 8]  # expanding: all rows with week_start + 4 weeks <= origin
+    assert result.fits["origin"].tolist() == [origins[0], origins[3]]
+    predicts = [c for c in Spy.calls if c[0] == "predict"]
+    assert [p[1] for p in predicts] == origins and all(p[2] == 3 for p in predicts)
+    assert not any(c.startswith("target_") for call in Spy.calls for c in call[3])  # targets never reach a model
+
+
+def test_scores_match_hand_computations():
+    config = BacktestConfig(start=WEEKS[10], end=WEEKS[12])
+    result = run_backtest(TABLE, [ModelSpec("mean_4", "count", 1, lambda: RollingMean(1, 4))], config)
+    p = result.predictions.set_index(["origin", "district_code"])
+    row = p.loc[(WEEKS[11], "D0")]
+    mu = X[0, 7:11].sum() / 4
+    assert row["y"] == X[0, 11] and row["mean"] == pytest.approx(mu)
+    assert row["crps"] == pytest.approx(float(sr.crps_poisson(X[0, 11], mu)))
+    assert row["p_event"] == pytest.approx(1 - np.exp(-mu))
+    crps = result.metrics.query("metric == 'crps'")["value"].item()
+    assert crps == pytest.approx(result.predictions["crps"].mean())
+    per_origin = result.per_origin.set_index("origin")["crps"]
+    assert per_origin[WEEKS[11]] == pytest.approx(p.loc[WEEKS[11], "crps"].mean())
+
+
+def test_active_flag_and_breakdowns():
+    config = BacktestConfig(start=WEEKS[14], end=WEEKS[17], active_weeks=52)
+    result = run_backtest(TABLE, [ModelSpec("zero", "count", 1, lambda: Zero(1))], config)
+    d2 = result.predictions[result.predictions["district_code"] == "D2"].set_index("origin")["active"]
+    assert d2.tolist() == [False, False, True, True]  # D2's first event is in week 15
+    by_district = result.breakdown("district_code")
+    crps = by_district[by_district["metric"] == "crps"].set_index("district_code")["value"]
+    assert crps["D2"] == pytest.approx(X[2, 14:18].mean())  # CRPS of a point mass at 0 is y
+    assert set(result.breakdown("year")["year"]) == {2020}
+
+
+def test_conflictology_gets_its_history_and_hazard_base_rate_its_event_rate():
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[9])
+    specs = [ModelSpec("conf", "count", 1, lambda: Conflictology(1, windows=5)),
+             ModelSpec("rate", "hazard", 4, lambda: HazardBaseRate(4))]
+    result = run_backtest(TABLE, specs, config)
+    conf = result.predictions[result.predictions["model"] == "conf"].set_index(["origin", "district_code"])
+    past = X[0, 3:8]
+    assert conf.loc[(WEEKS[8], "D0"), "mean"] == pytest.approx(past.mean())
+    assert conf.loc[(WEEKS[8], "D0"), "p_event"] == pytest.approx((past > 0).mean())
+    rate = result.predictions[result.predictions["model"] == "rate"]
+    assert rate["origin"].nunique() == 1 and rate["origin"].iloc[0] == WEEKS[8]  # h = 4 ends by week 9 + 1? no
+    train = np.minimum(future_sum(MAJOR, 4), 1.0)[:, : 8 - 4 + 1]  # week_start + 4 weeks <= origin 8
+    np.testing.assert_allclose(rate["p_event"], train.mean())
+    np.testing.assert_array_equal(rate["y"], np.minimum(MAJOR[:, 8:12].sum(1), 1.0))
+    assert rate["mean"].isna().all() and rate["crps"].isna().all()
+    metrics = result.metrics[result.metrics["model"] == "rate"]
+    assert {"brier", "average_precision", "roc_auc"} <= set(metrics["metric"]) and "crps" not in set(metrics["metric"])
+
+
+def test_bad_specs_are_refused():
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[9])
+    with pytest.raises(ValueError, match="unique"):
+        run_backtest(TABLE, [ModelSpec("a", "count", 1, lambda: Zero(1))] * 2, config)
+    with pytest.raises(ValueError, match="kind"):
+        run_backtest(TABLE, [ModelSpec("a", "counts", 1, lambda: Zero(1))], config)

@@ -1,0 +1,317 @@
+"""Tests of the weekly HTML report: content, escaping, self-containment, atomic writing, and a headless render."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from features.gazetteer import Gazetteer
+from models.report import (
+    TIER_COLOURS,
+    district_svg_paths,
+    render_report,
+    write_report,
+)
+from models.score_store import SCORE_COLUMNS
+
+WEEK = date(2024, 1, 8)
+PREVIOUS_WEEK = date(2024, 1, 1)
+
+
+def make_scores(
+    districts: gpd.GeoDataFrame,
+    risk,
+    *,
+    week: date = WEEK,
+    simulated: bool = False,
+    score_change=None,
+    drivers=("+ violent events, last 4 weeks", "- population", None),
+) -> pd.DataFrame:
+    """Valid score rows for every district at horizons 1, 4 and 13; tier and rank follow ``risk``."""
+    n = len(districts)
+    risk = np.asarray(risk, dtype=float)
+    tier = np.asarray(["low", "elevated", "high", "severe"])[np.searchsorted([10, 25, 50], risk, side="right")]
+    base = pd.DataFrame({
+        "country_iso3": "SIM",
+        "district_code": districts["district_code"].to_numpy(),
+        "district_name": districts["district_name"].to_numpy(),
+        "admin1_name": districts["admin1_name"].to_numpy(),
+        "week_start": pd.Timestamp(week),
+        "p_any_violence_4w": 0.5,
+        "p_major_attack_4w": risk / 100,
+        "risk_score": risk,
+        "tier": tier,
+        "rank": pd.Series(-risk).rank(method="first").to_numpy(int),
+        "score_change": np.nan if score_change is None else np.asarray(score_change, dtype=float),
+        "driver_1": drivers[0],
+        "driver_2": drivers[1],
+        "driver_3": drivers[2],
+    })
+    rows = [
+        base.assign(horizon_weeks=h, expected_events=0.25 * h, events_lo80=0.0, events_hi80=float(h),
+                    events_lo90=0.0, events_hi90=2.0 * h)
+        for h in (1, 4, 13)
+    ]
+    return pd.concat(rows, ignore_index=True).assign(
+        data_cutoff=pd.Timestamp(week) - pd.Timedelta(days=1),
+        count_model="negbin@3",
+        hazard_model="lgbm-hazard@7",
+        run_id="run-42",
+        published_at=pd.Timestamp("2024-01-08 06:00", tz="UTC"),
+        is_simulated=simulated,
+    )[list(SCORE_COLUMNS)]
+
+
+def grid(names: list[str]) -> gpd.GeoDataFrame:
+    """Square districts on a grid (two columns), named ``names``."""
+    index = np.arange(len(names))
+    row, col = np.divmod(index, 2)
+    return gpd.GeoDataFrame(
+        {
+            "district_code": [f"D{i:02d}" for i in index + 1],
+            "district_name": names,
+            "admin1_name": [f"Region {r // 2 + 1}" for r in row],
+            "population": 1000,
+        },
+        geometry=shapely.box(-5 + col * 0.5, 14 + row * 0.5, -4.5 + col * 0.5, 14.5 + row * 0.5),
+        crs="EPSG:4326",
+    )
+
+
+def violence(districts: gpd.GeoDataFrame, events_4w) -> pd.DataFrame:
+    events = np.asarray(events_4w, dtype=int)
+    return pd.DataFrame({
+        "district_name": districts["district_name"].to_numpy(),
+        "events_4w": events,
+        "fatalities_4w": 2 * events,
+        "events_13w": 3 * events,
+        "fatalities_13w": 5 * events,
+    })
+
+
+FRESH = {"last_event_date": date(2024, 1, 5), "data_cutoff": date(2024, 1, 7), "sources": ["ACLED"],
+         "ingested_at": pd.Timestamp("2024-01-08 05:00", tz="UTC")}
+
+
+def render(districts, scores, *, previous=None, skill=None, freshness=FRESH, recent=None) -> str:
+    recent = violence(districts, np.zeros(len(districts))) if recent is None else recent
+    return render_report(scores, districts, recent_violence=recent, skill=skill, freshness=freshness, previous=previous)
+
+
+def section(html: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}">(.*?)</section>', html, flags=re.S)
+    assert match, f"no section {section_id}"
+    return match.group(1)
+
+
+@pytest.fixture
+def square4() -> gpd.GeoDataFrame:
+    return Gazetteer.synthetic(4).districts
+
+
+def test_header_and_map_name_every_district_coloured_by_tier(square4):
+    html = render(square4, make_scores(square4, [5.0, 30.0, 60.0, 12.0]))
+    assert "SIM" in re.search(r"<h1>(.*?)</h1>", html).group(1)
+    assert "2024-01-08" in html and "data cutoff <strong>2024-01-07</strong>" in html
+
+    svg = re.search(r"<svg .*?</svg>", html, flags=re.S).group(0)
+    paths = re.findall(r'<path class="district" d="(M[^"]+Z)" fill="(#[0-9a-f]{6})"[^>]*><title>([^<]*)</title>', svg)
+    assert len(paths) == 4
+    by_name = {title.split(" (")[0]: fill for _, fill, title in paths}
+    assert by_name == {
+        "District 1": TIER_COLOURS["low"],
+        "District 2": TIER_COLOURS["high"],
+        "District 3": TIER_COLOURS["severe"],
+        "District 4": TIER_COLOURS["elevated"],
+    }
+    assert any(title.endswith("severe, score 60.0") for _, _, title in paths)
+    legend = section(html, "map")
+    assert all(tier in legend for tier in TIER_COLOURS)
+
+
+def test_svg_projection_scales_longitude_by_cos_latitude():
+    square = gpd.GeoDataFrame(
+        {"district_code": ["A"], "district_name": ["A"], "admin1_name": ["R"], "population": [1]},
+        geometry=[shapely.box(10.0, 59.5, 11.0, 60.5)],
+        crs="EPSG:4326",
+    )
+    paths, width, height = district_svg_paths(square, size=400.0)
+    margin = 4.0
+    assert (width - 2 * margin) / (height - 2 * margin) == pytest.approx(np.cos(np.radians(60.0)), rel=1e-6)
+    coordinates = np.array(re.findall(r"[ML]([-\d.]+) ([-\d.]+)", paths.loc[0, "path"]), dtype=float)
+    assert len(coordinates) == 4 and paths.loc[0, "path"].endswith("Z")
+    assert coordinates[:, 0].min() >= 0 and coordinates[:, 0].max() <= width
+    assert coordinates[:, 1].min() >= 0 and coordinates[:, 1].max() <= height
+    # North is up: the polygon's northern edge (lat 60.5) sits at the top margin.
+    assert coordinates[:, 1].min() == pytest.approx(margin, abs=0.1)
+
+
+def test_top_ten_table_is_in_rank_order():
+    districts = grid([f"Place {c}" for c in "ABCDEFGHIJKL"])
+    risk = [3.0, 80.0, 12.0, 55.0, 41.0, 7.0, 99.0, 26.0, 61.0, 18.0, 33.0, 1.0]
+    html = render(districts, make_scores(districts, risk))
+    rows = re.findall(r'<tr>\s*<td class="num">(\d+)</td><td>([^<]+)</td>', section(html, "top"))
+    expected = [districts["district_name"].iloc[i] for i in np.argsort(-np.asarray(risk))[:10]]
+    assert [name for _, name in rows] == expected
+    assert [int(rank) for rank, _ in rows] == list(range(1, 11))
+    assert "Place L" not in section(html, "top") and "Place A" not in section(html, "top")
+    assert "+ violent events, last 4 weeks" in section(html, "top")
+    assert "0.2 (0\u20131)" in section(html, "top")  # next week's expected events with the 80% interval
+
+
+def test_simulated_banner_only_when_simulated(square4):
+    real = render(square4, make_scores(square4, [5.0, 30.0, 60.0, 12.0], simulated=False))
+    simulated = render(square4, make_scores(square4, [5.0, 30.0, 60.0, 12.0], simulated=True))
+    assert 'id="simulated-banner"' in simulated and "SIMULATED DATA" in simulated
+    assert "SIMULATED" not in real and "simulated-banner" not in real
+
+
+def test_text_from_the_data_is_escaped():
+    districts = grid(["<b>X&Y</b>", "Plain"])
+    scores = make_scores(districts, [70.0, 5.0], drivers=("<script>alert(1)</script>", None, None))
+    html = render(districts, scores, recent=violence(districts, [3, 0]))
+    assert "<b>X&Y</b>" not in html
+    assert "&lt;b&gt;X&amp;Y&lt;/b&gt;" in section(html, "map")
+    assert "&lt;b&gt;X&amp;Y&lt;/b&gt;" in section(html, "top")
+    assert "&lt;b&gt;X&amp;Y&lt;/b&gt;" in section(html, "violence")
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_report_is_self_contained(square4):
+    html = render(square4, make_scores(square4, [5.0, 30.0, 60.0, 12.0], simulated=True))
+    assert not re.search(r"""(?:src|href|xlink:href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, flags=re.I)
+    assert "http://" not in html and "https://" not in html
+    assert not re.search(r"<(script|link|img|iframe|object)\b", html, flags=re.I)
+    assert "@import" not in html and "url(" not in html
+
+
+def test_changes_without_and_with_a_previous_week(square4):
+    first = render(square4, make_scores(square4, [5.0, 30.0, 60.0, 12.0]), previous=None)
+    assert 'id="no-previous"' in first and "No previous week" in section(first, "changes")
+
+    previous = make_scores(square4, [20.0, 28.0, 30.0, 12.0], week=PREVIOUS_WEEK)
+    current = make_scores(square4, [5.0, 30.0, 60.0, 12.0], score_change=[-15.0, 2.0, 30.0, 0.0])
+    html = render(square4, current, previous=previous)
+    changes = section(html, "changes")
+    assert "no-previous" not in changes and "2024-01-01" in changes
+    rises, falls = changes.split("Largest falls")
+    assert re.findall(r"<tr><td>(District \d)</td>", rises) == ["District 3", "District 2"]
+    assert "+30.0" in rises and "high &rarr; severe" in rises
+    assert re.findall(r"<tr><td>(District \d)</td>", falls) == ["District 1"]
+    assert "-15.0" in falls and "District 4" not in changes
+    assert "1 district(s) moved to a higher tier, 1 to a lower one" in changes
+
+
+def test_skill_table_or_no_backtest_note(square4):
+    scores = make_scores(square4, [5.0, 30.0, 60.0, 12.0])
+    none_yet = render(square4, scores, skill=None)
+    assert 'id="no-backtest"' in none_yet and "No backtest yet" in none_yet
+    assert "no-backtest" in render(square4, scores, skill=pd.DataFrame(columns=["model", "horizon", "metric", "value",
+                                                                                 "skill"]))
+
+    skill = pd.DataFrame({"model": ["negbin@3", "lgbm-hazard@7"], "horizon": [1, 4], "metric": ["CRPS", "Brier"],
+                          "value": [0.812, 0.121], "skill": [0.08, -0.03]})
+    table = section(render(square4, scores, skill=skill), "skill")
+    assert "no-backtest" not in table
+    assert "negbin@3" in table and "0.812" in table and "+8%" in table
+    assert '<td class="num worse">-3%</td>' in table
+
+    # The shape models.metrics.skill_table returns: "score" for the value, baseline and a bootstrap interval.
+    bootstrap = pd.DataFrame({"horizon": [4], "model": ["negbin@3"], "baseline": ["last-4-weeks mean"],
+                              "metric": ["crps"], "score": [2.31], "baseline_score": [2.5], "skill": [0.076],
+                              "skill_lower": [0.02], "skill_upper": [0.13]})
+    table = section(render(square4, scores, skill=bootstrap), "skill")
+    assert "2.31" in table and "last-4-weeks mean" in table and "+8% (+2% to +13%)" in table
+
+
+def test_recent_violence_top_ten_and_national_totals():
+    districts = grid([f"Place {c}" for c in "ABCDEFGHIJKL"])
+    events = [4, 0, 9, 1, 2, 3, 5, 6, 7, 8, 10, 11]
+    html = render(districts, make_scores(districts, np.linspace(1, 90, 12)), recent=violence(districts, events))
+    part = section(html, "violence")
+    listed = re.findall(r"<tr><td>(Place \w)</td>", part)
+    assert listed == ["Place L", "Place K", "Place C", "Place J", "Place I", "Place H", "Place G", "Place A",
+                      "Place F", "Place E"]
+    total = sum(events)
+    assert re.search(
+        rf"National total</td>\s*<td class=\"num\">{total}</td><td class=\"num\">{2 * total}</td>\s*"
+        rf"<td class=\"num\">{3 * total}</td><td class=\"num\">{5 * total}</td>",
+        part,
+    )
+
+    quiet = render(districts, make_scores(districts, np.linspace(1, 90, 12)))
+    assert "No violent event was recorded" in section(quiet, "violence")
+    with pytest.raises(ValueError, match="fatalities_13w"):
+        render(districts, make_scores(districts, np.linspace(1, 90, 12)),
+               recent=violence(districts, events).drop(columns="fatalities_13w"))
+
+
+def test_freshness_is_flagged_when_the_last_event_is_old(square4):
+    scores = make_scores(square4, [5.0, 30.0, 60.0, 12.0])
+    fresh = section(render(square4, scores), "freshness")
+    assert "stale-warning" not in fresh and "<dd>2</dd>" in fresh and "ACLED" in fresh
+    assert "2024-01-08 05:00 UTC" in fresh
+
+    stale = section(render(square4, scores, freshness=FRESH | {"last_event_date": "2023-12-20"}), "freshness")
+    assert 'id="stale-warning"' in stale and "18 days" in stale
+    assert '<dd class="stale-value">18</dd>' in stale
+
+
+def test_footer_names_run_models_and_publication(square4):
+    html = render(square4, make_scores(square4, [5.0, 30.0, 60.0, 12.0]))
+    footer = re.search(r"<footer>(.*?)</footer>", html, flags=re.S).group(1)
+    assert "run-42" in footer and "negbin@3" in footer and "lgbm-hazard@7" in footer
+    assert "2024-01-08 06:00 UTC" in footer
+
+
+def test_write_report_is_atomic_and_replaces(tmp_path):
+    path = write_report("<p>one</p>", tmp_path, "MLI", WEEK)
+    assert path == tmp_path / "MLI" / "2024-01-08" / "report.html"
+    write_report("<p>two \u00e9</p>", tmp_path, "MLI", pd.Timestamp(WEEK))
+    assert path.read_text(encoding="utf-8") == "<p>two \u00e9</p>"
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def _chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary")
+    from PIL import Image
+
+    districts = Gazetteer.synthetic(16).districts
+    scores = make_scores(districts, np.linspace(2, 95, 16), simulated=True)
+    html = render(districts, scores, recent=violence(districts, np.arange(16)))
+    report = write_report(html, tmp_path / "exports", "SIM", WEEK)
+    png = tmp_path / "report.png"
+    command = [
+        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+        "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
+        "--window-size=1280,2000", report.as_uri(),
+    ]
+    subprocess.run(command, capture_output=True, timeout=120, check=False)
+    assert png.exists() and png.stat().st_size > 20_000
+    with Image.open(png) as image:
+        assert image.size == (1280, 2000)
+        rgb = image.convert("RGB")
+        colours = rgb.getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 50
+    # The severe tier's colour and the red simulated banner are actually painted.
+    painted = {colour for _, colour in colours}
+    assert (0xBD, 0x00, 0x26) in painted
