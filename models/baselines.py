@@ -108,6 +108,8 @@ class _MeanBaseline(ABC):
             raise ValueError(f"dispersion must be 'poisson' or 'nb', got {dispersion!r}")
         self.horizon = int(horizon)
         self.dispersion = dispersion
+        if dispersion == "poisson":
+            self.alpha_ = 0.0  # nothing to fit: the model predicts without fit
 
     @abstractmethod
     def _mean(self, X: pd.DataFrame) -> np.ndarray:

@@ -115,7 +115,7 @@ def test_active_flag_and_breakdowns():
 
 
 def test_conflictology_gets_its_history_and_hazard_base_rate_its_event_rate():
-    config = BacktestConfig(start=WEEKS[8], end=WEEKS[9])
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[11])
     specs = [ModelSpec("conf", "count", 1, lambda: Conflictology(1, windows=5)),
              ModelSpec("rate", "hazard", 4, lambda: HazardBaseRate(4))]
     result = run_backtest(TABLE, specs, config)
@@ -124,7 +124,7 @@ def test_conflictology_gets_its_history_and_hazard_base_rate_its_event_rate():
     assert conf.loc[(WEEKS[8], "D0"), "mean"] == pytest.approx(past.mean())
     assert conf.loc[(WEEKS[8], "D0"), "p_event"] == pytest.approx((past > 0).mean())
     rate = result.predictions[result.predictions["model"] == "rate"]
-    assert rate["origin"].nunique() == 1 and rate["origin"].iloc[0] == WEEKS[8]  # h = 4 ends by week 9 + 1? no
+    assert rate["origin"].nunique() == 1 and rate["origin"].iloc[0] == WEEKS[8]  # weeks 8..11
     train = np.minimum(future_sum(MAJOR, 4), 1.0)[:, : 8 - 4 + 1]  # week_start + 4 weeks <= origin 8
     np.testing.assert_allclose(rate["p_event"], train.mean())
     np.testing.assert_array_equal(rate["y"], np.minimum(MAJOR[:, 8:12].sum(1), 1.0))
