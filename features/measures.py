@@ -217,6 +217,10 @@ def _families(names: pd.Series, actor_families: pd.DataFrame | None, *, missing:
     return pd.Series(pd.Categorical.from_codes(family_codes, categories=categories), index=names.index)
 
 
+#: Event columns :func:`event_attributes` reads.
+ATTRIBUTE_INPUTS: tuple[str, ...] = ("event_type", "actor1", "actor2", "fatalities")
+
+
 def event_attributes(
     events: pd.DataFrame,
     actor_families: pd.DataFrame | None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.measures import MEASURES, MajorAttackRule, Measure, event_attributes
+from features.measures import ATTRIBUTE_INPUTS, MEASURES, MajorAttackRule, Measure, event_attributes
 
 __all__ = ["Measure", "Panel", "base_measures", "build_panel", "monday_on_or_before", "week_start", "week_index"]
 
@@ -105,6 +105,7 @@ def build_panel(
     measures: Sequence[Measure] = MEASURES,
     actor_families: pd.DataFrame | None = None,
     major: MajorAttackRule = MajorAttackRule(),
+    cutoff=None,
 ) -> Panel:
     """Aggregate assigned events into a dense, zero-filled panel of the weeks [start, end).
 
@@ -112,7 +113,8 @@ def build_panel(
     ``Gazetteer.assign``). ``start`` and ``end`` are rounded down to Mondays; the last week is the one
     before ``end``'s Monday, so a panel built with ``end = as_of`` holds only weeks that closed before
     the forecast week. Events without a district, outside the districts or outside the weeks are
-    ignored. ``actor_families`` (the actor-family registry) is required when a measure splits by
+    ignored, and so are events dated on or after ``cutoff`` (the data cutoff, when given: weeks from its
+    Monday on stay zero). ``actor_families`` (the actor-family registry) is required when a measure splits by
     perpetrator or target, or when ``major`` looks at targets. Each measure is one ``np.bincount`` over
     the kept events.
     """
@@ -130,8 +132,10 @@ def build_panel(
     d_idx = np.where(codes >= 0, position[codes] if len(uniques) else -1, -1)
     w_idx = week_index(events["event_date"], first)
     keep = (d_idx >= 0) & (w_idx >= 0) & (w_idx < n_w)
+    if cutoff is not None:
+        keep &= (pd.to_datetime(events["event_date"]) < pd.Timestamp(cutoff)).to_numpy(dtype=bool)
     flat = d_idx[keep] * n_w + w_idx[keep]
-    kept = events.loc[keep]
+    kept = events.loc[keep, list(ATTRIBUTE_INPUTS)]  # only the columns the measures read: no copy of the rest
     attributes = event_attributes(kept, actor_families if needs_families else None, major)
     arrays, descriptions = {}, {}
     for m in measures:

@@ -232,10 +232,9 @@ def build_feature_table(
     """
     week = monday_on_or_before(forecast_week)
     before = (pd.to_datetime(events["event_date"]) < week).to_numpy(dtype=bool)
-    known = events if before.all() else events.loc[before]
     registries = registries if registries is not None else Registries.actors_only()
     districts = pd.Index(gazetteer.districts["district_code"].astype("string"), dtype="string", name="district_code")
-    panel = build_panel(known, districts, start=start, end=week + pd.Timedelta(days=7),
+    panel = build_panel(events, districts, start=start, end=week + pd.Timedelta(days=7), cutoff=week,
                         measures=config.panel_measures(), actor_families=registries.actor_families, major=config.major)
 
     block = FeatureBlock()
@@ -243,13 +242,18 @@ def build_feature_table(
                                  weeks_since_cap=config.weeks_since_cap, trend_offset=config.trend_offset))
     if config.seasonality:
         block.extend(seasonality_features(panel))
-    if config.foreign_forces and registries.forces is not None:
-        deployments = registries.forces
-        if "district_code" not in deployments.columns:
-            deployments = assign_deployments(deployments, gazetteer.assign)
-        block.extend(foreign_force_features(panel, gazetteer, deployments, known))
-    if config.political and registries.calendar is not None:
-        block.extend(political_features(panel, registries.calendar, known))
+    with_forces = config.foreign_forces and registries.forces is not None
+    with_politics = config.political and registries.calendar is not None
+    if with_forces or with_politics:
+        known = events if before.all() else events.loc[before]
+        if with_forces:
+            deployments = registries.forces
+            if "district_code" not in deployments.columns:
+                deployments = assign_deployments(deployments, gazetteer.assign)
+            block.extend(foreign_force_features(panel, gazetteer, deployments, known))
+        if with_politics:
+            block.extend(political_features(panel, registries.calendar, known))
+        del known
 
     n_observed = panel.shape[1] - 1  # the last column is the forecast week: nothing of it is known
     targets: dict[str, np.ndarray] = {}

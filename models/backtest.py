@@ -118,35 +118,37 @@ def origins_for(weeks: pd.DatetimeIndex, config: BacktestConfig) -> pd.DatetimeI
 
 
 def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: BacktestConfig) -> BacktestResult:
-    """Walk-forward evaluation of ``specs`` on ``table`` (built once, up to the end of the data)."""
+    """Walk-forward evaluation of ``specs`` on ``table`` (built once, up to the end of the data).
+
+    Loops over models and over refit blocks (``refit_every`` consecutive origins): one fit per block, then
+    one prediction for the rows of all the block's origins. Models see the feature and history columns only,
+    never a target.
+    """
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"model names must be unique, got {names}")
-    frame = _model_frame(table, specs, config)
+    frame = _model_frame(table, specs, config)  # sorted by week_start: training rows are a prefix
+    weeks = frame["week_start"].to_numpy()
+    features = frame[[c for c in frame.columns if not c.startswith("target_") and c != "active"]]
     origins = origins_for(table.panel.weeks, config)
-    week = frame["week_start"]
-    feature_columns = [c for c in frame.columns if not c.startswith("target_") and c != "active"]
+    first_row = np.searchsorted(weeks, origins.to_numpy(), side="left")
+    stop_row = np.searchsorted(weeks, origins.to_numpy(), side="right")
     parts, fits = [], []
     for i_spec, spec in enumerate(specs):
-        target = _target(spec, spec.horizon, config.measure)
-        fit_target = _target(spec, spec.training_horizon, config.measure)
-        usable = origins[origins + (spec.horizon - 1) * WEEK <= config.end]
-        model = None
-        for i_origin, origin in enumerate(usable):
-            if i_origin % config.refit_every == 0:
-                train = frame[(week + spec.training_horizon * WEEK <= origin) & frame[fit_target].notna()]
-                if config.train_start is not None:
-                    train = train[train["week_start"] >= config.train_start]
-                if not (train["week_start"] + spec.training_horizon * WEEK <= origin).all():
-                    raise AssertionError(f"{spec.name}: a training target window ends after the origin {origin.date()}")
-                model = spec.factory()
-                model.fit(train[feature_columns], train[fit_target].to_numpy(np.float64))
-                fits.append({"model": spec.name, "horizon": spec.horizon, "origin": origin, "n_train": len(train)})
-            test = frame[(week == origin) & frame[target].notna()]
-            if test.empty:
-                continue
-            rng = np.random.default_rng((config.seed, i_spec, i_origin))
-            parts.append(_score(spec, model, test, feature_columns, target, origin, rng, config.quantiles))
+        y_eval = frame[_target(spec, spec.horizon, config.measure)].to_numpy(np.float64)
+        y_fit = frame[_target(spec, spec.training_horizon, config.measure)].to_numpy(np.float64)
+        usable = np.flatnonzero(origins + (spec.horizon - 1) * WEEK <= config.end)
+        for i_block in range(0, len(usable), config.refit_every):
+            block = usable[i_block: i_block + config.refit_every]
+            origin = origins[block[0]]
+            model, n_train = _fit(spec, features, weeks, y_fit, origin, config.train_start)
+            fits.append({"model": spec.name, "horizon": spec.horizon, "origin": origin, "n_train": n_train})
+            rows = np.concatenate([np.arange(first_row[b], stop_row[b]) for b in block])
+            rows = rows[~np.isnan(y_eval[rows])]
+            if rows.size:
+                rng = np.random.default_rng((config.seed, i_spec, i_block))
+                parts.append(_score(spec, model, features.iloc[rows], frame["active"].to_numpy(bool)[rows],
+                                    y_eval[rows], rng, config.quantiles))
     columns = prediction_columns(config.quantiles)
     predictions = pd.concat(parts, ignore_index=True).reindex(columns=columns) if parts else pd.DataFrame(columns=columns)
     metrics = metrics_by(predictions, ["model", "kind", "horizon"]) if len(predictions) else pd.DataFrame(
@@ -167,7 +169,8 @@ def _target(spec: ModelSpec, horizon: int, measure: str) -> str:
 
 
 def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: BacktestConfig) -> pd.DataFrame:
-    """The table's frame with the lag columns the models need and the ``active`` flag of each row."""
+    """The table's frame with the lag columns the models need and the ``active`` flag of each row, sorted
+    by week_start (districts in table order within a week), RangeIndex."""
     frame = table.frame
     weeks = max((getattr(spec.factory(), "history_weeks", 0) for spec in specs), default=0)
     if weeks:
@@ -175,26 +178,43 @@ def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
     recent = past_sum(table.panel.measures[MEASURE], config.active_weeks)  # (n_districts, n_weeks), panel order
     lookup = pd.Series(recent.ravel() > 0, index=pd.MultiIndex.from_frame(table.panel.long_index()))
     key = pd.MultiIndex.from_arrays([frame["district_code"].astype("string"), frame["week_start"]])
-    return frame.assign(active=lookup.reindex(key).to_numpy(bool))
+    frame = frame.assign(active=lookup.reindex(key).to_numpy(bool))
+    return frame.sort_values("week_start", kind="stable", ignore_index=True)
 
 
-def _score(spec: ModelSpec, model, test: pd.DataFrame, feature_columns: list[str], target: str,
-           origin: pd.Timestamp, rng: np.random.Generator, quantiles: Sequence[float]) -> pd.DataFrame:
-    y = test[target].to_numpy(np.float64)
-    X = test[feature_columns]
+def _fit(spec: ModelSpec, features: pd.DataFrame, weeks: np.ndarray, y_fit: np.ndarray, origin: pd.Timestamp,
+         train_start: pd.Timestamp | None):
+    """A new model of ``spec`` fitted on the rows whose training target window closes by ``origin``:
+    week_start + fit_horizon weeks <= origin (``weeks`` sorted, so they are a prefix of the frame)."""
+    last_week = origin - spec.training_horizon * WEEK
+    n_prefix = int(np.searchsorted(weeks, last_week.to_datetime64(), side="right"))
+    keep = ~np.isnan(y_fit[:n_prefix])
+    if train_start is not None:
+        keep &= weeks[:n_prefix] >= train_start.to_datetime64()
+    rows = np.flatnonzero(keep)
+    if not (weeks[rows] + np.timedelta64(7 * spec.training_horizon, "D") <= origin.to_datetime64()).all():
+        raise AssertionError(f"{spec.name}: a training target window ends after the origin {origin.date()}")
+    X = features.iloc[:n_prefix] if rows.size == n_prefix else features.iloc[rows]
+    return spec.factory().fit(X, y_fit[rows]), int(rows.size)
+
+
+def _score(spec: ModelSpec, model, X: pd.DataFrame, active: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+           quantiles: Sequence[float]) -> pd.DataFrame:
+    """Prediction rows (see :class:`BacktestResult`) of ``model`` on the evaluation rows X (origin = week_start)."""
     if spec.kind == "count":
         scores = count_scores(model.predict(X), y, rng, quantiles)
     else:
         p = np.clip(np.asarray(model.predict_proba(X), dtype=np.float64), 0.0, 1.0)
         scores = pd.DataFrame({"p_event": p, "event": (y >= 1).astype(np.float64)})
+    origin = X["week_start"].to_numpy()
     head = pd.DataFrame({
-        "origin": np.full(len(test), origin.to_datetime64()),
-        "district_code": test["district_code"].to_numpy(),
+        "origin": origin,
+        "district_code": X["district_code"].to_numpy(),
         "horizon": spec.horizon,
         "model": spec.name,
         "kind": spec.kind,
-        "year": origin.year,
-        "active": test["active"].to_numpy(bool),
+        "year": pd.DatetimeIndex(origin).year.to_numpy(),
+        "active": active,
         "y": y,
     })
     return pd.concat([head, scores], axis=1)

@@ -172,8 +172,10 @@ class LightGBMHazard:
     keys and targets; ``n_jobs`` is LightGBM's thread count (0 = its default). With ``valid_weeks`` the last
     ``valid_weeks`` weeks are held out (training rows whose target window reaches them are purged): the
     trees stop early on them and, with ``calibration`` ("isotonic" or "platt"), a calibrator is fitted on
-    the held-out predictions. The trees are then refitted on all rows with the chosen number of rounds and
-    the calibrator is applied to their output (as scikit-learn's CalibratedClassifierCV(ensemble=False) does).
+    the held-out predictions. With ``refit`` (default) the trees are then refitted on all rows with the
+    chosen number of rounds and the calibrator is applied to their output (as scikit-learn's
+    CalibratedClassifierCV(ensemble=False) does): the recent weeks inform the trees, at the price of a
+    calibrator learnt on a slightly different model. ``refit=False`` keeps the trees that the calibrator saw.
 
     ``contributions`` are SHAP values (LightGBM ``pred_contrib``) of the uncalibrated log-odds; their row
     sum plus ``expected_log_odds_`` is the row's uncalibrated log-odds.
@@ -183,7 +185,7 @@ class LightGBMHazard:
                  learning_rate: float = 0.05, n_estimators: int = 300, min_child_samples: int = 50,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, reg_lambda: float = 1.0, seed: int = 0,
                  valid_weeks: int | None = None, early_stopping_rounds: int = 30, calibration: str | None = None,
-                 n_jobs: int = 0, name: str | None = None):
+                 refit: bool = True, n_jobs: int = 0, name: str | None = None):
         if calibration not in (None, "isotonic", "platt"):
             raise ValueError(f"calibration must be None, 'isotonic' or 'platt', not {calibration!r}")
         if calibration is not None and not valid_weeks:
@@ -195,6 +197,7 @@ class LightGBMHazard:
         self.reg_lambda, self.seed = reg_lambda, seed
         self.valid_weeks, self.early_stopping_rounds = valid_weeks, early_stopping_rounds
         self.calibration = calibration
+        self.refit = refit
         self.n_jobs = n_jobs
         self.name = name or f"lgbm_hazard_h{horizon}"
 
@@ -223,7 +226,9 @@ class LightGBMHazard:
                     self.calibrator_ = self._fit_calibrator(held, e[ho])
                 else:
                     self.notes_.append("held-out weeks have a single class: calibration skipped")
-        self.booster_ = train_booster(params, Xm, e, self.features_, self.n_rounds_)
+            self.booster_ = booster
+        if self.refit or not self.valid_weeks:
+            self.booster_ = train_booster(params, Xm, e, self.features_, self.n_rounds_)
         self.expected_log_odds_ = float(self.booster_.predict(Xm[:1], pred_contrib=True)[0, -1])
         self.base_rate_ = float(e.mean())
         return self

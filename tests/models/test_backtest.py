@@ -83,8 +83,9 @@ def test_training_rows_end_before_the_origin_and_refit_every_k_origins():
     assert [f[1] for f in fits] == [origins[0] - 4 * WEEK, origins[3] - 4 * WEEK]  # newest training row
     assert [f[2] for f in fits] == [3 * 5, 3 * 8]  # expanding: all rows with week_start + 4 weeks <= origin
     assert result.fits["origin"].tolist() == [origins[0], origins[3]]
-    predicts = [c for c in Spy.calls if c[0] == "predict"]
-    assert [p[1] for p in predicts] == origins and all(p[2] == 3 for p in predicts)
+    predicts = [c for c in Spy.calls if c[0] == "predict"]  # one call per refit block of 3 origins
+    assert [p[1] for p in predicts] == [origins[0], origins[3]] and all(p[2] == 3 * 3 for p in predicts)
+    assert sorted(result.predictions["origin"].unique()) == origins
     assert not any(c.startswith("target_") for call in Spy.calls for c in call[3])  # targets never reach a model
 
 
