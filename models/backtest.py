@@ -21,7 +21,15 @@ import pandas as pd
 from features.table import FeatureTable
 from features.windows import past_sum
 from models.baselines import MEASURE, attach_history
-from models.metrics import QUANTILES, count_scores, metrics_by, per_origin_scores, quantile_column, skill_table
+from models.metrics import (
+    QUANTILES,
+    count_scores,
+    metrics_by,
+    per_origin_scores,
+    quantile_column,
+    reliability_table,
+    skill_table,
+)
 
 WEEK = pd.Timedelta(days=7)
 
@@ -99,6 +107,13 @@ class BacktestResult:
         """Skill against the best of ``baselines`` per horizon, bootstrap over origins (see metrics.skill_table)."""
         return skill_table(self.per_origin, baselines, metric, **kwargs)
 
+    def reliability(self, n_bins: int = 10) -> pd.DataFrame:
+        """Calibration of p_event per model and horizon: model, horizon and the columns of
+        :func:`models.metrics.reliability_table`."""
+        return (self.predictions.groupby(["model", "horizon"], sort=True)[["p_event", "event"]]
+                .apply(lambda g: reliability_table(g["p_event"].to_numpy(), g["event"].to_numpy(), n_bins))
+                .reset_index(level=[0, 1]).reset_index(drop=True))
+
     def table(self, metrics: Sequence[str] = ("crps", "brier", "average_precision")) -> pd.DataFrame:
         """Wide model x (metric, horizon) view of ``metrics``."""
         sub = self.metrics[self.metrics["metric"].isin(list(metrics))]
@@ -124,15 +139,16 @@ def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
     one prediction for the rows of all the block's origins. Models see the feature and history columns only,
     never a target.
     """
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names must be unique, got {names}")
+    keys = [(s.name, s.horizon) for s in specs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"(name, horizon) must be unique across specs, got {keys}")
     frame = _model_frame(table, specs, config)  # sorted by week_start: training rows are a prefix
     weeks = frame["week_start"].to_numpy()
     features = frame[[c for c in frame.columns if not c.startswith("target_") and c != "active"]]
     origins = origins_for(table.panel.weeks, config)
     first_row = np.searchsorted(weeks, origins.to_numpy(), side="left")
     stop_row = np.searchsorted(weeks, origins.to_numpy(), side="right")
+    active = frame["active"].to_numpy(bool)
     parts, fits = [], []
     for i_spec, spec in enumerate(specs):
         y_eval = frame[_target(spec, spec.horizon, config.measure)].to_numpy(np.float64)
@@ -147,10 +163,9 @@ def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
             rows = rows[~np.isnan(y_eval[rows])]
             if rows.size:
                 rng = np.random.default_rng((config.seed, i_spec, i_block))
-                parts.append(_score(spec, model, features.iloc[rows], frame["active"].to_numpy(bool)[rows],
+                parts.append(_score(spec, model, features.iloc[rows], active[rows],
                                     y_eval[rows], rng, config.quantiles))
-    columns = prediction_columns(config.quantiles)
-    predictions = pd.concat(parts, ignore_index=True).reindex(columns=columns) if parts else pd.DataFrame(columns=columns)
+    predictions = _stack(parts, prediction_columns(config.quantiles))
     metrics = metrics_by(predictions, ["model", "kind", "horizon"]) if len(predictions) else pd.DataFrame(
         columns=["model", "kind", "horizon", "metric", "value"])
     per_origin = per_origin_scores(predictions)
@@ -169,8 +184,9 @@ def _target(spec: ModelSpec, horizon: int, measure: str) -> str:
 
 
 def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: BacktestConfig) -> pd.DataFrame:
-    """The table's frame with the lag columns the models need and the ``active`` flag of each row, sorted
-    by week_start (districts in table order within a week), RangeIndex."""
+    """The table's frame with the lag columns the models need and the ``active`` flag of each row (a violent
+    event in the ``active_weeks`` weeks before week_start), sorted by week_start (districts in table order
+    within a week), RangeIndex."""
     frame = table.frame
     weeks = max((getattr(spec.factory(), "history_weeks", 0) for spec in specs), default=0)
     if weeks:
@@ -178,8 +194,9 @@ def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
     recent = past_sum(table.panel.measures[MEASURE], config.active_weeks)  # (n_districts, n_weeks), panel order
     lookup = pd.Series(recent.ravel() > 0, index=pd.MultiIndex.from_frame(table.panel.long_index()))
     key = pd.MultiIndex.from_arrays([frame["district_code"].astype("string"), frame["week_start"]])
-    frame = frame.assign(active=lookup.reindex(key).to_numpy(bool))
-    return frame.sort_values("week_start", kind="stable", ignore_index=True)
+    active = pd.DataFrame({"active": lookup.reindex(key).to_numpy(bool)}, index=frame.index)
+    order = np.argsort(frame["week_start"].to_numpy(), kind="stable")
+    return pd.concat([frame, active], axis=1).take(order).reset_index(drop=True).copy()  # copy: one block per dtype
 
 
 def _fit(spec: ModelSpec, features: pd.DataFrame, weeks: np.ndarray, y_fit: np.ndarray, origin: pd.Timestamp,
@@ -195,26 +212,42 @@ def _fit(spec: ModelSpec, features: pd.DataFrame, weeks: np.ndarray, y_fit: np.n
     if not (weeks[rows] + np.timedelta64(7 * spec.training_horizon, "D") <= origin.to_datetime64()).all():
         raise AssertionError(f"{spec.name}: a training target window ends after the origin {origin.date()}")
     X = features.iloc[:n_prefix] if rows.size == n_prefix else features.iloc[rows]
-    return spec.factory().fit(X, y_fit[rows]), int(rows.size)
+    model = spec.factory()
+    model.fit(X, y_fit[rows])
+    return model, int(rows.size)
 
 
 def _score(spec: ModelSpec, model, X: pd.DataFrame, active: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-           quantiles: Sequence[float]) -> pd.DataFrame:
-    """Prediction rows (see :class:`BacktestResult`) of ``model`` on the evaluation rows X (origin = week_start)."""
+           quantiles: Sequence[float]) -> dict[str, np.ndarray]:
+    """Prediction columns (see :class:`BacktestResult`) of ``model`` on the evaluation rows X (origin = week_start)."""
     if spec.kind == "count":
         scores = count_scores(model.predict(X), y, rng, quantiles)
     else:
         p = np.clip(np.asarray(model.predict_proba(X), dtype=np.float64), 0.0, 1.0)
-        scores = pd.DataFrame({"p_event": p, "event": (y >= 1).astype(np.float64)})
+        scores = {"p_event": p, "event": (y >= 1).astype(np.float64)}
+    n = len(X)
     origin = X["week_start"].to_numpy()
-    head = pd.DataFrame({
+    return {
         "origin": origin,
-        "district_code": X["district_code"].to_numpy(),
-        "horizon": spec.horizon,
-        "model": spec.name,
-        "kind": spec.kind,
+        "district_code": X["district_code"].to_numpy(dtype=object),
+        "horizon": np.full(n, spec.horizon),
+        "model": np.full(n, spec.name, dtype=object),
+        "kind": np.full(n, spec.kind, dtype=object),
         "year": pd.DatetimeIndex(origin).year.to_numpy(),
-        "active": active,
+        "active": np.asarray(active, dtype=bool),
         "y": y,
-    })
-    return pd.concat([head, scores], axis=1)
+        **scores,
+    }
+
+
+def _stack(parts: list[dict[str, np.ndarray]], columns: list[str]) -> pd.DataFrame:
+    """One frame from the per-block column dicts; a column a block lacks (hazard: mean, crps, ..) is NaN there."""
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    data = {}
+    for c in columns:
+        data[c] = np.concatenate([p[c] if c in p else np.full(len(p["y"]), np.nan) for p in parts])
+    frame = pd.DataFrame(data)
+    for c in ("district_code", "model", "kind"):
+        frame[c] = frame[c].astype("str")
+    return frame

@@ -2,8 +2,8 @@
 
 Count baselines predict the violent events of a district in the ``horizon`` weeks starting at ``week_start``
 (the row's Monday) from the district's own past weeks only; they read the feature columns of
-:mod:`features.table` (``{measure}_lag1``, ``{measure}_sum_w{w}``) or, for :class:`Conflictology`, the
-``{measure}_lag1 .. {measure}_lag{weeks}`` columns that :func:`attach_history` adds from the table's panel.
+:mod:`features.table` (``{measure}_sum_w{w}``) or the ``{measure}_lag1 .. {measure}_lag{weeks}`` columns
+that :func:`attach_history` adds from the table's panel (:class:`Conflictology` always reads those).
 Every value in those columns counts events of weeks strictly before ``week_start``.
 
 A model that needs such lag columns says so with its ``history_weeks`` attribute (0 when it needs none);
@@ -75,6 +75,19 @@ def lag_matrix(X: pd.DataFrame, weeks: int, measure: str = MEASURE) -> np.ndarra
     return X[names].to_numpy(np.float64)
 
 
+def window_sum(X: pd.DataFrame, window: int, measure: str = MEASURE) -> np.ndarray:
+    """Events of the ``window`` weeks before week_start, per row: the feature column ``{measure}_sum_w{window}``
+    when X has it, else the sum of the lag columns ``{measure}_lag1 .. {measure}_lag{window}``."""
+    column = f"{measure}_sum_w{window}"
+    if column in X.columns:
+        return X[column].to_numpy(np.float64)
+    try:
+        return lag_matrix(X, window, measure).sum(axis=1)
+    except KeyError:
+        raise KeyError(f"X has neither {column!r} nor the lag columns {measure}_lag1..{window}: add the window "
+                       "to the feature recipe or attach_history") from None
+
+
 # ---------------------------------------------------------------------------------------------- count
 
 
@@ -135,21 +148,9 @@ class Zero(_MeanBaseline):
         return np.zeros(len(X))
 
 
-class LastWeek(_MeanBaseline):
-    """Mean = events in the week before week_start x horizon (column ``{measure}_lag1``)."""
-
-    def __init__(self, horizon: int, dispersion: str = "poisson", measure: str = MEASURE, name: str | None = None):
-        super().__init__(horizon, dispersion)
-        self.measure = measure
-        self.name = name or "last_week" + ("_nb" if dispersion == "nb" else "")
-
-    def _mean(self, X: pd.DataFrame) -> np.ndarray:
-        return X[f"{self.measure}_lag1"].to_numpy(np.float64) * self.horizon
-
-
 class RollingMean(_MeanBaseline):
-    """Mean = average weekly events of the ``window`` weeks before week_start x horizon
-    (column ``{measure}_sum_w{window}``, built by the feature table for windows 4, 13 and 52)."""
+    """Mean = average weekly events of the ``window`` weeks before week_start x horizon (see :func:`window_sum`
+    for the columns read)."""
 
     def __init__(self, horizon: int, window: int, dispersion: str = "poisson", measure: str = MEASURE,
                  name: str | None = None):
@@ -159,10 +160,14 @@ class RollingMean(_MeanBaseline):
         self.name = name or f"mean_{self.window}" + ("_nb" if dispersion == "nb" else "")
 
     def _mean(self, X: pd.DataFrame) -> np.ndarray:
-        column = f"{self.measure}_sum_w{self.window}"
-        if column not in X.columns:
-            raise KeyError(f"X lacks {column!r}: add {self.window} to FeatureConfig.windows")
-        return X[column].to_numpy(np.float64) / self.window * self.horizon
+        return window_sum(X, self.window, self.measure) / self.window * self.horizon
+
+
+class LastWeek(RollingMean):
+    """Mean = events in the week before week_start x horizon (a rolling mean over 1 week)."""
+
+    def __init__(self, horizon: int, dispersion: str = "poisson", measure: str = MEASURE, name: str | None = None):
+        super().__init__(horizon, 1, dispersion, measure, name or "last_week" + ("_nb" if dispersion == "nb" else ""))
 
 
 class Conflictology:

@@ -29,7 +29,8 @@ from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
 from models.distributions import CountDistribution, NegativeBinomial
 
-#: A compact default design for the GLMs: own recent history, decay, duration, season.
+#: A compact default design for the GLMs: own recent history, decay, duration, neighbours, season.
+#: With ``features=None`` the columns absent from the training rows are skipped (``notes_`` says which).
 DEFAULT_GLM_FEATURES = [
     "violent_events_sum_w4",
     "violent_events_sum_w13",
@@ -37,6 +38,7 @@ DEFAULT_GLM_FEATURES = [
     "violent_events_ewm_hl4",
     "fatalities_sum_w13",
     "weeks_since_violent_events",
+    "nbr_violent_events_sum_w13",
     "season_sin",
     "season_cos",
 ]
@@ -53,8 +55,9 @@ _LOG_ALPHA_MIN, _LOG_ALPHA_MAX = np.log(1e-8), np.log(1e3)
 
 
 def log_feature_names(features: list[str]) -> list[str]:
-    """Count-like features (sums, lags, decayed sums, durations) enter GLMs as log1p."""
-    return [f for f in features if not f.startswith(("season_", "rainy_"))]
+    """Count-like features (sums, lags, decayed sums, durations) enter GLMs as log1p; seasonal terms and
+    trends (``*_trend_*``, already log ratios that can be negative) enter as they are."""
+    return [f for f in features if not f.startswith(("season_", "rainy_")) and "_trend_" not in f]
 
 
 def select_features(X: pd.DataFrame, features: Sequence[str] | None, default: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -333,16 +336,22 @@ class NegativeBinomialGLM:
     def __init__(self, horizon: int, features: list[str] | None = None, name: str = "nb_glm", *,
                  l2: float = 0.0, maxiter: int = 500, min_variation: int = 5):
         self.horizon = horizon
-        self.features = list(features or DEFAULT_GLM_FEATURES)
+        self.requested_features = list(features or DEFAULT_GLM_FEATURES)
         self.name = name
         self.l2 = float(l2)
         self.maxiter = int(maxiter)
         self.min_variation = int(min_variation)
         self._explicit = features is not None
 
+    @property
+    def features(self) -> list[str]:
+        """The features the fitted model reads (before fitting: the requested or default list)."""
+        return list(getattr(self, "features_", self.requested_features))
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "NegativeBinomialGLM":
         y = np.asarray(y, dtype=np.float64)
-        used, notes = select_features(X, self.features if self._explicit else None, self.features)
+        req = self.requested_features
+        used, notes = select_features(X, req if self._explicit else None, req)
         rows = np.isfinite(y) & (y >= 0)
         Xf, yf = X[rows], y[rows]
         self.design_ = LinearDesign(used, log_feature_names(used), min_variation=self.min_variation).fit(Xf)
@@ -485,16 +494,24 @@ class ZeroInflatedNegativeBinomialGLM:
                  inflation_features: list[str] | None = None, name: str = "zinb_glm", *,
                  maxiter: int = 500, min_variation: int = 5):
         self.horizon = horizon
-        self.features = list(features or DEFAULT_GLM_FEATURES)
+        self.requested_features = list(features or DEFAULT_GLM_FEATURES)
         self.inflation_features = list(inflation_features or DEFAULT_INFLATION_FEATURES)
         self.name = name
         self.maxiter = int(maxiter)
         self.min_variation = int(min_variation)
         self._explicit = (features is not None, inflation_features is not None)
 
+    @property
+    def features(self) -> list[str]:
+        """Every feature the fitted model reads, count part then inflation-only (before fitting: the requested lists)."""
+        count = getattr(self, "features_", self.requested_features)
+        infl = getattr(self, "inflation_features_", self.inflation_features)
+        return list(dict.fromkeys([*count, *infl]))
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "ZeroInflatedNegativeBinomialGLM":
         y = np.asarray(y, dtype=np.float64)
-        used, notes = select_features(X, self.features if self._explicit[0] else None, self.features)
+        req = self.requested_features
+        used, notes = select_features(X, req if self._explicit[0] else None, req)
         infl, notes_i = select_features(X, self.inflation_features if self._explicit[1] else None,
                                         self.inflation_features)
         rows = np.isfinite(y) & (y >= 0)
@@ -671,7 +688,7 @@ class LightGBMCount:
         if dispersion not in ("scalar", "binned", "poisson"):
             raise ValueError(f"dispersion must be 'scalar', 'binned' or 'poisson', not {dispersion!r}")
         self.horizon = horizon
-        self.features = None if features is None else list(features)
+        self.requested_features = None if features is None else list(features)
         self.objective = objective
         self.tweedie_variance_power = tweedie_variance_power
         self.num_leaves, self.learning_rate, self.n_estimators = num_leaves, learning_rate, n_estimators
@@ -689,11 +706,17 @@ class LightGBMCount:
                           colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda, seed=self.seed,
                           n_jobs=self.n_jobs, **extra)
 
+    @property
+    def features(self) -> list[str] | None:
+        """The features the fitted model reads (before fitting: the requested list, None = all numeric)."""
+        return getattr(self, "features_", self.requested_features)
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "LightGBMCount":
         y = np.asarray(y, dtype=np.float64)
         rows = np.isfinite(y) & (y >= 0)
         X, y = X[rows], y[rows]
-        self.features_ = self.features if self.features is not None else numeric_feature_columns(X)
+        req = self.requested_features
+        self.features_ = list(req) if req is not None else numeric_feature_columns(X)
         missing = [f for f in self.features_ if f not in X.columns]
         if missing:
             raise KeyError(f"feature columns missing from X: {missing}")

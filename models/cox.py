@@ -8,7 +8,8 @@ baseline hazard is a function of time since the last attack and national, time-v
 coup, an upcoming election) remain identifiable. The "calendar" time scale (a = weeks since the first
 week) compares districts within the same week instead; covariates equal for every district in a week are
 then absorbed by the baseline. Covariates are time-varying (the row's values); the partial likelihood is
-fitted by statsmodels PHReg (Efron ties) with standard errors robust to clustering by district.
+fitted by statsmodels PHReg (Efron ties); standard errors are robust to clustering by district
+(:func:`cluster_robust_cov`, Breslow-form score residuals).
 """
 
 from __future__ import annotations
@@ -23,13 +24,34 @@ from statsmodels.duration.hazard_regression import PHReg
 
 from models.count import feature_matrix
 
-#: Covariates picked up when the caller gives none: foreign-force presence, base-closure ("vacuum")
-#: indicators and political-calendar covariates, recognised by these name prefixes.
-DEFAULT_COVARIATE_PREFIXES = ("force_", "base_closed", "vacuum", "coup", "election", "political_")
+#: Covariates used when the caller gives none (those absent from the data are skipped with a note):
+#: foreign-force presence by kind (:mod:`features.forces`), a recent base closure (the "vacuum"),
+#: a coup in the last 13 weeks and an announced election in the coming 4 (:mod:`features.political`).
+DEFAULT_COVARIATES = (
+    "ff_foreign_combat_bases",
+    "ff_peacekeeping_bases",
+    "ff_private_military_bases",
+    "ff_base_closed_w13",
+    "pol_coup_w13",
+    "pol_election_next4w",
+)
+#: Counts entered as presence indicators 1{x > 0} (hazard ratio: any base vs none).
+DEFAULT_BINARIZE = ("ff_foreign_combat_bases", "ff_peacekeeping_bases", "ff_private_military_bases")
 #: Controls, entered as log2(1 + x) so their hazard ratio is per doubling of (1 + x).
 DEFAULT_CONTROLS = ("violent_events_sum_w52",)
+#: Phrases for the sentences ("a district <phrase> has 1.8 times the weekly hazard ..."); the caller's
+#: ``descriptions`` extend and override them.
+DEFAULT_DESCRIPTIONS = {
+    "ff_foreign_combat_bases": "hosting a foreign combat force base",
+    "ff_peacekeeping_bases": "hosting a peacekeeping base",
+    "ff_private_military_bases": "hosting a private military force base",
+    "ff_base_closed_w13": "whose last base of a foreign or external force closed in the last 13 weeks",
+    "pol_coup_w13": "in the 13 weeks after a coup",
+    "pol_election_next4w": "in the 4 weeks before an announced election",
+    "violent_events_sum_w52": "violent events in the 52 weeks before",
+}
 
-_RELATIVE_OPENINGS = ("whose ", "where ", "with ", "without ", "that ", "which ", "in which ", "hosting ",
+_RELATIVE_OPENINGS = ("whose ", "where ", "with ", "without ", "that ", "which ", "in ", "hosting ",
                       "having ", "near ", "after ", "during ", "under ")
 
 TABLE_COLUMNS = ["term", "description", "scale", "hazard_ratio", "ci_low", "ci_high", "p_value", "sentence"]
@@ -73,26 +95,53 @@ def counting_process(X: pd.DataFrame, event: np.ndarray, *, time_scale: str = "g
     return out[["district_code", "week_start", "entry", "exit", "status"]]
 
 
+def cluster_robust_cov(Z: np.ndarray, beta: np.ndarray, exit_time: np.ndarray, status: np.ndarray,
+                       groups: np.ndarray, naive_cov: np.ndarray, strata: np.ndarray | None = None) -> np.ndarray:
+    """Sandwich covariance of Cox coefficients robust to dependence within ``groups`` (districts).
+
+    For one-week rows (entry, exit] = (a, a + 1] a row is at risk at a single event time, its exit, so its
+    score residual is (z_i - zbar(t)) (status_i - exp(z_i'beta) dLambda(t)), t = exit, with the risk-set
+    weighted mean zbar(t) and the Breslow increment dLambda(t) = events(t) / sum exp(z'beta) (rows at risk
+    at a time without events contribute 0). Returns V U'U V, U the residuals summed per group and V the
+    model-based covariance (inverse information).
+    """
+    eta = Z @ beta
+    w = np.exp(eta - eta.max())
+    keys = pd.DataFrame({"t": exit_time, "s": 0 if strata is None else pd.factorize(strata)[0]})
+    cell = keys.groupby(["s", "t"], sort=False).ngroup().to_numpy()
+    n_cells = int(cell.max()) + 1
+    s0 = np.bincount(cell, weights=w, minlength=n_cells)
+    s1 = np.column_stack([np.bincount(cell, weights=w * Z[:, j], minlength=n_cells) for j in range(Z.shape[1])])
+    d = np.bincount(cell, weights=status.astype(np.float64), minlength=n_cells)
+    zbar = s1[cell] / s0[cell][:, None]
+    resid = (Z - zbar) * (status - w * d[cell] / s0[cell])[:, None]
+    group_ix = pd.factorize(groups)[0]
+    U = np.column_stack([np.bincount(group_ix, weights=resid[:, j]) for j in range(Z.shape[1])])
+    return naive_cov @ (U.T @ U) @ naive_cov
+
+
 class CoxHazardRatios:
     """Hazard ratios of major attacks for interpretable covariates, from a Cox model on the panel.
 
     ``covariates``: foreign-force presence, "a base closed in the district in the last 13 weeks",
-    political covariates... entered as they are (an indicator's hazard ratio compares 1 with 0);
-    ``None`` picks the columns whose names start with :data:`DEFAULT_COVARIATE_PREFIXES`.
-    ``controls`` (default: the 52-week count of violent events) enter as log2(1 + x): hazard ratio per
-    doubling of (1 + x). ``descriptions`` maps a column to the phrase used in the sentences; phrase an
-    indicator's description as a relative clause ("whose foreign base closed in the last 13 weeks").
-    Columns without variation, indicators whose "on" or "off" rows never see a major attack (hazard ratio
-    not estimable) and explicit columns absent from X are dropped and listed in ``notes_`` and in the table.
+    political covariates... entered as they are (an indicator's hazard ratio compares 1 with 0), except
+    the columns in ``binarize``, entered as 1{x > 0}; ``None`` uses :data:`DEFAULT_COVARIATES` (absent
+    ones skipped). ``controls`` (default: the 52-week count of violent events) enter as log2(1 + x): hazard
+    ratio per doubling of (1 + x). ``descriptions`` maps a column to the phrase used in the sentences, on top
+    of :data:`DEFAULT_DESCRIPTIONS`; phrase an indicator's description as a relative clause ("whose foreign
+    base closed in the last 13 weeks"). Columns without variation, indicators whose "on" or "off" rows
+    never see a major attack (hazard ratio not estimable) and explicit columns absent from X are dropped
+    and listed in ``notes_`` and at the end of the table.
     """
 
     def __init__(self, covariates: Sequence[str] | None = None, controls: Sequence[str] = DEFAULT_CONTROLS,
-                 descriptions: Mapping[str, str] | None = None, *, time_scale: str = "gap",
-                 strata: str | None = None, ties: str = "efron", robust: bool = True, level: float = 0.95,
-                 name: str = "cox_ph"):
+                 descriptions: Mapping[str, str] | None = None, *, binarize: Sequence[str] = DEFAULT_BINARIZE,
+                 time_scale: str = "gap", strata: str | None = None, ties: str = "efron", robust: bool = True,
+                 level: float = 0.95, name: str = "cox_ph"):
         self.covariates = None if covariates is None else list(covariates)
         self.controls = list(controls)
-        self.descriptions = dict(descriptions or {})
+        self.descriptions = DEFAULT_DESCRIPTIONS | dict(descriptions or {})
+        self.binarize = list(binarize)
         self.time_scale = time_scale
         self.strata = strata
         self.ties = ties
@@ -101,14 +150,11 @@ class CoxHazardRatios:
         self.name = name
 
     def _candidates(self, X: pd.DataFrame) -> tuple[list[str], list[str]]:
-        notes: list[str] = []
-        if self.covariates is None:
-            covs = [c for c in X.columns if str(c).startswith(DEFAULT_COVARIATE_PREFIXES) and c not in self.controls]
-            if not covs:
-                notes.append(f"no column starts with {DEFAULT_COVARIATE_PREFIXES}: controls only")
-        else:
-            covs = [c for c in self.covariates if c in X.columns]
-            notes += [f"{c}: absent from the data, dropped" for c in self.covariates if c not in X.columns]
+        """Covariates and controls to try; notes about the columns left out go to ``notes_``."""
+        self.notes_ = notes = []
+        wanted = list(DEFAULT_COVARIATES) if self.covariates is None else self.covariates
+        covs = [c for c in wanted if c in X.columns and c not in self.controls]
+        notes += [f"{c}: absent from the data, dropped" for c in wanted if c not in X.columns]
         controls = [c for c in self.controls if c in X.columns and c not in covs]
         notes += [f"{c}: control absent from the data, dropped" for c in self.controls if c not in X.columns]
         return covs, controls
@@ -118,9 +164,11 @@ class CoxHazardRatios:
         at week_start has a major attack (``target_major_attack_h1``). Rows with a missing event or covariate are left out."""
         event = np.asarray(event, dtype=np.float64)
         covs, controls = self._candidates(X)
-        self.notes_ = []
         spells = counting_process(X, np.nan_to_num(event), time_scale=self.time_scale)
         values = feature_matrix(X, covs + controls)
+        for j, c in enumerate(covs):
+            if c in self.binarize:
+                values[:, j] = np.where(np.isnan(values[:, j]), np.nan, values[:, j] > 0)
         values[:, len(covs):] = np.log2(1.0 + np.clip(values[:, len(covs):], 0, None))
         ok = np.isfinite(event) & np.all(np.isfinite(values), axis=1)
         if (~ok).any():
@@ -144,14 +192,22 @@ class CoxHazardRatios:
         Z = values[ok][:, kept]
         self._binary = {t: set(np.unique(Z[:, i])) <= {0.0, 1.0} for i, t in enumerate(self.terms_)}
         strata = None if self.strata is None else X[self.strata].to_numpy()[ok]
-        model = PHReg(spells["exit"].to_numpy()[ok], Z, status=status, entry=spells["entry"].to_numpy()[ok],
+        # PHReg counts a row at risk at its entry time too ([entry, exit]); event times are whole weeks, so
+        # entry + 0.5 keeps each one-week row in the single risk set of its exit week, as (entry, exit] means.
+        model = PHReg(spells["exit"].to_numpy()[ok], Z, status=status, entry=spells["entry"].to_numpy()[ok] + 0.5,
                       strata=strata, ties=self.ties)
-        groups = X["district_code"].to_numpy()[ok] if self.robust else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = model.fit(groups=groups)
-            self.bse_ = np.asarray(result.bse, dtype=np.float64)
+            result = model.fit()
+            naive_cov = np.asarray(result.cov_params(), dtype=np.float64)
         self.params_ = np.asarray(result.params, dtype=np.float64)
+        if self.robust:
+            cov = cluster_robust_cov(Z, self.params_, spells["exit"].to_numpy()[ok], status,
+                                     X["district_code"].to_numpy()[ok], naive_cov, strata)
+        else:
+            cov = naive_cov
+        self.cov_ = cov
+        self.bse_ = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         self.llf_ = float(result.llf)
         self.n_obs_, self.n_events_ = int(ok.sum()), int(status.sum())
         self.n_districts_ = int(pd.Series(X["district_code"].to_numpy()[ok]).nunique())

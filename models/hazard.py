@@ -32,6 +32,7 @@ from models.count import (
     week_positions,
 )
 
+#: Default design of :class:`DiscreteTimeHazard`; with ``features=None`` absent columns are skipped.
 DEFAULT_HAZARD_FEATURES = [
     "violent_events_sum_w4",
     "violent_events_sum_w52",
@@ -40,6 +41,8 @@ DEFAULT_HAZARD_FEATURES = [
     "fatalities_ewm_hl4",
     "weeks_since_major_attacks",
     "weeks_since_violent_events",
+    "nbr_major_attacks_sum_w13",
+    "ff_base_closed_w13",
     "season_sin",
     "season_cos",
 ]
@@ -78,7 +81,7 @@ class DiscreteTimeHazard:
         if link not in ("cloglog", "logit"):
             raise ValueError(f"link must be 'cloglog' or 'logit', not {link!r}")
         self.horizon = horizon
-        self.features = list(features or DEFAULT_HAZARD_FEATURES)
+        self.requested_features = list(features or DEFAULT_HAZARD_FEATURES)
         self.link = link
         self.name = name or f"hazard_{link}"
         self.duration_features = tuple(duration_features)
@@ -96,9 +99,15 @@ class DiscreteTimeHazard:
         eta = np.clip(eta, -30.0, 30.0)
         return special.expit(eta) if self.link == "logit" else -np.expm1(-np.exp(eta))
 
+    @property
+    def features(self) -> list[str]:
+        """The features the fitted model reads (before fitting: the requested or default list)."""
+        return list(getattr(self, "features_", self.requested_features))
+
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "DiscreteTimeHazard":
         event = np.asarray(event, dtype=np.float64)
-        used, notes = select_features(X, self.features if self._explicit else None, self.features)
+        req = self.requested_features
+        used, notes = select_features(X, req if self._explicit else None, req)
         rows = np.isfinite(event)
         Xf, ef = X[rows], (event[rows] > 0).astype(np.float64)
         counts = [f for f in log_feature_names(used) if f not in self.duration_features]
@@ -191,7 +200,7 @@ class LightGBMHazard:
         if calibration is not None and not valid_weeks:
             raise ValueError("calibration needs held-out weeks: set valid_weeks")
         self.horizon = horizon
-        self.features = None if features is None else list(features)
+        self.requested_features = None if features is None else list(features)
         self.num_leaves, self.learning_rate, self.n_estimators = num_leaves, learning_rate, n_estimators
         self.min_child_samples, self.subsample, self.colsample_bytree = min_child_samples, subsample, colsample_bytree
         self.reg_lambda, self.seed = reg_lambda, seed
@@ -201,11 +210,17 @@ class LightGBMHazard:
         self.n_jobs = n_jobs
         self.name = name or f"lgbm_hazard_h{horizon}"
 
+    @property
+    def features(self) -> list[str] | None:
+        """The features the fitted model reads (before fitting: the requested list, None = all numeric)."""
+        return getattr(self, "features_", self.requested_features)
+
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "LightGBMHazard":
         event = np.asarray(event, dtype=np.float64)
         rows = np.isfinite(event)
         X, e = X[rows], (event[rows] > 0).astype(np.float64)
-        self.features_ = self.features if self.features is not None else numeric_feature_columns(X)
+        req = self.requested_features
+        self.features_ = list(req) if req is not None else numeric_feature_columns(X)
         missing = [f for f in self.features_ if f not in X.columns]
         if missing:
             raise KeyError(f"feature columns missing from X: {missing}")

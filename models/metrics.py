@@ -31,14 +31,15 @@ def quantile_column(q: float) -> str:
 
 
 def count_scores(dist: CountDistribution, y: np.ndarray, rng: np.random.Generator,
-                 quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
-    """Per-row scores of a count forecast: mean, quantiles, p_event = P(count >= 1), crps, log_score,
-    randomised PIT (drawn with ``rng``) and event = 1{y >= 1}. Same row order as ``y``."""
+                 quantiles: Sequence[float] = QUANTILES) -> dict[str, np.ndarray]:
+    """Per-row scores of a count forecast, as float64 arrays in the row order of ``y``: mean, quantiles
+    (``q05`` ..), p_event = P(count >= 1), event = 1{y >= 1}, crps, log_score and the randomised PIT
+    (drawn with ``rng``)."""
     y = np.asarray(y, dtype=np.float64)
     out = {"mean": dist.mean, **{quantile_column(q): dist.quantile(q) for q in quantiles},
            "p_event": dist.prob_at_least(1), "event": (y >= 1).astype(np.float64),
            "crps": dist.crps(y), "log_score": dist.log_score(y), "pit": dist.pit(y, rng)}
-    return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------- point and binary

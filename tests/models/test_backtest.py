@@ -113,6 +113,9 @@ def test_active_flag_and_breakdowns():
     crps = by_district[by_district["metric"] == "crps"].set_index("district_code")["value"]
     assert crps["D2"] == pytest.approx(X[2, 14:18].mean())  # CRPS of a point mass at 0 is y
     assert set(result.breakdown("year")["year"]) == {2020}
+    reliability = result.reliability(n_bins=4)
+    assert len(reliability) == 4 and reliability["count"].sum() == 3 * 4
+    assert reliability.loc[0, "observed_frequency"] == pytest.approx(result.predictions["event"].mean())  # p = 0
 
 
 def test_conflictology_gets_its_history_and_hazard_base_rate_its_event_rate():
@@ -140,3 +143,39 @@ def test_bad_specs_are_refused():
         run_backtest(TABLE, [ModelSpec("a", "count", 1, lambda: Zero(1))] * 2, config)
     with pytest.raises(ValueError, match="kind"):
         run_backtest(TABLE, [ModelSpec("a", "counts", 1, lambda: Zero(1))], config)
+
+
+class SpyHazard:
+    """A hazard model recording its newest training row and the events it was fitted on."""
+
+    seen: list = []
+
+    def __init__(self, horizon: int):
+        self.name, self.horizon = "spy_hazard", horizon
+
+    def fit(self, X: pd.DataFrame, event: np.ndarray) -> "SpyHazard":
+        SpyHazard.seen.append((X["week_start"].max(), np.asarray(event).copy()))
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.full(len(X), 0.5)
+
+
+def test_hazard_fitted_on_weekly_rows_with_fit_horizon_one():
+    SpyHazard.seen = []
+    config = BacktestConfig(start=WEEKS[10], end=WEEKS[13])
+    result = run_backtest(TABLE, [ModelSpec("weekly", "hazard", 4, lambda: SpyHazard(4), fit_horizon=1)], config)
+    newest, events = SpyHazard.seen[0]
+    assert newest == WEEKS[9]  # week_start + 1 week <= origin 10
+    np.testing.assert_array_equal(np.sort(events), np.sort(np.minimum(MAJOR[:, :10], 1).ravel()))
+    np.testing.assert_array_equal(result.predictions["y"], np.minimum(MAJOR[:, 10:14].sum(1), 1))  # scored on h = 4
+
+
+def test_skill_against_the_best_baseline():
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[15])
+    specs = [ModelSpec("zero", "count", 1, lambda: Zero(1)), ModelSpec("mean_4", "count", 1, lambda: RollingMean(1, 4))]
+    result = run_backtest(TABLE, specs, config)
+    table = result.skill(["zero"], n_boot=100).set_index("model")
+    crps = result.predictions.groupby("model")["crps"].mean()
+    assert table.loc["mean_4", "skill"] == pytest.approx(1 - crps["mean_4"] / crps["zero"])
+    assert table.loc["zero", "skill"] == pytest.approx(0.0)

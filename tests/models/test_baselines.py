@@ -19,6 +19,7 @@ from models.baselines import (
     fit_nb_dispersion,
     history_columns,
     recent_history,
+    window_sum,
 )
 from models.distributions import Empirical, NegativeBinomial
 from models.protocol import CountModel, HazardModel
@@ -60,6 +61,17 @@ def test_rolling_mean_divides_the_window_sum_and_scales_by_horizon():
     assert RollingMean(1, 13).name == "mean_13"
     with pytest.raises(KeyError, match="sum_w52"):
         RollingMean(1, 52).predict(X3)
+
+
+def test_window_sum_prefers_the_feature_column_then_the_lags():
+    X = pd.DataFrame({"violent_events_sum_w2": [5.0], "violent_events_lag1": [1.0], "violent_events_lag2": [2.0]})
+    assert window_sum(X, 2).tolist() == [5.0]
+    assert window_sum(X.drop(columns="violent_events_sum_w2"), 2).tolist() == [3.0]
+    assert window_sum(X, 1).tolist() == [1.0]
+    X1 = pd.DataFrame({"violent_events_sum_w1": [4.0], "violent_events_lag1": [9.0]})
+    assert LastWeek(2).predict(X1).mean.tolist() == [8.0]  # the feature column wins
+    with pytest.raises(KeyError, match="sum_w3"):
+        window_sum(X, 3)
 
 
 def test_zero_is_a_point_mass_at_zero():

@@ -84,9 +84,11 @@ def test_nb_glm_drops_constant_and_tolerates_missing_default_features(nb_data):
     assert model.features_ == ["violent_events_sum_w52", "season_sin"]
     assert any("constant_flag" in note for note in model.notes_)
     assert "constant_flag" not in model.contributions(X).columns
-    default = NegativeBinomialGLM(1).fit(X, y)  # only two of the default features are in X
+    default = NegativeBinomialGLM(1)
     assert default.features == DEFAULT_GLM_FEATURES
-    assert default.features_ == ["violent_events_sum_w52", "season_sin"]
+    default.fit(X, y)  # only two of the default features are in X
+    assert default.features == default.features_ == ["violent_events_sum_w52", "season_sin"]
+    assert any("'season_cos'" in note for note in default.notes_)
     with pytest.raises(KeyError):
         NegativeBinomialGLM(1, ["violent_events_sum_w52", "not_a_column"]).fit(X, y)
 

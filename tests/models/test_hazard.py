@@ -120,9 +120,10 @@ def test_hazard_contributions_collapse_duration_terms_and_add_up(duration_panel)
 
 def test_default_features_skip_absent_columns(duration_panel):
     X, event = duration_panel
-    model = DiscreteTimeHazard(4).fit(X, event)
+    model = DiscreteTimeHazard(4)
     assert model.features == DEFAULT_HAZARD_FEATURES
-    assert model.features_ == ["weeks_since_major_attacks", "season_sin"]
+    model.fit(X, event)
+    assert model.features == ["weeks_since_major_attacks", "season_sin"]
     with pytest.raises(KeyError):
         DiscreteTimeHazard(4, ["weeks_since_major_attacks", "missing"]).fit(X, event)
     with pytest.raises(ValueError):

@@ -1,0 +1,82 @@
+"""Figures: each returns a Figure with the expected axes and artists, and saves as PNG."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from matplotlib.figure import Figure
+
+from models.figures import district_map, feature_importance, pit_histogram, predicted_vs_observed, reliability_diagram
+from models.metrics import reliability_table
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _saved(fig: Figure, path) -> bool:
+    fig.savefig(path)
+    return path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_reliability_diagram(tmp_path):
+    p = np.array([0.05, 0.15, 0.12, 0.95])
+    e = np.array([0.0, 1.0, 0.0, 1.0])
+    fig = reliability_diagram({"a": reliability_table(p, e, 10), "b": reliability_table(p / 2, e, 10)})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    top, bottom = fig.axes
+    assert len(top.lines) == 1 + 2  # diagonal + one line per model
+    np.testing.assert_allclose(top.lines[1].get_xdata(), [0.05, 0.135, 0.95])  # non-empty bins only
+    assert len(bottom.patches) == 2 * 10  # count bars, every bin, both models
+    assert _saved(fig, tmp_path / "reliability.png")
+
+
+def test_pit_histogram(tmp_path):
+    rng = np.random.default_rng(0)
+    fig = pit_histogram({"m1": rng.uniform(size=200), "m2": rng.beta(0.5, 0.5, 200)}, bins=5)
+    assert len(fig.axes) == 2
+    assert [len(ax.patches) for ax in fig.axes] == [5, 5]
+    heights = np.array([p.get_height() for p in fig.axes[0].patches])
+    assert np.sum(heights * 0.2) == pytest.approx(1.0)  # a density over bins of width 0.2
+    assert fig.axes[0].lines[0].get_ydata()[0] == 1.0
+    assert _saved(fig, tmp_path / "pit.png")
+
+
+def test_predicted_vs_observed_sums_districts_per_origin(tmp_path):
+    origins = pd.to_datetime(["2020-01-06", "2020-01-06", "2020-01-13", "2020-01-13"])
+    base = pd.DataFrame({"origin": origins, "district_code": ["A", "B"] * 2, "horizon": 1, "kind": "count",
+                         "y": [1.0, 2.0, 0.0, 4.0]})
+    preds = pd.concat([base.assign(model="m1", mean=[0.5, 0.5, 1.0, 1.0]),
+                       base.assign(model="m2", mean=[2.0, 2.0, 2.0, 2.0]),
+                       base.assign(model="m1", horizon=4, mean=1.0),
+                       base.assign(model="haz", kind="hazard", mean=np.nan)], ignore_index=True)
+    fig = predicted_vs_observed(preds)
+    assert len(fig.axes) == 2  # horizons 1 and 4
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["observed", "m1", "m2"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [3.0, 4.0])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [1.0, 2.0])
+    assert len(predicted_vs_observed(preds, models=["m2"]).axes[0].lines) == 2
+    assert _saved(fig, tmp_path / "national.png")
+
+
+def test_feature_importance_keeps_the_largest_absolute_values(tmp_path):
+    imp = pd.Series({"a": 0.1, "b": -3.0, "c": 2.0, "d": 0.5}, name="gain")
+    fig = feature_importance(imp, top=3)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["d", "c", "b"]  # largest at the top
+    assert [p.get_width() for p in ax.patches] == [0.5, 2.0, -3.0]
+    assert ax.get_xlabel() == "gain"
+    assert _saved(fig, tmp_path / "importance.png")
+
+
+def test_district_map(tmp_path):
+    gdf = gpd.GeoDataFrame({"district_code": ["A", "B", "C"], "score": [10.0, 80.0, np.nan]},
+                           geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(0, 1, 1, 2)],
+                           crs="EPSG:4326")
+    fig = district_map(gdf, "score", title="Risk")
+    assert len(fig.axes) == 2  # map + colour bar
+    ax = fig.axes[0]
+    assert ax.get_title() == "Risk" and len(ax.collections) >= 2  # scored districts + the missing one
+    assert _saved(fig, tmp_path / "map.png")
