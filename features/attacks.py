@@ -62,7 +62,8 @@ class WindowSet:
             raise ValueError(f"WindowSet {self.family!r}: trends need 1 <= short < long, got {self.trends}")
 
     def feature_count(self) -> int:
-        per_measure = len(self.windows) + len(self.half_lives) + len(self.lags) + int(self.weeks_since) + len(self.trends)
+        per_measure = (len(self.windows) + len(self.half_lives) + len(self.lags) + int(self.weeks_since)
+                       + len(self.trends))
         return per_measure * len(self.measures)
 
 
@@ -148,7 +149,8 @@ def recent_attack_features(
     ``weeks_since_{measure}`` (see the module docstring).
     """
     own = {"own": Scope("own", "", "in the district")}
-    recipe = [WindowSet(FAMILY, tuple(measures), windows=tuple(windows), half_lives=tuple(half_lives), lags=tuple(lags))]
+    recipe = [WindowSet(FAMILY, tuple(measures), windows=tuple(windows), half_lives=tuple(half_lives),
+                        lags=tuple(lags))]
     if weeks_since_measures:
         recipe.append(WindowSet(FAMILY, tuple(weeks_since_measures), weeks_since=True))
     return window_features(panel, recipe, own)

@@ -60,7 +60,8 @@ def neighbour_matrix(neighbours: pd.DataFrame, districts: pd.Index) -> sparse.cs
     return m
 
 
-def kernel_matrix(centroids: pd.DataFrame, districts: pd.Index, *, scale_km: float, radius_km: float) -> sparse.csr_matrix:
+def kernel_matrix(centroids: pd.DataFrame, districts: pd.Index, *, scale_km: float,
+                  radius_km: float) -> sparse.csr_matrix:
     """(n, n) float32 weights exp(-d / scale_km) for pairs of distinct districts within ``radius_km``.
 
     ``centroids`` has district_code, latitude, longitude (degrees). Pairs are found with a k-d tree on

@@ -19,7 +19,15 @@ import pandas as pd
 
 from features.attacks import TREND_OFFSET, WEEKS_SINCE_CAP, WindowSet, window_features
 from features.forces import foreign_force_features
-from features.measures import MEASURES, MAJOR_RULES, PERPETRATOR_SPLITS, TARGET_SPLITS, MajorAttackRule, Measure
+from features.measures import (
+    EVENT_TYPE_SPLITS,
+    MAJOR_RULES,
+    MEASURES,
+    PERPETRATOR_SPLITS,
+    TARGET_SPLITS,
+    MajorAttackRule,
+    Measure,
+)
 from features.panel import Panel, build_panel, monday_on_or_before
 from features.political import political_features
 from features.registries import (
@@ -43,8 +51,7 @@ MAIN_HALF_LIVES: tuple[float, ...] = (1, 4, 13, 52)
 SPLIT_WINDOWS: tuple[int, ...] = (4, 13, 52)
 SPLIT_HALF_LIVES: tuple[float, ...] = (4, 13)
 
-_TYPE_MEASURES = ("battles", "battles_fatalities", "explosions", "explosions_fatalities",
-                  "civilian_violence", "civilian_violence_fatalities")
+_TYPE_MEASURES = tuple(f"{t}{q}" for t in EVENT_TYPE_SPLITS for q in ("", "_fatalities"))
 _PERPETRATOR_MEASURES = tuple(f"by_{p}_{q}" for p in PERPETRATOR_SPLITS for q in ("events", "fatalities"))
 _TARGET_MEASURES = tuple(f"on_{t}_{q}" for t in TARGET_SPLITS for q in ("events", "fatalities"))
 
@@ -155,6 +162,10 @@ class Registries:
 
 @dataclass
 class FeatureTable:
+    """A built table: ``frame`` (district_code, week_start, the features in ``specs`` order, the targets),
+    the feature and target specs, the forecast week (= the data cutoff), the panel it was built from,
+    the config, and how many input events were dated before the cutoff."""
+
     frame: pd.DataFrame
     specs: list[FeatureSpec]
     targets: list[str]
@@ -230,6 +241,9 @@ def build_feature_table(
 
     The long frame is built once, its feature columns sharing memory with the builders' 2-D arrays.
     """
+    if not (hasattr(gazetteer, "districts") and hasattr(gazetteer, "neighbours")):
+        raise TypeError("build_feature_table takes a features.gazetteer.Gazetteer (districts, neighbours, "
+                        f"centroids), got {type(gazetteer).__name__}")
     week = monday_on_or_before(forecast_week)
     before = (pd.to_datetime(events["event_date"]) < week).to_numpy(dtype=bool)
     registries = registries if registries is not None else Registries.actors_only()
@@ -264,10 +278,11 @@ def build_feature_table(
             targets[f"target_{m}_h{h}"] = _observed_future(panel.measures[m], h, n_observed)
             target_specs.append(FeatureSpec(f"target_{m}_h{h}", "target", f"{desc} in weeks week_start .. +{h - 1}",
                                             unit, h, _target_alignment(h)))
-        targets[f"target_major_attack_h{h}"] = np.minimum(_observed_future(panel.measures["major_attacks"], h, n_observed), 1)
+        major = _observed_future(panel.measures["major_attacks"], h, n_observed)
+        targets[f"target_major_attack_h{h}"] = np.minimum(major, 1)
         target_specs.append(FeatureSpec(f"target_major_attack_h{h}", "target",
-                                        f"1 if a major attack ({config.major.describe()}) happens in weeks week_start .. "
-                                        f"+{h - 1}, else 0", "indicator", h, _target_alignment(h)))
+                                        f"1 if a major attack ({config.major.describe()}) happens in weeks "
+                                        f"week_start .. +{h - 1}, else 0", "indicator", h, _target_alignment(h)))
     order = target_names(config)
     columns: dict[str, object] = panel.long_index_columns()
     columns.update({name: block.values[name].ravel() for name in block.names})

@@ -22,11 +22,13 @@ def _cumsum0(x: np.ndarray) -> np.ndarray:
 
 
 def _past_from_cumsum(cs: np.ndarray, window: int) -> np.ndarray:
+    """out[:, t] = cs[:, t] - cs[:, t - window] (cs[:, t] alone while t < window), rounded once to float32."""
     n_w = cs.shape[1] - 1
-    out = cs[:, :n_w].copy()  # cs[:, t] = sum of the weeks before t
-    if window < n_w:
-        out[:, window:] -= cs[:, : n_w - window]
-    return out.astype(np.float32)
+    k = min(window, n_w)
+    out = np.empty((cs.shape[0], n_w), dtype=np.float32)
+    out[:, :k] = cs[:, :k]
+    np.subtract(cs[:, k:n_w], cs[:, : n_w - k], out=out[:, k:], casting="same_kind")
+    return out
 
 
 def past_sum(x: np.ndarray, window: int) -> np.ndarray:

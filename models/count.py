@@ -60,7 +60,8 @@ def log_feature_names(features: list[str]) -> list[str]:
     return [f for f in features if not f.startswith(("season_", "rainy_")) and "_trend_" not in f]
 
 
-def select_features(X: pd.DataFrame, features: Sequence[str] | None, default: Sequence[str]) -> tuple[list[str], list[str]]:
+def select_features(X: pd.DataFrame, features: Sequence[str] | None,
+                    default: Sequence[str]) -> tuple[list[str], list[str]]:
     """The features a model uses, and notes about the ones it left out.
 
     An explicit ``features`` list is required in full (a missing column raises ``KeyError``); with
@@ -119,7 +120,8 @@ class LinearDesign:
         self.duration_knots = tuple(float(k) for k in duration_knots)
         self.min_variation = int(min_variation)
 
-    def _basis(self, X: pd.DataFrame, overrides: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+    def _basis(self, X: pd.DataFrame,
+               overrides: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
         cols, names, parents = [], [], []
         for f in self.features:
             x = overrides[f] if overrides and f in overrides else feature_matrix(X, [f])[:, 0]
@@ -503,7 +505,7 @@ class ZeroInflatedNegativeBinomialGLM:
 
     @property
     def features(self) -> list[str]:
-        """Every feature the fitted model reads, count part then inflation-only (before fitting: the requested lists)."""
+        """Every feature the fitted model reads, count part then inflation-only (before fitting: as requested)."""
         count = getattr(self, "features_", self.requested_features)
         infl = getattr(self, "inflation_features_", self.inflation_features)
         return list(dict.fromkeys([*count, *infl]))
@@ -524,7 +526,8 @@ class ZeroInflatedNegativeBinomialGLM:
         D, W = self.design_.transform(Xf), self.inflation_design_.transform(Xf)
         nb = fit_nb2(yf, D, maxiter=self.maxiter)
         # start: structural zeros = the excess of zeros over the NB fit
-        p0_nb = np.exp(nb2_loglik(np.zeros_like(yf), np.exp(np.clip(D @ nb["params"], _ETA_MIN, _ETA_MAX)), nb["alpha"]))
+        mu_nb = np.exp(np.clip(D @ nb["params"], _ETA_MIN, _ETA_MAX))
+        p0_nb = np.exp(nb2_loglik(np.zeros_like(yf), mu_nb, nb["alpha"]))
         excess = np.clip(((yf == 0).mean() - p0_nb.mean()) / np.clip(1 - p0_nb.mean(), 1e-6, None), 0.02, 0.9)
         start = np.r_[special.logit(excess), np.zeros(W.shape[1] - 1), nb["params"], nb["alpha"]]
         model = ZeroInflatedNegativeBinomialP(yf, D, exog_infl=W, inflation="logit", p=2)
@@ -781,7 +784,8 @@ class LightGBMCount:
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """SHAP values of the log mean per feature (exact TreeSHAP), same index as X."""
-        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True, num_iteration=self.n_rounds_)
+        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True,
+                                        num_iteration=self.n_rounds_)
         return pd.DataFrame(contrib[:, :-1], index=X.index, columns=self.features_)
 
     def feature_importance(self) -> pd.DataFrame:

@@ -161,7 +161,8 @@ class CoxHazardRatios:
 
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "CoxHazardRatios":
         """``X``: district-week rows (district_code, week_start, covariates); ``event``: 1 if the week starting
-        at week_start has a major attack (``target_major_attack_h1``). Rows with a missing event or covariate are left out."""
+        at week_start has a major attack (``target_major_attack_h1``). Rows with a missing event or covariate
+        are left out."""
         event = np.asarray(event, dtype=np.float64)
         covs, controls = self._candidates(X)
         spells = counting_process(X, np.nan_to_num(event), time_scale=self.time_scale)

@@ -121,26 +121,33 @@ class DiscreteTimeHazard:
         rate = float(np.clip(ef.mean(), 1e-6, 1 - 1e-6))
         start[0] = np.log(-np.log1p(-rate)) if self.link == "cloglog" else special.logit(rate)
         glm = sm.GLM(ef, D, family=self._family())
-        result, self.fit_method_ = None, None
+        # IRLS from statsmodels' own start (IRLS from an intercept-only start can diverge under cloglog),
+        # then Newton and L-BFGS from the intercept-only start; the first converged fit wins, else the best.
+        best = None
         for method in ("irls", "newton", "lbfgs"):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    res = glm.fit(start_params=start, method=method, maxiter=200)
+                    res = glm.fit(method=method, maxiter=200, **({} if method == "irls" else {"start_params": start}))
+                    llf = float(res.llf)
             except Exception:  # noqa: BLE001 - separation or overflow: try the next optimiser
                 continue
-            if np.all(np.isfinite(res.params)) and np.isfinite(res.llf):
-                result, self.fit_method_ = res, method
-                if bool(getattr(res, "converged", True)) or method == "lbfgs":
-                    break
-        if result is None:
+            if not (np.all(np.isfinite(res.params)) and np.isfinite(llf)):
+                continue
+            converged = bool(getattr(res, "converged", True))
+            if best is None or (converged, llf) > (best[2], best[3]):
+                best = (res, method, converged, llf)
+            if converged:
+                break
+        if best is None:
             raise RuntimeError("the discrete-time hazard GLM failed with every optimiser")
+        result, self.fit_method_ = best[0], best[1]
         self.params_ = np.asarray(result.params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.bse_ = np.asarray(result.bse)
-        self.converged_ = bool(getattr(result, "converged", True))
-        self.llf_ = float(result.llf)
+        self.converged_ = best[2]
+        self.llf_ = best[3]
         self.aic_ = float(-2.0 * self.llf_ + 2.0 * len(self.params_))
         self.n_obs_, self.n_events_ = int(len(ef)), int(ef.sum())
         return self
@@ -268,7 +275,8 @@ class LightGBMHazard:
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """SHAP values of the uncalibrated log-odds per feature (exact TreeSHAP), same index as X."""
-        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True, num_iteration=self.n_rounds_)
+        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True,
+                                        num_iteration=self.n_rounds_)
         return pd.DataFrame(contrib[:, :-1], index=X.index, columns=self.features_)
 
     def feature_importance(self) -> pd.DataFrame:

@@ -138,7 +138,8 @@ def con(gazetteer):
                 count(e.week) FILTER (WHERE e.event_type = 'Battles') AS battles,
                 coalesce(sum(e.fatalities) FILTER (WHERE e.event_type = 'Explosions/Remote violence'), 0) AS expl_fat,
                 count(e.week) FILTER (WHERE e.violent AND e.perpetrator = 'jnim_aq') AS jnim_ev,
-                coalesce(sum(e.fatalities) FILTER (WHERE e.violent AND e.perpetrator = 'communal_militia'), 0) AS comm_fat,
+                coalesce(sum(e.fatalities) FILTER (WHERE e.violent AND e.perpetrator = 'communal_militia'), 0)
+                    AS comm_fat,
                 count(e.week) FILTER (WHERE e.violent AND e.perpetrator IN ('other', 'civilians')) AS other_ev,
                 count(e.week) FILTER (WHERE e.violent AND e.target IN ('state_forces', 'foreign_forces')) AS sec_ev,
                 count(e.week) FILTER (WHERE e.event_type = 'Protests') AS protests

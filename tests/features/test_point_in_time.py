@@ -155,5 +155,6 @@ def test_targets_of_early_weeks_are_final_once_observed(gazetteer, registries):
     rows = (late.frame["week_start"] <= T0).to_numpy()
     for target in early.targets:
         mask = early.frame[target].notna().to_numpy()
-        np.testing.assert_array_equal(late.frame.loc[rows, target].to_numpy()[mask], early.frame[target].to_numpy()[mask])
+        later_values = late.frame.loc[rows, target].to_numpy()[mask]
+        np.testing.assert_array_equal(later_values, early.frame[target].to_numpy()[mask])
     assert observed.sum() == 6 * (10 - 1 - 3)

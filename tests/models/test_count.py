@@ -17,6 +17,7 @@ from models.count import (
     ZeroInflated,
     ZeroInflatedNegativeBinomialGLM,
     fit_nb2,
+    log_feature_names,
     nb2_alpha_mle,
     nb2_cdf_grid,
 )
@@ -187,7 +188,8 @@ def test_zero_inflated_crps_matches_mixture_identity_and_nb(zi_dist):
 
 @pytest.fixture(scope="module")
 def zinb_data():
-    """pi = expit(-1.5 + 1.2 z(log1p weeks_since)), NB part log mu = 0.8 + 0.4 log1p(c52) + 0.4 season_sin, alpha 0.5."""
+    """pi = expit(-1.5 + 1.2 z(log1p weeks_since)); NB part: log mu = 0.8 + 0.4 log1p(c52) + 0.4 season_sin,
+    alpha 0.5."""
     rng = np.random.default_rng(21)
     X = panel(80, 75)
     n = len(X)
@@ -287,4 +289,19 @@ def test_lightgbm_count_binned_dispersion_follows_the_mean():
     model = LightGBMCount(1, ["x1"], n_estimators=60, learning_rate=0.2, dispersion="binned", n_jobs=1).fit(X, y)
     low, high = model.alpha(np.array([np.exp(0.5), np.exp(2.5)]))
     assert low < 0.35 and high > 1.0
-    assert LightGBMCount(1, ["x1"], n_estimators=30, dispersion="poisson", n_jobs=1).fit(X, y).predict(X).alpha.max() == 0.0
+    poisson = LightGBMCount(1, ["x1"], n_estimators=30, dispersion="poisson", n_jobs=1).fit(X, y)
+    assert poisson.predict(X).alpha.max() == 0.0
+
+
+def test_log_features_leave_trends_and_seasons_alone():
+    names = ["violent_events_sum_w4", "season_sin", "rainy_season", "violent_events_trend_w4_w52",
+             "weeks_since_violent_events", "ff_base_closed_w13"]
+    assert log_feature_names(names) == ["violent_events_sum_w4", "weeks_since_violent_events", "ff_base_closed_w13"]
+
+
+def test_zinb_features_list_both_parts_after_fitting(zinb_data):
+    X, y, _, train = zinb_data
+    model = ZeroInflatedNegativeBinomialGLM(4, ["season_sin"])
+    model.fit(X[train], y[train])
+    assert model.features == ["season_sin", "weeks_since_violent_events", "violent_events_sum_w52"]
+    assert model.predict(X[model.features].head(5)).mean.shape == (5,)
