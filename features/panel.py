@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.measures import ATTRIBUTE_INPUTS, MEASURES, MajorAttackRule, Measure, event_attributes
 
-__all__ = ["Measure", "Panel", "base_measures", "build_panel", "monday_on_or_before", "week_start", "week_index"]
+__all__ = ["Measure", "Panel", "build_panel", "monday_on_or_before", "week_start", "week_index"]
 
 
 def week_start(dates: pd.Series | pd.DatetimeIndex) -> pd.Series:
@@ -42,15 +42,6 @@ def week_index(dates: pd.Series, first_monday: pd.Timestamp) -> np.ndarray:
     valid = ~np.isnat(days)
     offset = days.astype(np.int64) - np.datetime64(first_monday, "D").astype(np.int64)
     return np.where(valid, np.floor_divide(offset, 7), -(10**9))
-
-
-def base_measures(min_fatalities: int = 5) -> list[Measure]:
-    """The standard measure table (:data:`features.measures.MEASURES`).
-
-    ``min_fatalities`` is kept for callers of the former API: the major-attack threshold is no longer
-    part of a measure but of the :class:`~features.measures.MajorAttackRule` given to :func:`build_panel`.
-    """
-    return list(MEASURES)
 
 
 @dataclass(frozen=True)
