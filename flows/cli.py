@@ -88,24 +88,24 @@ def ingest(
                     "files": [r.as_dict() for r in reports]})
 
 
-@app.command()
-def run(
-    events: Annotated[Optional[list[Path]], typer.Option("--events", help="Event files to use (default: the simulated data set).", exists=True, dir_okay=False)] = None,
-    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast the week of this date (Monday on or before); only events dated before that Monday are used.")] = None,
-    respect_timestamps: Annotated[bool, typer.Option("--respect-timestamps", help="Also drop events the source published on or after the cutoff.")] = False,
-    home: HomeOpt = None,
-    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
-    score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Ingest, build features, train and track models, and publish next-week scores for every district."""
-    from flows.run import run_flow
+RetrainOpt = Annotated[str, typer.Option("--retrain", help="auto (when due), always or never.")]
 
-    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store)
+
+def _expected_errors():
+    from features.schema import SourceFileError
+    from flows.weekly import NothingToScore
+    from models.quality import QualityGateError
+    from models.score_store import PublishConflict, ScoreValidationError
+
+    return (SourceFileError, NothingToScore, QualityGateError, PublishConflict, ScoreValidationError)
+
+
+def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
+    from flows.weekly import weekly_flow
+
     try:
-        summary = run_flow(events=[str(p) for p in events] if events else None,
-                           as_of=as_of.date() if as_of else None, respect_timestamps=respect_timestamps, settings=settings)
-    except SourceFileError as exc:
+        summary = weekly_flow(settings=settings, **kwargs)
+    except _expected_errors() as exc:
         _fail(exc, as_json)
     label = " (SIMULATED DATA)" if summary["is_simulated"] else ""
     table = Table("rank", "district", "region", "risk score", "tier", "expected events (1 wk)", "P(major attack, 4 wk)",
@@ -114,12 +114,46 @@ def run(
         table.add_row(str(row["rank"]), row["district_name"], row["admin1_name"], f"{row['risk_score']:.1f}", row["tier"],
                       f"{row['expected_events']:.2f}", f"{row['p_major_attack_4w']:.1%}")
     console.print(table)
-    console.print(f"Published {summary['rows_published']} rows ({summary['districts']} districts) for the week of "
-                  f"{summary['week_start']}, data cutoff {summary['data_cutoff']}, run {summary['run_id']}")
-    console.print(f"Scores table: district_risk_scores in {summary['score_store']}")
+    console.print(f"Published {summary['rows_published']} rows ({summary['districts']} districts x horizons) for the week of "
+                  f"{summary['week_start']}, data cutoff {summary['data_cutoff']}, run {summary['run_id']}"
+                  + (f" (replaced {summary['rows_replaced']} rows published before)" if summary["rows_replaced"] else ""))
+    console.print(f"Models: {'retrained (' + summary['retrain_reason'] + ')' if summary['retrained'] else 'champions reused'}; "
+                  + "; ".join(f"{k}: {v}" for k, v in summary["champions"].items()))
+    console.print(f"Scores table: district_risk_scores (view latest_district_risk) in {summary['score_store']}")
+    console.print(f"Report:       {summary['outputs'].get('report')}")
+    console.print(f"Exports:      {Path(summary['outputs'].get('parquet', '')).parent}")
     console.print(f"MLflow runs:  {summary['mlflow_ui']}")
     if as_json:
         _emit_json({"ok": True, **summary})
+
+
+@app.command()
+def run(
+    events: Annotated[Optional[list[Path]], typer.Option("--events", help="Event files to use (default: the simulated data set).", exists=True, dir_okay=False)] = None,
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast the week of this date (Monday on or before); only events dated before that Monday are used.")] = None,
+    respect_timestamps: Annotated[bool, typer.Option("--respect-timestamps", help="Also drop events the source published on or after the cutoff.")] = False,
+    retrain: RetrainOpt = "auto",
+    home: HomeOpt = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
+    score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest, build features, train (when due) and track models, and publish one week's scores for every district."""
+    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store)
+    _run_weekly(settings, as_json, events=[str(p) for p in events] if events else None,
+                as_of=as_of.date() if as_of else None, respect_timestamps=respect_timestamps, retrain=retrain)
+
+
+@app.command()
+def weekly(
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast week (default: this week).")] = None,
+    retrain: RetrainOpt = "auto",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The scheduled job: new data from the ACLED API (when ACLED_USERNAME/ACLED_PASSWORD are set) or the drop folder."""
+    settings = _settings(home)
+    _run_weekly(settings, as_json, as_of=as_of.date() if as_of else None, retrain=retrain)
 
 
 @app.command()

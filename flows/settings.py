@@ -32,6 +32,33 @@ class Tiers(BaseModel):
     severe: float = 50.0
 
 
+class Training(BaseModel):
+    """When and how models are (re)trained, selected and promoted."""
+
+    retrain_every_weeks: int = Field(4, description="Retrain when the champion's data cutoff is this many weeks old or more.")
+    max_champion_age_weeks: int = Field(13, description="Never score with a champion trained on data older than this.")
+    selection_weeks: int = Field(26, description="Walk-forward origins (weekly) used to pick the challenger and decide promotion.")
+    selection_refit_every: int = Field(13, description="Refit cadence (in origins) inside the selection backtest.")
+    count_candidates: tuple[str, ...] = ("nb_glm", "lgbm_poisson")
+    hazard_candidates: tuple[str, ...] = ("hazard_cloglog", "lgbm_hazard")
+    hazard_horizon: int = 4
+    min_gain_vs_champion: float = Field(0.0, description="Relative CRPS/Brier gain a challenger needs over the champion.")
+    min_skill_vs_baseline: float = Field(0.0, description="Relative skill a challenger needs over the best baseline.")
+    history_weeks: int = Field(52, description="Weeks of events before panel_start used only to fill feature windows.")
+
+
+class Quality(BaseModel):
+    """Gates a week's scores must pass before they are published."""
+
+    max_staleness_days: int = Field(14, description="The newest event may be at most this many days before the cutoff.")
+    max_jump: float = Field(40.0, description="Warn when a district's risk score moves more points than this in a week.")
+
+
+class Schedule(BaseModel):
+    cron: str = "0 6 * * 1"
+    timezone: str = "UTC"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_", env_nested_delimiter="__", extra="ignore")
 
@@ -46,10 +73,14 @@ class Settings(BaseSettings):
     drop_dir: Path | None = Field(None, description="Folder the weekly run ingests new files from (default <home>/drop).")
 
     country_iso3: str = "MLI"
+    country_name: str = Field("Mali", description="Country name as the ACLED API expects it.")
     panel_start: str = Field("2012-01-02", description="First week (Monday) of the modelling panel.")
     horizons: tuple[int, ...] = (1, 4, 13)
     major_attack: MajorAttack = MajorAttack()
     tiers: Tiers = Tiers()
+    training: Training = Training()
+    quality: Quality = Quality()
+    schedule: Schedule = Schedule()
     simulation_seed: int = 20130111
     simulation_start: str = "2012-01-02"
     simulation_weeks: int = 520

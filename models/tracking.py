@@ -61,8 +61,20 @@ def log_frame(frame: pd.DataFrame, name: str) -> None:
         mlflow.log_artifacts(tmp, artifact_path="tables")
 
 
-def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame) -> str:
-    """Log a fitted model as a pyfunc with signature and pinned requirements; register it; return its version."""
+def log_figure(figure, name: str) -> None:
+    """Log a matplotlib figure as ``figures/<name>.png``."""
+    mlflow.log_figure(figure, f"figures/{name}.png")
+
+
+def log_json(payload: dict, name: str) -> None:
+    mlflow.log_dict(payload, f"tables/{name}.json")
+
+
+def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, tags: dict[str, str] | None = None) -> str:
+    """Log a fitted model as a pyfunc with signature and pinned requirements; register it; return its version.
+
+    ``tags`` are set on the registered model version (spec name, data cutoff, feature catalog version...).
+    """
     wrapper = CountModelPyfunc() if kind == "count" else HazardModelPyfunc()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pkl"
@@ -79,7 +91,20 @@ def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame) 
             registered_model_name=registered_name,
             await_registration_for=0,
         )
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(registered_name, version, key, str(value))
+    return version
+
+
+def alias_info(registered_name: str, alias: str = CHAMPION) -> dict | None:
+    """Version, run id and tags of ``<name>@<alias>``, or None when the alias is not set."""
+    try:
+        mv = MlflowClient().get_model_version_by_alias(registered_name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return {"version": mv.version, "run_id": mv.run_id, "tags": dict(mv.tags or {})}
 
 
 def champion_version(registered_name: str) -> str | None:

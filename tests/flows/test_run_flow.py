@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import pytest
 
-from flows.run import run_flow
+from flows.weekly import weekly_flow as run_flow
 from flows.settings import Settings
 from models.score_store import ScoreStore
 
@@ -37,17 +39,28 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     run = mlflow.get_run(summary["run_id"])
     assert run.data.tags["simulated"] == "true"
     assert run.data.params["data_cutoff"] == summary["week_start"]
-    assert "holdout_crps_h1" in run.data.metrics
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["run_id"], "tables")}
-    assert "tables/feature_catalog.csv" in artifacts
-    champion = mlflow.MlflowClient().get_model_version_by_alias("vigie-mli-count-h1", "champion")
-    assert champion.run_id == summary["run_id"]
+    assert summary["retrained"] and run.data.tags["retrained"] == "true"
+    for metric in ("count_h1_challenger_crps", "count_h1_best_baseline_crps", "backtest_mean_13_h1_crps", "hazard_h4_promoted"):
+        assert metric in run.data.metrics, metric
+    client = mlflow.MlflowClient()
+    tables = {a.path for a in client.list_artifacts(summary["run_id"], "tables")}
+    assert {"tables/feature_catalog.csv", "tables/promotion_decisions.json", "tables/selection_backtest_metrics.csv"} <= tables
+    pictures = {a.path for a in client.list_artifacts(summary["run_id"], "figures")}
+    assert {"figures/reliability.png", "figures/pit_histogram.png", "figures/predicted_vs_observed.png",
+            "figures/district_risk_map.png"} <= pictures
+    for horizon in settings.horizons:
+        champion = client.get_model_version_by_alias(f"vigie-mli-count-h{horizon}", "champion")
+        assert champion.run_id == summary["run_id"] and champion.tags["data_cutoff"] == summary["week_start"]
+    assert Path(summary["outputs"]["report"]).exists() and Path(summary["outputs"]["parquet"]).exists()
 
-    # Re-running the same week is safe: same rows, no duplicates.
+    # Re-running the same week is safe: champions are fresh (no retraining), same scores, no duplicates.
     again = run_flow(settings=settings)
-    assert again["week_start"] == summary["week_start"]
-    latest = store.latest("MLI")
-    assert len(latest) == 50 * len(settings.horizons) and (latest["run_id"] == again["run_id"]).all()
+    assert again["week_start"] == summary["week_start"] and not again["retrained"]
+    assert again["rows_replaced"] == 50 * len(settings.horizons)
+    relatest = store.latest("MLI")
+    assert len(relatest) == 50 * len(settings.horizons) and (relatest["run_id"] == again["run_id"]).all()
+    key = ["district_code", "horizon_weeks"]
+    assert relatest.sort_values(key)["risk_score"].tolist() == latest.sort_values(key)["risk_score"].tolist()
 
 
 def test_run_flow_into_postgresql(tmp_path, prefect_harness, postgres_url):
