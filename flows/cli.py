@@ -157,6 +157,71 @@ def weekly(
 
 
 @app.command()
+def backtest(
+    events: Annotated[Optional[list[Path]], typer.Option("--events", help="Event files (default: the simulated data set).", exists=True, dir_okay=False)] = None,
+    start: Annotated[Optional[datetime], typer.Option("--start", formats=["%Y-%m-%d"], help="First forecast origin (default: two years before --end).")] = None,
+    end: Annotated[Optional[datetime], typer.Option("--end", formats=["%Y-%m-%d"], help="Last target week (default: the last full week of data).")] = None,
+    horizons: Annotated[str, typer.Option("--horizons", help="Comma-separated horizons in weeks.")] = "1,4,13",
+    origin_every: Annotated[int, typer.Option("--origin-every", min=1, help="Weeks between origins.")] = 1,
+    refit_every: Annotated[int, typer.Option("--refit-every", min=1, help="Refit the models every N origins.")] = 13,
+    models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated count candidates (default from settings).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Walk-forward backtest of the candidates against the baselines; writes metrics (CSV, JSON) and logs to MLflow."""
+    from flows.backtest import backtest_flow
+
+    settings = _settings(home)
+    try:
+        hs = tuple(int(h) for h in horizons.split(","))
+    except ValueError:
+        _fail(ValueError(f"--horizons must be comma-separated integers, not {horizons!r}"), as_json)
+    try:
+        summary = backtest_flow(events=[str(p) for p in events] if events else None, start=start.date() if start else None,
+                                end=end.date() if end else None, horizons=hs, origin_every=origin_every, refit_every=refit_every,
+                                count_candidates=tuple(models.split(",")) if models else None, settings=settings)
+    except _expected_errors() as exc:
+        _fail(exc, as_json)
+    table = Table("horizon", "model", "CRPS", "best baseline", "baseline CRPS", "skill", "90% interval",
+                  title=f"Backtest {summary['start']} .. {summary['end']} ({summary['origins']} origins)")
+    for r in sorted(summary["skill"], key=lambda r: (r["horizon"], r["score"])):
+        table.add_row(str(r["horizon"]), r["model"], f"{r['score']:.4f}", r["baseline"], f"{r['baseline_score']:.4f}",
+                      f"{r['skill']:+.1%}", f"[{r['skill_lower']:+.1%}, {r['skill_upper']:+.1%}]")
+    console.print(table)
+    console.print(f"metrics: {summary['metrics_csv']} (and .json); MLflow run {summary['run_id']}")
+    if as_json:
+        _emit_json(summary)
+
+
+@app.command()
+def features(
+    list_: Annotated[bool, typer.Option("--list", help="List every feature with its family, unit, window and alignment.")] = False,
+    family: Annotated[Optional[str], typer.Option("--family", help="Only this family.")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The feature catalog, generated from the feature specs (the same catalog every MLflow run logs)."""
+    from features.gazetteer import Gazetteer
+    from flows.tasks import feature_catalog
+
+    settings = _settings(home)
+    if not list_:
+        console.print("nothing to do: pass --list (features are built by `vigie run` and `vigie weekly`)")
+        raise typer.Exit(code=0)
+    catalog = feature_catalog(settings, Gazetteer.load(settings.country_iso3))
+    if family:
+        catalog = catalog[catalog["family"] == family]
+    if as_json:
+        _emit_json({"ok": True, "n_features": len(catalog), "families": catalog["family"].value_counts().to_dict(),
+                    "features": json.loads(catalog.to_json(orient="records"))})
+        return
+    table = Table("name", "family", "unit", "window", "description", title=f"{len(catalog)} features")
+    for r in catalog.itertuples():
+        table.add_row(r.name, r.family, r.unit, "" if r.window_weeks != r.window_weeks or r.window_weeks is None else str(int(r.window_weeks)), r.description)
+    console.print(table)
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output folder (events.csv, truth.parquet, simulation.json).")],
     start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = datetime(2012, 1, 2),

@@ -114,3 +114,6 @@ class Settings(BaseSettings):
 def configure_prefect_home(settings: Settings) -> None:
     """Point Prefect at the project's home unless the user already chose a PREFECT_HOME or an API server."""
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    # The temporary API server Prefect starts when no server is configured needs more than the default
+    # 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

@@ -131,6 +131,17 @@ def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Setting
     return table
 
 
+def feature_catalog(settings: Settings, gazetteer: Gazetteer) -> pd.DataFrame:
+    """The catalog of the features the current settings build (built on an empty two-week panel)."""
+    from features.schema import empty_events
+
+    events = empty_events().assign(district_code=pd.Series(dtype="string"))
+    week = monday_on_or_before(settings.panel_start) + 2 * WEEK
+    table = build_feature_table(events, gazetteer, start=week - 2 * WEEK, forecast_week=week,
+                                config=feature_config(settings), registries=Registries.load(settings.country_iso3))
+    return table.catalog
+
+
 def dataset_digest(events: pd.DataFrame) -> str:
     """Content hash of the events a run used (order-independent)."""
     h = pd.util.hash_pandas_object(events.drop(columns=["notes"], errors="ignore"), index=False).to_numpy()
