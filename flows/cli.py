@@ -222,6 +222,18 @@ def features(
 
 
 @app.command()
+def serve(home: HomeOpt = None) -> None:
+    """Serve the weekly flow on its cron schedule (Monday 06:00 UTC by default) until stopped."""
+    from prefect import serve as prefect_serve
+
+    from flows.weekly import weekly_deployment
+
+    settings = _settings(home)
+    console.print(f"serving vigie-weekly on '{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops")
+    prefect_serve(weekly_deployment(settings))
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output folder (events.csv, truth.parquet, simulation.json).")],
     start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = datetime(2012, 1, 2),

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
 def configure_prefect_home(settings: Settings) -> None:
     """Point Prefect at the project's home unless the user already chose a PREFECT_HOME or an API server."""
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # its API database lives there
     # The temporary API server Prefect starts when no server is configured needs more than the default
     # 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

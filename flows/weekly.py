@@ -134,3 +134,19 @@ def _after_newest(settings: Settings, sources: tuple[str, ...]) -> date:
     summary = EventStore(settings.event_store).summary()
     last = max(pd.Timestamp(summary[s]["last_event"]) for s in sources if s in summary)
     return (monday_on_or_before(last) + pd.Timedelta(days=7)).date()
+
+
+DEPLOYMENT_NAME = "vigie-weekly"
+
+
+def weekly_deployment(settings: Settings):
+    """The served deployment: Monday 06:00 UTC by default (settings.schedule), one run at a time."""
+    from prefect.schedules import Cron
+
+    return weekly_flow.to_deployment(
+        name=DEPLOYMENT_NAME,
+        schedules=[Cron(settings.schedule.cron, timezone=settings.schedule.timezone)],
+        concurrency_limit=1,
+        tags=["vigie", "weekly"],
+        description="Weekly district conflict-risk scores",
+    )

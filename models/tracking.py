@@ -35,10 +35,13 @@ _ARTIFACT_ROOT = Path("mlartifacts")
 
 
 def experiment(name: str) -> str:
-    """Id of the experiment ``name``, created (with its artifact folder) when missing."""
+    """Id of the experiment ``name``, created when missing. With a local store its artifacts go under the
+    configured artifact root; a tracking server decides for itself (``--artifacts-destination``)."""
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
+    if mlflow.get_tracking_uri().startswith(("http://", "https://")):
+        return mlflow.create_experiment(name)
     location = (_ARTIFACT_ROOT / name).resolve().as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -69,6 +71,27 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     assert not summary["is_simulated"]
     from models.score_store import ScoreStore
 
-    week = ScoreStore(summary["score_store"]).latest("MLI")
+    store = ScoreStore(summary["score_store"])
+    week = store.latest("MLI")
     assert len(week[week["horizon_weeks"] == 1]) == 50
     assert (week["data_cutoff"].astype(str) == "2020-06-01").all()
+
+    printed = runner.invoke(app, ["scores", "--format", "json", "--home", str(home)])
+    assert printed.exit_code == 0, printed.output
+    latest = _last_json(printed.stdout)
+    assert latest["week_start"] == "2020-06-01" and latest["rows"] == 150
+    assert {r["district_code"] for r in latest["scores"]} == set(week["district_code"])
+
+    # Stale data must not be published as fresh: five months after the last event the freshness gate stops
+    # the run, the command fails, and the published week stays exactly as it was.
+    # (a real process, as the scheduler runs it)
+    stale = subprocess.run([sys.executable, "-c", "from flows.cli import app; app()", "run", "--events", str(acled_file),
+                            "--as-of", "2021-01-04", "--retrain", "never", "--home", str(home), "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert stale.returncode == 2, stale.stderr[-3000:]
+    error = _last_json(stale.stdout)
+    assert not error["ok"] and "freshness" in error["error"] and "stale" in error["error"]
+    after = store.latest("MLI")
+    assert after.sort_values(["district_code", "horizon_weeks"]).reset_index(drop=True).equals(
+        week.sort_values(["district_code", "horizon_weeks"]).reset_index(drop=True))
+    assert list(store.publications()["week_start"].astype(str)) == ["2020-06-01"]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 import mlflow
 import pandas as pd
@@ -63,9 +69,55 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     assert relatest.sort_values(key)["risk_score"].tolist() == latest.sort_values(key)["risk_score"].tolist()
 
 
-def test_run_flow_into_postgresql(tmp_path, prefect_harness, postgres_url):
-    settings = _settings(tmp_path, score_store_url=postgres_url)
+@pytest.fixture
+def mlflow_server(tmp_path, postgres_url):
+    """A real MLflow tracking server on loopback, with PostgreSQL as its backend store."""
+    port = _free_port()
+    log = open(tmp_path / "mlflow-server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", postgres_url,
+         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("mlflow server did not answer within 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_flow_into_postgresql_with_mlflow_server(tmp_path, prefect_harness, postgres_url, mlflow_server):
+    """Production shape: scores in PostgreSQL, runs and models on an MLflow server backed by PostgreSQL."""
+    settings = _settings(tmp_path, score_store_url=postgres_url, tracking_uri=mlflow_server)
     summary = run_flow(settings=settings)
     latest = ScoreStore(postgres_url).latest("MLI")
     assert len(latest) == 50 * len(settings.horizons)
     assert (latest["week_start"].astype(str) == summary["week_start"]).all()
+    mlflow.set_tracking_uri(mlflow_server)
+    run = mlflow.get_run(summary["run_id"])
+    assert run.data.tags["data_cutoff"] == summary["week_start"]
+    assert mlflow.MlflowClient().get_model_version_by_alias("vigie-mli-hazard-h4", "champion").run_id == summary["run_id"]
+    pictures = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["run_id"], "figures")}
+    assert "figures/district_risk_map.png" in pictures
