@@ -118,3 +118,5 @@ def configure_prefect_home(settings: Settings) -> None:
     # The temporary API server Prefect starts when no server is configured needs more than the default
     # 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Nothing leaves the machine; the telemetry heartbeat also races the temporary server's SQLite database.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -44,14 +44,14 @@ SCORE_COLUMNS: dict[str, tuple[str, str]] = {
     "events_hi90": ("DOUBLE PRECISION NOT NULL", "Upper end of the central 90% predictive interval of the event count."),
     "p_any_violence_4w": ("DOUBLE PRECISION NOT NULL", "Probability of at least one violent event in the 4 weeks from week_start."),
     "p_major_attack_4w": ("DOUBLE PRECISION NOT NULL", "Probability of at least one major attack in the 4 weeks from week_start."),
-    "risk_score": ("DOUBLE PRECISION NOT NULL", "Risk score from 0 (lowest) to 100 (highest)."),
+    "risk_score": ("DOUBLE PRECISION NOT NULL", "Risk score from 0 to 100: p_major_attack_4w x 100 (the hazard champion's probability of a major attack within 4 weeks)."),
     "tier": ("TEXT NOT NULL", "Risk tier: low, elevated, high or severe."),
     "rank": ("INTEGER NOT NULL", "Rank of the district's risk among the country's districts that week and horizon (1 = highest)."),
     "score_change": ("DOUBLE PRECISION", "risk_score minus the district's score in the previous published week; null if none."),
-    "driver_1": ("TEXT", "Feature contributing most to the score (null if not computed)."),
+    "driver_1": ("TEXT", "Feature that moves the district's hazard most, as '+ description' (raises risk) or '- description' (lowers it); SHAP values for LightGBM, linear terms for GLMs; null when the champion offers none."),
     "driver_2": ("TEXT", "Second contributing feature (null if none)."),
     "driver_3": ("TEXT", "Third contributing feature (null if none)."),
-    "data_cutoff": ("DATE NOT NULL", "Last day of event data the forecast used."),
+    "data_cutoff": ("DATE NOT NULL", "Data cutoff: only events dated before this day were used (equals week_start: nothing of the forecast week itself is known)."),
     "count_model": ("TEXT NOT NULL", "Name and version of the event-count model."),
     "hazard_model": ("TEXT NOT NULL", "Name and version of the hazard (probability) model."),
     "run_id": ("TEXT NOT NULL", "Id of the pipeline run that produced the scores (the MLflow run id)."),
@@ -67,7 +67,7 @@ PUBLICATION_COLUMNS: dict[str, tuple[str, str]] = {
     "published_at": ("TIMESTAMP WITH TIME ZONE NOT NULL", "When the latest publish of this week happened."),
     "n_rows": ("INTEGER NOT NULL", "Number of district_risk_scores rows of this week."),
     "is_simulated": ("BOOLEAN NOT NULL", "True when the scores come from simulated events."),
-    "data_cutoff": ("DATE NOT NULL", "Last day of event data the forecast used."),
+    "data_cutoff": ("DATE NOT NULL", "Data cutoff: only events dated before this day were used (equals week_start: nothing of the forecast week itself is known)."),
 }
 
 TIERS: tuple[str, ...] = ("low", "elevated", "high", "severe")
