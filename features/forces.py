@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from features.panel import Panel
+from features.panel import Panel, day_numbers, panel_days
 from features.registries import FORCE_KINDS, load_foreign_force_actors, match_foreign_force
 from features.spec import BEFORE_WEEK, FeatureBlock, FeatureSpec
 from features.windows import past_sum, weeks_since
@@ -120,7 +120,7 @@ def foreign_force_features(
         raise ValueError(f"deployments need columns {list(_DEPLOYMENT_COLUMNS)}; missing {missing}")
     if vacuum_cap_weeks < 1:
         raise ValueError(f"vacuum_cap_weeks must be >= 1, got {vacuum_cap_weeks}")
-    first_day, n_w = _panel_days(panel)
+    first_day, n_w = panel_days(panel)
     universe, rows = _district_universe(panel, gazetteer)
     adjacency = _adjacency(gazetteer.neighbours, universe)[rows]  # panel district -> universe neighbours
     deployments = deployments[deployments["kind"].isin(kinds)].reset_index(drop=True)
@@ -196,21 +196,6 @@ def foreign_force_features(
 # ---------------------------------------------------------------------- time grid
 
 
-def _panel_days(panel: Panel) -> tuple[int, int]:
-    """Day number (days since 1970-01-01) of the panel's first Monday, and the number of weeks."""
-    days = panel.weeks.to_numpy(dtype="datetime64[D]").astype(np.int64)
-    if len(days) == 0:
-        raise ValueError("the panel has no week")
-    if (np.diff(days) != 7).any() or pd.Timestamp(panel.weeks[0]).dayofweek != 0:
-        raise ValueError("panel weeks must be consecutive Mondays")
-    return int(days[0]), len(days)
-
-
-def _day_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Day numbers (int64, days since 1970-01-01) of dates, and which are not NaT."""
-    dates = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
-    valid = ~np.isnat(dates)
-    return np.where(valid, dates.astype(np.int64), 0), valid
 
 
 def _deployment_activity(deployments: pd.DataFrame, first_day: int, pad: int, n_w: int) -> np.ndarray:
@@ -221,8 +206,8 @@ def _deployment_activity(deployments: pd.DataFrame, first_day: int, pad: int, n_
     with a difference array and a cumulative sum.
     """
     n_cols = pad + n_w
-    start, has_start = _day_numbers(deployments["start"])
-    end, has_end = _day_numbers(deployments["end"])
+    start, has_start = day_numbers(deployments["start"])
+    end, has_end = day_numbers(deployments["end"])
     on = np.clip(np.floor_divide(start - first_day, 7) + 1 + pad, 0, n_cols)
     off = np.where(has_end, np.clip(np.floor_divide(end - first_day, 7) + 1 + pad, 0, n_cols), n_cols)
     keep = has_start & (on < off)
@@ -366,7 +351,7 @@ def _event_features(
     pad = max(windows, default=0)
     n_cols = pad + n_w
     district = universe.get_indexer(events["district_code"].astype("string").fillna(""))
-    day, has_day = _day_numbers(events["event_date"])
+    day, has_day = day_numbers(events["event_date"])
     col = np.floor_divide(day - first_day, 7) + pad
     keep = (district >= 0) & has_day & (col >= 0) & (col < n_cols)
     hit = _event_kinds(events.loc[keep], event_kinds, mapping)

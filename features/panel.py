@@ -135,3 +135,20 @@ def build_panel(
         description = f"{m.description}: {major.describe()}" if m.major_only else m.description
         descriptions[m.name] = (description, m.unit)
     return Panel(districts, weeks, arrays, descriptions)
+
+
+def panel_days(panel: Panel) -> tuple[int, int]:
+    """Day number (days since 1970-01-01) of the panel's first Monday, and the number of weeks."""
+    days = panel.weeks.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    if len(days) == 0:
+        raise ValueError("the panel has no week")
+    if (np.diff(days) != 7).any() or pd.Timestamp(panel.weeks[0]).dayofweek != 0:
+        raise ValueError("panel weeks must be consecutive Mondays")
+    return int(days[0]), len(days)
+
+
+def day_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Day numbers (int64, days since 1970-01-01) of dates, and which are not NaT."""
+    dates = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
+    valid = ~np.isnat(dates)
+    return np.where(valid, dates.astype(np.int64), 0), valid

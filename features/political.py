@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.panel import Panel
+from features.panel import Panel, day_numbers, panel_days
 from features.registries import CALENDAR_KINDS
 from features.spec import BEFORE_WEEK, FeatureBlock, FeatureSpec
 from features.windows import past_sum, weeks_since
@@ -92,12 +92,12 @@ def political_features(
     unknown = sorted(set(calendar["kind"].dropna()) - set(CALENDAR_KINDS))
     if unknown:
         raise ValueError(f"unknown calendar kinds {unknown}; expected some of {CALENDAR_KINDS}")
-    first_day, n_w = _panel_days(panel)
+    first_day, n_w = panel_days(panel)
     n_d = len(panel.districts)
     block = FeatureBlock()
 
     pad = max(cap_weeks, *CALENDAR_RECENT_WEEKS)
-    day, has_day = _day_numbers(calendar["date"])
+    day, has_day = day_numbers(calendar["date"])
     col = np.floor_divide(day - first_day, 7) + pad
     for group, kinds in CALENDAR_GROUPS.items():
         of_group = has_day & calendar["kind"].isin(kinds).to_numpy(dtype=bool)
@@ -144,8 +144,8 @@ def _weeks_until_scheduled(calendar: pd.DataFrame, first_day: int, n_w: int, cap
     """
     scheduled = calendar["scheduled"].fillna(False).to_numpy(dtype=bool)
     rows = scheduled & calendar["kind"].isin(CALENDAR_GROUPS[UPCOMING_GROUP]).to_numpy(dtype=bool)
-    date, has_date = _day_numbers(calendar.loc[rows, "date"])
-    announced, has_announced = _day_numbers(calendar.loc[rows, "announced_on"])
+    date, has_date = day_numbers(calendar.loc[rows, "date"])
+    announced, has_announced = day_numbers(calendar.loc[rows, "announced_on"])
     monday = first_day + 7 * np.arange(n_w)
     upcoming = (has_date & has_announced)[:, None] & (announced[:, None] < monday) & (monday <= date[:, None])
     weeks_to_go = np.floor_divide(date - first_day, 7)[:, None] - np.arange(n_w)[None, :]
@@ -160,7 +160,7 @@ def _unrest_features(
     n_d = len(panel.districts)
     pad = max(windows, default=0)
     district = panel.districts.astype("string").get_indexer(events["district_code"].astype("string").fillna(""))
-    day, has_day = _day_numbers(events["event_date"])
+    day, has_day = day_numbers(events["event_date"])
     col = np.where(has_day, np.floor_divide(day - first_day, 7) + pad, -1)
     event_type = events["event_type"].astype("string")
     block = FeatureBlock()
@@ -186,21 +186,6 @@ def _unrest_features(
 # ---------------------------------------------------------------------- helpers
 
 
-def _panel_days(panel: Panel) -> tuple[int, int]:
-    """Day number (days since 1970-01-01) of the panel's first Monday, and the number of weeks."""
-    days = panel.weeks.to_numpy(dtype="datetime64[D]").astype(np.int64)
-    if len(days) == 0:
-        raise ValueError("the panel has no week")
-    if (np.diff(days) != 7).any() or pd.Timestamp(panel.weeks[0]).dayofweek != 0:
-        raise ValueError("panel weeks must be consecutive Mondays")
-    return int(days[0]), len(days)
-
-
-def _day_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Day numbers (int64, days since 1970-01-01) of dates, and which are not NaT."""
-    dates = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
-    valid = ~np.isnat(dates)
-    return np.where(valid, dates.astype(np.int64), 0), valid
 
 
 def _weekly(row: np.ndarray, col: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-from models.score_store import SCORE_COLUMNS, validate_scores
+from models.score_store import ARROW_TYPES, SCORE_COLUMNS, validate_scores
 
 #: Coverage-simplification tolerance of the published GeoJSON, in degrees (about 1 km).
 GEOJSON_TOLERANCE_DEG = 0.01
@@ -143,21 +143,13 @@ def scores_geojson(scores: pd.DataFrame, districts: gpd.GeoDataFrame, horizon: i
 # --------------------------------------------------------------------------------------------------
 
 
-_ARROW_TYPES = {
-    "TEXT": pa.string(),
-    "DATE": pa.date32(),
-    "INTEGER": pa.int32(),
-    "DOUBLE PRECISION": pa.float64(),
-    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
-    "BOOLEAN": pa.bool_(),
-}
 
 
 def parquet_schema() -> pa.Schema:
     """Arrow schema of ``scores.parquet``: SCORE_COLUMNS in order, NOT NULL columns non-nullable."""
     fields = []
     for name, (kind, _) in SCORE_COLUMNS.items():
-        arrow_type = _ARROW_TYPES[kind.removesuffix(" NOT NULL")]
+        arrow_type = ARROW_TYPES[kind.removesuffix(" NOT NULL")]
         fields.append(pa.field(name, arrow_type, nullable=not kind.endswith("NOT NULL")))
     return pa.schema(fields)
 

@@ -81,7 +81,7 @@ _PANDAS_DTYPES = {
     "TIMESTAMP WITH TIME ZONE": "datetime64[us, UTC]",
     "BOOLEAN": "boolean",
 }
-_ARROW_TYPES = {
+ARROW_TYPES = {
     "TEXT": pa.string(),
     "DATE": pa.date32(),
     "INTEGER": pa.int32(),
@@ -492,7 +492,7 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
             # datetime64[s] -> date32 directly; via timestamp would need a truncating cast.
             array = pa.array(col.dt.date, type=pa.date32(), from_pandas=True)
         else:
-            array = pa.array(col, from_pandas=True).cast(_ARROW_TYPES[_sql_type(kind)])
+            array = pa.array(col, from_pandas=True).cast(ARROW_TYPES[_sql_type(kind)])
         arrays.append(array)
     return pa.Table.from_arrays(arrays, names=list(SCORE_COLUMNS))
 
