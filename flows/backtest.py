@@ -20,8 +20,9 @@ from features.gazetteer import Gazetteer
 from features.panel import monday_on_or_before
 from flows.settings import Settings
 from flows.tasks import (
-    WEEK, _log_backtest_figures, build_features, dataset_digest, ingest_files, load_events, save_skill, simulate_default,
+    WEEK, _log_backtest_figures, dataset_digest, ingest_files, save_skill, simulate_default,
 )
+from flows.weekly import build_features_flow
 from models import tracking
 from models.backtest import BacktestConfig, run_backtest
 from models.suite import BASELINES, suite
@@ -55,8 +56,7 @@ def backtest_flow(
         end_week = monday_on_or_before(last) - WEEK
     start_week = monday_on_or_before(start) if start else end_week - 104 * WEEK
     forecast_week = end_week + WEEK  # every target week up to end_week is observed
-    known = load_events(settings, as_of=forecast_week.date(), sources=sources)
-    table = build_features(known, gazetteer, settings, forecast_week)
+    known, table = build_features_flow(settings, gazetteer, forecast_week, sources)
     tr = settings.training
     specs = suite(horizons, count_candidates or tr.count_candidates, hazard_candidates or tr.hazard_candidates, tr.hazard_horizon)
     config = BacktestConfig(start=start_week, end=end_week, origin_every=origin_every, refit_every=refit_every,

@@ -57,10 +57,7 @@ def weekly_flow(
     if as_of is None:
         as_of = default_as_of or _after_newest(settings, sources)
     forecast_week = monday_on_or_before(as_of)
-    known = load_events(settings, as_of=forecast_week.date(), sources=sources, respect_timestamps=respect_timestamps)
-    if known.empty:
-        raise NothingToScore(f"no {'/'.join(sources)} events dated before {forecast_week.date()} in {settings.event_store}")
-    table = build_features(known, gazetteer, settings, forecast_week)
+    known, table = build_features_flow(settings, gazetteer, forecast_week, sources, respect_timestamps)
     run_id = start_tracking_run(table, known, settings, is_simulated=is_simulated, sources=sources)
     try:
         reason = {"always": "retraining was asked for", "never": None}.get(retrain) if retrain != "auto" else \
@@ -111,6 +108,16 @@ def weekly_flow(
     }
     record_artifacts(scores, summary)
     return summary
+
+
+@flow(name="vigie-build-features", persist_result=False)
+def build_features_flow(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Timestamp, sources: tuple[str, ...],
+                        respect_timestamps: bool = False):
+    """The events known before the forecast week, and the feature table built from them (stored as Parquet)."""
+    known = load_events(settings, as_of=forecast_week.date(), sources=sources, respect_timestamps=respect_timestamps)
+    if known.empty:
+        raise NothingToScore(f"no {'/'.join(sources)} events dated before {forecast_week.date()} in {settings.event_store}")
+    return known, build_features(known, gazetteer, settings, forecast_week)
 
 
 def _ingest(events, settings: Settings, gazetteer: Gazetteer):
