@@ -9,6 +9,7 @@ object that is logged to MLflow as a whole.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
@@ -107,8 +108,17 @@ class Settings(BaseSettings):
         self.event_store.parent.mkdir(parents=True, exist_ok=True)
 
     def public_dict(self) -> dict:
-        """Settings as plain values, safe to log (holds no secrets: credentials are read elsewhere)."""
-        return self.model_dump(mode="json")
+        """Settings as plain values, safe to log: passwords inside URLs are masked (API credentials are
+        never part of the settings)."""
+        values = self.model_dump(mode="json")
+        for key in ("score_store_url", "tracking_uri"):
+            values[key] = redact_url(values[key])
+        return values
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db``; other strings unchanged."""
+    return re.sub(r"(://[^/:@]+):[^@/]*@", r"\1:***@", url)
 
 
 def configure_prefect_home(settings: Settings) -> None:

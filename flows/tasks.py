@@ -268,7 +268,7 @@ def train_and_promote(table: FeatureTable, settings: Settings, run_id: str, *, r
             if hasattr(model, "contributions") and features:
                 recent = rows[rows["week_start"] >= rows["week_start"].max() - 52 * WEEK]
                 importance = model.contributions(recent).abs().mean().rename("mean |contribution| (last 52 weeks)")
-                tracking.log_figure(figures.feature_importance(importance.rename(index=lambda n: n), title=f"{name}: {best}"),
+                tracking.log_figure(figures.feature_importance(importance, title=f"{name}: {best}"),
                                     f"feature_importance_{kind}_h{h}")
                 tracking.log_frame(importance.rename_axis("feature").reset_index().assign(
                     description=lambda d: d["feature"].map(descriptions)), f"feature_importance_{kind}_h{h}")

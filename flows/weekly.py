@@ -17,7 +17,7 @@ from prefect import flow
 from features.event_store import EventStore
 from features.gazetteer import Gazetteer
 from features.panel import monday_on_or_before
-from flows.settings import Settings
+from flows.settings import Settings, redact_url
 from flows.tasks import (
     build_features, ingest_files, load_champions, load_events, publish, pull_acled, quality_gates, record_artifacts,
     retrain_reason, save_skill, score_week, simulate_default, start_tracking_run, train_and_promote, write_outputs,
@@ -98,9 +98,9 @@ def weekly_flow(
                        for k, v in (outcome.decisions.items() if outcome else [])},
         "champions": {f"{k}-h{h}": label for (k, h), label in champions.labels.items()},
         "gates": gates,
-        "score_store": settings.score_store_url,
-        "tracking_uri": settings.tracking_uri,
-        "mlflow_ui": f"mlflow ui --backend-store-uri {settings.tracking_uri}",
+        "score_store": redact_url(settings.score_store_url),
+        "tracking_uri": redact_url(settings.tracking_uri),
+        "mlflow_ui": f"mlflow ui --backend-store-uri {redact_url(settings.tracking_uri)}",
         "outputs": outputs,
         "ingest": [r.as_dict() | {"unassigned_events": r.unassigned_events[:20]} for r in reports],
         "top_districts": top[["rank", "district_name", "admin1_name", "risk_score", "tier", "expected_events",

@@ -40,7 +40,8 @@ def describe_drivers(contributions: pd.DataFrame, descriptions: dict[str, str], 
     order = np.argsort(-np.abs(values), axis=1)[:, :top]
     names = contributions.columns.to_numpy()[order]
     signs = np.take_along_axis(values, order, axis=1)
-    text = np.where(signs >= 0, "+ ", "- ") + np.vectorize(lambda n: descriptions.get(n, n), otypes=[object])(names)
+    described = pd.Series(names.ravel()).map(lambda n: descriptions.get(n, n)).to_numpy(object).reshape(names.shape)
+    text = np.where(signs >= 0, "+ ", "- ") + described
     return pd.DataFrame(text, index=contributions.index, columns=[f"driver_{i + 1}" for i in range(top)])
 
 
