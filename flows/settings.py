@@ -40,8 +40,8 @@ class Training(BaseModel):
     max_champion_age_weeks: int = Field(13, description="Never score with a champion trained on data older than this.")
     selection_weeks: int = Field(26, description="Walk-forward origins (weekly) used to pick the challenger and decide promotion.")
     selection_refit_every: int = Field(13, description="Refit cadence (in origins) inside the selection backtest.")
-    count_candidates: tuple[str, ...] = ("nb_glm", "lgbm_poisson")
-    hazard_candidates: tuple[str, ...] = ("hazard_cloglog", "lgbm_hazard")
+    count_candidates: tuple[str, ...] = Field(("hawkes_nb", "lgbm_boost"), description="Count recipes of models/suite.py the selection backtest compares.")
+    hazard_candidates: tuple[str, ...] = Field(("hawkes_hazard", "hazard_cloglog"), description="Hazard recipes of models/suite.py.")
     hazard_horizon: int = 4
     min_gain_vs_champion: float = Field(0.0, description="Relative CRPS/Brier gain a challenger needs over the champion.")
     min_skill_vs_baseline: float = Field(0.0, description="Relative skill a challenger needs over the best baseline.")

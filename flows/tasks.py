@@ -33,7 +33,7 @@ from models.promotion import Decision, PromotionRule, decide
 from models.quality import enforce, run_gates
 from models.score_store import ScoreStore, required_columns
 from models.scoring import ScoreContext, describe_drivers, score_rows
-from models.suite import BASELINES, HAZARD_BASELINES, build, suite
+from models.suite import BASELINES, HAZARD_BASELINES, build, count_spec, hazard_spec, suite
 
 WEEK = pd.Timedelta(days=7)
 
@@ -247,7 +247,8 @@ def train_and_promote(table: FeatureTable, settings: Settings, run_id: str, *, r
                 decision.reasons.append(f"the challenger retrains the champion's recipe {best!r} on newer data")
             if champion is None and not decision.promote:
                 decision = Decision(True, decision.reasons + ["bootstrap: no champion yet, the best model of the selection backtest becomes champion"], decision.numbers)
-            target = f"target_violent_events_h{h}" if kind == "count" else f"target_major_attack_h{1 if best == 'hazard_cloglog' else h}"
+            fit_h = (count_spec if kind == "count" else hazard_spec)(best, h).training_horizon
+            target = f"target_violent_events_h{fit_h}" if kind == "count" else f"target_major_attack_h{fit_h}"
             rows = _training_rows(table, target, settings)
             model = build(best, kind, h)
             if getattr(model, "history_weeks", 0):

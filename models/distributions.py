@@ -72,9 +72,22 @@ class NegativeBinomial(CountDistribution):
 
     def crps(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
-        pois = sr.crps_poisson(y, self._mu)
-        nb = sr.crps_negbinom(y, self._n, mu=self._mu)
-        return np.where(self._poisson | ~np.isfinite(nb), pois, nb)
+        with np.errstate(all="ignore"):
+            pois = sr.crps_poisson(y, self._mu)
+            nb = sr.crps_negbinom(y, self._n, mu=self._mu)
+        out = np.where(self._poisson | ~np.isfinite(nb), pois, nb)
+        bad = ~np.isfinite(out)
+        if bad.any():  # scoringrules overflows for large counts: sum (F(k) - 1{y <= k})^2 over the support
+            out = out.copy()
+            out[bad] = self._crps_by_summation(np.flatnonzero(bad), y[bad])
+        return out
+
+    def _crps_by_summation(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        sub = NegativeBinomial(self._mu[rows], self.alpha[rows])
+        top = int(np.nanmax(np.maximum(sub.quantile(1 - 1e-10), y))) + 2
+        k = np.arange(top + 1, dtype=np.float64)
+        cdf = np.column_stack([sub.cdf(np.full(len(rows), kk)) for kk in k])
+        return ((cdf - (y[:, None] <= k[None, :])) ** 2).sum(axis=1)
 
     def log_score(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

@@ -5,6 +5,8 @@ P(at least one major attack in weeks ``week_start .. week_start + horizon - 1``)
 
 * :class:`DiscreteTimeHazard` - a binomial GLM of the *weekly* hazard (cloglog or logit link) with
   duration terms, rolled forward week by week along the survival path to the horizon.
+* :class:`SelfExcitingHazard` - P(within H weeks) = 1 - exp(-H (c + sum_j w_j r_j)): a cumulative hazard
+  that adds up recent rates of major attacks and violent events, the district's and its neighbours'.
 * :class:`LightGBMHazard` - a direct per-horizon LightGBM classifier of "major attack within H weeks",
   optionally recalibrated (isotonic or Platt) on held-out, time-ordered weeks.
 """
@@ -16,12 +18,15 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import special
+from scipy import optimize, special
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.count import (
     LinearDesign,
+    additive_log_terms,
+    rate_divisor,
+    recency_weights,
     feature_matrix,
     lgb_params,
     log_feature_names,
@@ -284,3 +289,96 @@ class LightGBMHazard:
         gain = self.booster_.feature_importance(importance_type="gain", iteration=self.n_rounds_)
         return (pd.DataFrame({"feature": self.features_, "gain": gain})
                 .sort_values("gain", ascending=False, ignore_index=True))
+
+
+#: Default rates of :class:`SelfExcitingHazard` (chosen on the validation origins 2016-01-04 .. 2017-12-25).
+DEFAULT_HAZARD_RATES = [
+    "major_attacks_sum_w13",
+    "major_attacks_sum_w52",
+    "major_attacks_ewm_hl4",
+    "violent_events_ewm_hl4",
+    "violent_events_ewm_hl13",
+    "violent_events_sum_w52",
+    "nbr_major_attacks_sum_w13",
+    "nbr_major_attacks_sum_w52",
+    "nbr_violent_events_sum_w13",
+]
+
+
+class SelfExcitingHazard:
+    """Direct per-horizon hazard with an additive, self-exciting intensity.
+
+    P(at least one major attack in the ``horizon`` weeks from week_start) = 1 - exp(-Lambda), with the
+    cumulative hazard Lambda = horizon * (c + sum_j w_j r_j): r_j the ``rates`` (history features divided by
+    :func:`models.count.rate_divisor`: events per week of major attacks and violent events, the district's
+    own and its neighbours'), w_j >= 0 and c > 0 fitted by maximum Bernoulli likelihood on
+    ``target_major_attack_h{horizon}`` (rows optionally recency-weighted, half-life ``half_life_weeks``).
+    A quiet district keeps the background hazard c; past violence raises it linearly, so the model
+    extrapolates to levels of violence it has not seen (trees cannot).
+
+    ``contributions`` split log(Lambda) into exact additive terms relative to the training average (see
+    :func:`models.count.additive_log_terms`); their row sum plus ``expected_log_hazard_`` is log Lambda.
+    """
+
+    def __init__(self, horizon: int, rates: list[str] | None = None, *, half_life_weeks: float | None = None,
+                 maxiter: int = 3000, name: str = "hawkes_hazard"):
+        self.horizon = int(horizon)
+        self.requested_rates = None if rates is None else list(rates)
+        self.half_life_weeks = half_life_weeks
+        self.maxiter = int(maxiter)
+        self.name = name
+
+    @property
+    def features(self) -> list[str]:
+        return list(getattr(self, "rates_", self.requested_rates or DEFAULT_HAZARD_RATES))
+
+    def _rates(self, X: pd.DataFrame) -> np.ndarray:
+        R = feature_matrix(X, self.rates_) / self.divisors_
+        return np.where(np.isfinite(R), np.clip(R, 0.0, None), 0.0)
+
+    def fit(self, X: pd.DataFrame, event: np.ndarray) -> "SelfExcitingHazard":
+        event = np.asarray(event, dtype=np.float64)
+        rows = np.isfinite(event)
+        X, e = X[rows], (event[rows] > 0).astype(np.float64)
+        if len(e) == 0:
+            raise ValueError("SelfExcitingHazard needs at least one training row")
+        self.rates_, self.notes_ = select_features(X, self.requested_rates, DEFAULT_HAZARD_RATES)
+        self.divisors_ = np.array([rate_divisor(f) for f in self.rates_])
+        R = self._rates(X)
+        wt = recency_weights(X, self.half_life_weeks)
+        k, H, W = R.shape[1], float(self.horizon), float(wt.sum())
+
+        def objective(theta):
+            w, c = np.exp(theta[:k]), np.exp(theta[k])
+            lam = H * (c + R @ w)
+            q = np.exp(-lam)
+            p = np.clip(-np.expm1(-lam), 1e-300, None)
+            ll = e * np.log(p) - (1.0 - e) * lam
+            d = wt * (e * q / p - (1.0 - e)) * H  # d ll / d (c + R w), weighted
+            return -float(np.sum(wt * ll)) / W, np.r_[-(d @ R) * w / W, -np.sum(d) * c / W]
+
+        rate = float(np.clip(np.average(e, weights=wt), 1e-6, 1 - 1e-6))
+        theta0 = np.r_[np.full(k, np.log(0.1 / max(k, 1))), np.log(-np.log1p(-rate) / H / 2.0)]
+        res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(-20.0, 5.0)] * (k + 1),
+                                options={"maxiter": self.maxiter})
+        self.theta_, self.converged_ = res.x, bool(res.success)
+        self.weights_, self.background_ = np.exp(res.x[:k]), float(np.exp(res.x[k]))
+        self.rate_mean_ = R.mean(axis=0)
+        self.expected_log_hazard_ = float(np.log(H * (self.background_ + self.rate_mean_ @ self.weights_)))
+        self.base_rate_ = float(e.mean())
+        self.n_obs_ = int(len(e))
+        return self
+
+    def cumulative_hazard(self, X: pd.DataFrame) -> np.ndarray:
+        return self.horizon * (self.background_ + self._rates(X) @ self.weights_)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return -np.expm1(-self.cumulative_hazard(X))
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Exact additive terms of log(cumulative hazard) relative to ``expected_log_hazard_``."""
+        return additive_log_terms(self._rates(X), self.weights_, self.background_, self.rate_mean_, X.index,
+                                  self.rates_)
+
+    def coefficients(self) -> pd.DataFrame:
+        return pd.DataFrame({"term": [*self.rates_, "background"], "coef": [*self.weights_, self.background_]})

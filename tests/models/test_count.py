@@ -305,3 +305,211 @@ def test_zinb_features_list_both_parts_after_fitting(zinb_data):
     model.fit(X[train], y[train])
     assert model.features == ["season_sin", "weeks_since_violent_events", "violent_events_sum_w52"]
     assert model.predict(X[model.features].head(5)).mean.shape == (5,)
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-exciting NB and boosting from it
+# --------------------------------------------------------------------------------------------------
+
+from models.count import (  # noqa: E402
+    BoostedCount,
+    SelfExcitingNB,
+    additive_log_terms,
+    crps_alpha,
+    rate_divisor,
+    recency_weights,
+)
+
+SE_WEIGHTS = {"violent_events_ewm_hl4": 0.6, "violent_events_sum_w52": 0.3, "nbr_violent_events_sum_w13": 0.05}
+SE_BACKGROUND, SE_ALPHA = 0.02, 0.4
+
+
+def se_panel(rng: np.random.Generator, n_districts: int = 80, n_weeks: int = 120) -> pd.DataFrame:
+    X = panel(n_districts, n_weeks)
+    level = np.repeat(rng.gamma(0.6, 1.5, n_districts), n_weeks)  # districts from quiet to violent
+    n = len(X)
+    X["violent_events_ewm_hl4"] = rng.poisson(level * 6.29 * rng.gamma(4.0, 0.25, n)).astype(float)
+    X["violent_events_sum_w52"] = rng.poisson(level * 52).astype(float)
+    X["nbr_violent_events_sum_w13"] = rng.poisson(3 * level * 13 * rng.gamma(2.0, 0.5, n)).astype(float)
+    X["season_sin"] = np.tile(np.sin(np.arange(n_weeks) * 2 * np.pi / 52), n_districts)
+    return X
+
+
+def se_rate(X: pd.DataFrame) -> np.ndarray:
+    return SE_BACKGROUND + sum(w * X[f].to_numpy() / rate_divisor(f) for f, w in SE_WEIGHTS.items())
+
+
+@pytest.fixture(scope="module")
+def se_data():
+    """h = 4 counts ~ NB2(4 (c + sum_j w_j r_j), alpha = 0.4), the rates being own / neighbour history."""
+    rng = np.random.default_rng(5)
+    X = se_panel(rng)
+    mu = 4 * se_rate(X)
+    return X, nb_draw(rng, mu, SE_ALPHA), mu
+
+
+def test_rate_divisors_turn_history_features_into_weekly_rates():
+    assert rate_divisor("violent_events_sum_w13") == 13.0
+    assert rate_divisor("nbr_violent_events_sum_w52") == 52.0
+    assert rate_divisor("violent_events_ewm_hl1") == pytest.approx(2.0)
+    assert rate_divisor("violent_events_ewm_hl4") == pytest.approx(1.0 / (1.0 - 0.5 ** 0.25))
+    assert rate_divisor("weeks_since_violent_events") == 1.0
+    # a constant weekly count x has decayed sum x * divisor: the rate is x again
+    weeks = np.arange(2000)
+    assert np.sum(3.0 * 0.5 ** (weeks / 13.0)) / rate_divisor("x_ewm_hl13") == pytest.approx(3.0)
+
+
+def test_self_exciting_nb_recovers_rate_weights_background_and_dispersion(se_data):
+    X, y, mu = se_data
+    model = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="ml").fit(X, y)
+    assert isinstance(model, CountModel) and model.converged_
+    coef = model.coefficients().set_index("term")["coef"]
+    for f, w in SE_WEIGHTS.items():
+        assert coef[f] == pytest.approx(w, rel=0.15, abs=0.01), f
+    assert coef["background"] == pytest.approx(SE_BACKGROUND, rel=0.35)
+    assert model.alpha_ == model.alpha_ml_ == pytest.approx(SE_ALPHA, rel=0.15)
+    assert np.corrcoef(model.predict(X).mean, mu)[0, 1] > 0.995
+    assert model.features == list(SE_WEIGHTS)
+    # predicts from the feature columns alone (what the MLflow signature example holds)
+    np.testing.assert_allclose(model.predict(X[model.features].head(7)).mean, model.predict(X.head(7)).mean)
+
+
+def test_self_exciting_nb_crps_dispersion_picks_the_true_alpha_and_a_fixed_one_is_kept(se_data):
+    X, y, _ = se_data
+    crps_model = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="crps", dispersion_weeks=None).fit(X, y)
+    assert crps_model.alpha_ in crps_model.alpha_grid and 0.25 <= crps_model.alpha_ <= 0.65
+    fixed = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion=0.1).fit(X, y)
+    assert fixed.alpha_ == 0.1 and np.all(fixed.predict(X).alpha == 0.1)
+    np.testing.assert_allclose(fixed.weights_, crps_model.weights_)  # the dispersion choice leaves the means
+    with pytest.raises(ValueError):
+        SelfExcitingNB(4, dispersion="median")
+
+
+def test_crps_alpha_is_the_grid_minimiser():
+    rng = np.random.default_rng(2)
+    mu = rng.gamma(2.0, 1.0, 20000)
+    y = nb_draw(rng, mu, 0.8)
+    assert crps_alpha(y, mu) in (0.65, 0.8, 1.0)
+    assert crps_alpha(rng.poisson(mu).astype(float), mu) <= 0.05
+
+
+def test_self_exciting_nb_gradient_matches_finite_differences(se_data):
+    X, y, _ = se_data
+    X = X.head(3000)
+    y = y[:3000]
+    model = SelfExcitingNB(4, list(SE_WEIGHTS), ["season_sin"], district_effects=True, l2=0.1, l2_district=0.5,
+                           half_life_weeks=30, maxiter=3)
+    model.fit(X, y)  # sets the design; 3 iterations are enough to get a generic parameter vector
+    R, Z, Dd = model._rates(X), model._modifier_matrix(X), model._district_matrix(X)
+    wt = recency_weights(X, 30)
+    theta = model.theta_ + np.random.default_rng(0).normal(0, 0.1, model.theta_.size)
+    _, grad = model._objective(theta, y, R, Z, Dd, wt)
+    num = np.empty_like(theta)
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = 1e-6
+        num[j] = (model._objective(theta + e, y, R, Z, Dd, wt)[0] - model._objective(theta - e, y, R, Z, Dd, wt)[0]) / 2e-6
+    np.testing.assert_allclose(grad, num, rtol=1e-4, atol=1e-7)
+
+
+def test_self_exciting_nb_contributions_add_up_to_the_log_mean(se_data):
+    X, y, _ = se_data
+    model = SelfExcitingNB(4, list(SE_WEIGHTS), ["season_sin"], district_effects=True).fit(X, y)
+    contrib = model.contributions(X)
+    assert list(contrib.columns) == [*SE_WEIGHTS, "season_sin", "district_effect"]
+    assert contrib.index.equals(X.index)
+    np.testing.assert_allclose(contrib.sum(axis=1) + model.expected_log_mean_, model.log_mean(X), atol=1e-9)
+    # a rate above its training average pushes the mean up, below it down
+    own = contrib["violent_events_ewm_hl4"].to_numpy()
+    above = X["violent_events_ewm_hl4"].to_numpy() / rate_divisor("violent_events_ewm_hl4") > model.rate_mean_[0]
+    assert np.all(own[above] >= 0) and np.all(own[~above] <= 0)
+    # rows exactly at the average get the derivative split (no 0 / 0)
+    terms = additive_log_terms(np.tile(model.rate_mean_, (2, 1)), model.weights_, model.background_, model.rate_mean_,
+                               pd.RangeIndex(2), model.rates_)
+    assert np.all(np.isfinite(terms.to_numpy())) and np.allclose(terms.to_numpy(), 0.0)
+
+
+def test_self_exciting_nb_district_effects_capture_levels_the_rates_miss():
+    rng = np.random.default_rng(9)
+    X = se_panel(rng, 40, 150)
+    effect = np.repeat(rng.normal(0, 0.8, 40), 150)
+    y = nb_draw(rng, 4 * se_rate(X) * np.exp(effect), SE_ALPHA)
+    train = X["week_start"] < X["week_start"].unique()[100]
+    plain = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="ml").fit(X[train], y[train])
+    with_effects = SelfExcitingNB(4, list(SE_WEIGHTS), district_effects=True, l2_district=1e-3,
+                                  dispersion="ml").fit(X[train], y[train])
+    assert "district_code" in with_effects.features
+    test = ~train
+    assert with_effects.predict(X[test]).crps(y[test]).mean() < 0.97 * plain.predict(X[test]).crps(y[test]).mean()
+    assert np.corrcoef(with_effects.district_effect_, effect[::150])[0, 1] > 0.9
+    unseen = X[test].head(3).assign(district_code="MLI-9999")
+    assert np.all(with_effects.contributions(unseen)["district_effect"] == 0.0)
+
+
+def test_recency_weights_follow_a_change_of_regime():
+    """The self-excitation doubles halfway: the recency-weighted fit follows the recent weeks."""
+    rng = np.random.default_rng(4)
+    X = se_panel(rng, 60, 200)
+    late = (X["week_start"] >= X["week_start"].unique()[100]).to_numpy()
+    rate = se_rate(X) + np.where(late, 0.6, 0.0) * X["violent_events_ewm_hl4"].to_numpy() / rate_divisor(
+        "violent_events_ewm_hl4")
+    y = nb_draw(rng, 4 * rate, SE_ALPHA)
+    flat = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="ml").fit(X, y)
+    recent = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="ml", half_life_weeks=15).fit(X, y)
+    windowed = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="ml", max_train_weeks=80).fit(X, y)
+    w_flat, w_recent, w_window = (m.coefficients().set_index("term")["coef"]["violent_events_ewm_hl4"]
+                                  for m in (flat, recent, windowed))
+    assert w_flat < 1.05 and w_recent > 1.05 and w_window == pytest.approx(1.2, rel=0.15)
+    w = recency_weights(X, 15)
+    assert w.mean() == pytest.approx(1.0) and w[late].min() > w[~late].max()
+
+
+def test_self_exciting_nb_is_picklable_and_skips_absent_default_rates(se_data):
+    X, y, _ = se_data
+    model = SelfExcitingNB(4).fit(X, y)  # default rates: only the columns X has are used
+    assert model.rates_ == ["violent_events_ewm_hl4", "nbr_violent_events_sum_w13"] and len(model.notes_) == 5
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(clone.predict(X).mean, model.predict(X).mean)
+    with pytest.raises(KeyError):
+        SelfExcitingNB(4, ["violent_events_sum_w4"]).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def boost_data():
+    """The self-exciting mean times exp(0.7 x), x a feature the base model does not read."""
+    rng = np.random.default_rng(13)
+    X = se_panel(rng, 80, 100)
+    X["signal"] = rng.normal(size=len(X))
+    X["noise"] = rng.normal(size=len(X))
+    mu = 4 * se_rate(X) * np.exp(0.7 * X["signal"].to_numpy())
+    return X, nb_draw(rng, mu, SE_ALPHA)
+
+
+def test_boosted_count_learns_what_the_base_misses_and_adds_up(boost_data):
+    X, y = boost_data
+    train = (X["week_start"] < X["week_start"].unique()[70]).to_numpy()
+    base = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion="ml")
+    boosted = BoostedCount(4, SelfExcitingNB(4, list(SE_WEIGHTS)), ["signal", "noise"], n_estimators=150,
+                           learning_rate=0.1, dispersion="ml").fit(X[train], y[train])
+    base.fit(X[train], y[train])
+    assert isinstance(boosted, CountModel)
+    test = ~train
+    assert boosted.predict(X[test]).crps(y[test]).mean() < 0.95 * base.predict(X[test]).crps(y[test]).mean()
+    imp = boosted.feature_importance()
+    assert imp["feature"].iloc[0] == "signal"
+    contrib = boosted.contributions(X[test])
+    assert list(contrib.columns) == [*SE_WEIGHTS, "signal", "noise", "boosting_average"]
+    np.testing.assert_allclose(contrib.sum(axis=1) + boosted.expected_log_mean_, boosted.log_mean(X[test]), atol=1e-6)
+    clone = pickle.loads(pickle.dumps(boosted))
+    np.testing.assert_allclose(clone.predict(X[test]).mean, boosted.predict(X[test]).mean)
+
+
+def test_boosted_count_stays_at_the_base_without_signal_and_selects_features_by_prefix(se_data):
+    X, y, _ = se_data
+    X = X.assign(noise=np.random.default_rng(1).normal(size=len(X)))
+    base = SelfExcitingNB(4, list(SE_WEIGHTS), dispersion=0.4).fit(X, y)
+    boosted = BoostedCount(4, SelfExcitingNB(4, list(SE_WEIGHTS), dispersion=0.4), feature_prefixes=("noise",),
+                           n_estimators=50, dispersion=0.4).fit(X, y)
+    assert boosted.features_ == ["noise"]
+    ratio = boosted.predict(X).mean / base.predict(X).mean
+    assert np.abs(np.log(ratio)).max() < 0.1

@@ -203,3 +203,69 @@ def test_lightgbm_hazard_calibration_without_refit_follows_a_level_shift():
     refitted = LightGBMHazard(4, n_estimators=150, valid_weeks=12, n_jobs=1).fit(X, event)
     assert refitted.n_rounds_ == raw.n_rounds_
     assert refitted.predict_raw(Xt[late]).mean() > raw.predict_raw(Xt[late]).mean() + 0.01  # refit saw the jump
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-exciting hazard
+# --------------------------------------------------------------------------------------------------
+
+from models.count import rate_divisor  # noqa: E402
+from models.hazard import DEFAULT_HAZARD_RATES, SelfExcitingHazard  # noqa: E402
+from models.metrics import brier  # noqa: E402
+
+SEH_WEIGHTS = {"major_attacks_sum_w52": 0.5, "violent_events_ewm_hl4": 0.05}
+SEH_BACKGROUND = 0.002
+
+
+@pytest.fixture(scope="module")
+def rate_panel():
+    """P(major attack within 4 weeks) = 1 - exp(-4 (c + sum_j w_j r_j)) on history-like rates."""
+    rng = np.random.default_rng(17)
+    n_d, n_w = 200, 100
+    level = np.repeat(rng.gamma(0.5, 0.4, n_d), n_w)
+    n = n_d * n_w
+    X = pd.DataFrame({
+        "district_code": np.repeat([f"D{i:03d}" for i in range(n_d)], n_w),
+        "week_start": np.tile(pd.date_range("2020-01-06", periods=n_w, freq="7D"), n_d),
+        "major_attacks_sum_w52": rng.poisson(0.3 * level * 52).astype(float),
+        "violent_events_ewm_hl4": rng.poisson(level * 6.29 * rng.gamma(3.0, 1 / 3.0, n)).astype(float),
+        "noise_sum_w13": rng.poisson(2.0, n).astype(float),
+    })
+    lam = 4 * (SEH_BACKGROUND + sum(w * X[f].to_numpy() / rate_divisor(f) for f, w in SEH_WEIGHTS.items()))
+    p = -np.expm1(-lam)
+    return X, (rng.uniform(size=n) < p).astype(float), p
+
+
+def test_self_exciting_hazard_recovers_weights_and_beats_the_base_rate(rate_panel):
+    X, event, p = rate_panel
+    feats = [*SEH_WEIGHTS, "noise_sum_w13"]
+    model = SelfExcitingHazard(4, feats).fit(X, event)
+    assert isinstance(model, HazardModel) and model.converged_
+    coef = model.coefficients().set_index("term")["coef"]
+    for f, w in SEH_WEIGHTS.items():
+        assert coef[f] == pytest.approx(w, rel=0.25), f
+    assert coef["noise_sum_w13"] < 0.01  # an irrelevant rate gets (almost) no weight
+    q = model.predict_proba(X)
+    assert np.all((q > 0) & (q < 1)) and np.corrcoef(q, p)[0, 1] > 0.98
+    assert brier(q, event) < 0.9 * brier(np.full(len(event), event.mean()), event)
+    assert model.features == feats
+
+
+def test_self_exciting_hazard_contributions_add_up_and_pickle(rate_panel):
+    X, event, _ = rate_panel
+    model = SelfExcitingHazard(4, list(SEH_WEIGHTS), half_life_weeks=52).fit(X, event)
+    contrib = model.contributions(X)
+    assert list(contrib.columns) == list(SEH_WEIGHTS) and contrib.index.equals(X.index)
+    np.testing.assert_allclose(contrib.sum(axis=1) + model.expected_log_hazard_, np.log(model.cumulative_hazard(X)),
+                               atol=1e-9)
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(clone.predict_proba(X), model.predict_proba(X))
+
+
+def test_self_exciting_hazard_default_rates_skip_absent_columns(rate_panel):
+    X, event, _ = rate_panel
+    model = SelfExcitingHazard(4).fit(X, event)
+    assert model.rates_ == [f for f in DEFAULT_HAZARD_RATES if f in X.columns]
+    assert len(model.notes_) == len(DEFAULT_HAZARD_RATES) - len(model.rates_)
+    quiet = X.head(3).assign(**{f: 0.0 for f in model.rates_})
+    np.testing.assert_allclose(model.predict_proba(quiet), -np.expm1(-4 * model.background_))

@@ -1,0 +1,125 @@
+"""The model suite: every registered entry builds, fits and predicts under the backtest; the default candidates
+beat the rolling means on a self-exciting panel."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.panel import Panel
+from features.table import FeatureTable
+from features.windows import decayed_sum, future_sum, past_sum
+from models import suite
+from models.backtest import BacktestConfig, run_backtest
+from models.count import SelfExcitingNB
+from models.hazard import SelfExcitingHazard
+
+WEEK = pd.Timedelta(days=7)
+
+
+def self_exciting_table(n_d: int = 30, n_w: int = 220, seed: int = 3) -> FeatureTable:
+    """Weekly counts of a self-exciting NB process on a ring of districts, with the history features the
+    candidates read (own / neighbour sums and decayed sums, major attacks, season) and the targets."""
+    rng = np.random.default_rng(seed)
+    base = rng.gamma(0.5, 0.1, n_d)
+    x = np.zeros((n_d, n_w))
+    own = np.zeros(n_d)
+    rho = 0.5 ** (1 / 4)
+    for t in range(n_w):
+        nbr = np.roll(own, 1) + np.roll(own, -1)
+        lam = base + 0.12 * own + 0.02 * nbr
+        x[:, t] = rng.poisson(rng.gamma(2.0, lam / 2.0))
+        own = rho * own + x[:, t]
+    weeks = pd.DatetimeIndex(pd.date_range("2015-01-05", periods=n_w, freq="7D").astype("datetime64[s]"),
+                             name="week_start")
+    districts = pd.Index([f"D{i:02d}" for i in range(n_d)], dtype="string", name="district_code")
+    major = (x >= 3).astype(float)
+    panel = Panel(districts, weeks, {"violent_events": x.astype(np.float32), "major_attacks": major.astype(np.float32)})
+    frame = panel.long_index()
+    nbr_x = np.roll(x, 1, axis=0) + np.roll(x, -1, axis=0)
+    cols = {}
+    for w in (1, 2, 4, 8, 13, 26, 52):
+        cols[f"violent_events_sum_w{w}"] = past_sum(x, w)
+    for hl in (1, 4, 13, 52):
+        cols[f"violent_events_ewm_hl{hl}"] = decayed_sum(x, hl)
+    for w in (4, 13, 52):
+        cols[f"nbr_violent_events_sum_w{w}"] = past_sum(nbr_x, w)
+        cols[f"major_attacks_sum_w{w}"] = past_sum(major, w)
+        cols[f"nbr_major_attacks_sum_w{w}"] = past_sum(np.roll(major, 1, axis=0) + np.roll(major, -1, axis=0), w)
+    cols["major_attacks_ewm_hl4"] = decayed_sum(major, 4)
+    cols["fatalities_sum_w13"] = 2 * past_sum(x, 13)
+    cols["fatalities_ewm_hl4"] = 2 * decayed_sum(x, 4)
+    doy = np.tile(weeks.dayofyear.to_numpy(), (n_d, 1))
+    cols["season_sin"], cols["season_cos"] = np.sin(2 * np.pi * doy / 365.25), np.cos(2 * np.pi * doy / 365.25)
+    for name, arr in cols.items():
+        frame[name] = arr.ravel()
+    targets = []
+    for h in (1, 4):
+        frame[f"target_violent_events_h{h}"] = future_sum(x, h).ravel()
+        frame[f"target_major_attack_h{h}"] = np.minimum(future_sum(major, h), 1.0).ravel()
+        targets += [f"target_violent_events_h{h}", f"target_major_attack_h{h}"]
+    return FeatureTable(frame, [], targets, weeks[-1] + WEEK, panel)
+
+
+@pytest.fixture(scope="module")
+def table() -> FeatureTable:
+    return self_exciting_table()
+
+
+def test_every_registered_name_builds_a_fresh_model_of_its_kind():
+    for name in suite._COUNT:
+        model = suite.build(name, "count", 4)
+        assert model.horizon == 4 and hasattr(model, "fit") and hasattr(model, "predict")
+    for name in suite._HAZARD:
+        model = suite.build(name, "hazard", 4)
+        assert hasattr(model, "predict_proba")
+    assert set(suite.DEFAULT_COUNT_CANDIDATES) <= set(suite._COUNT)
+    assert set(suite.DEFAULT_HAZARD_CANDIDATES) <= set(suite._HAZARD)
+    assert suite.build("hawkes_nb", "count", 1) is not suite.build("hawkes_nb", "count", 1)
+    with pytest.raises(KeyError):
+        suite.count_spec("no_such_model", 1)
+
+
+def test_default_candidates_use_the_validation_settings():
+    hawkes = suite.build("hawkes_nb", "count", 4)
+    assert isinstance(hawkes, SelfExcitingNB) and hawkes.dispersion == suite.SELF_EXCITING_ALPHA == 0.3
+    boost = suite.build("lgbm_boost", "count", 4)
+    assert boost.n_estimators == 50 and boost.base.dispersion == 0.3 and boost.feature_prefixes
+    nb = suite.build("nb_glm", "count", 1)
+    assert nb.l2 == 0.01
+    assert isinstance(suite.build("hawkes_hazard", "hazard", 4), SelfExcitingHazard)
+    specs = suite.suite((1, 4))
+    names = [(s.name, s.horizon) for s in specs]
+    assert len(names) == len(set(names))
+    assert ("hawkes_nb", 1) in names and ("lgbm_boost", 4) in names and ("hawkes_hazard", 4) in names
+    assert next(s for s in specs if s.name == "hazard_cloglog").training_horizon == 1
+
+
+def test_default_candidates_beat_the_rolling_means_in_a_walk_forward_backtest(table):
+    specs = suite.suite((1, 4), baselines=("mean_13", "mean_52"))
+    config = BacktestConfig(start=table.panel.weeks[150], end=table.panel.weeks[-1], refit_every=13)
+    result = run_backtest(table, specs, config)
+    crps = result.table(["crps"])["crps"]
+    for h in (1, 4):
+        best_base = crps.loc[["mean_13", "mean_52"], h].min()
+        assert crps.loc["hawkes_nb", h] < 0.97 * best_base, h
+        assert crps.loc["lgbm_boost", h] < best_base, h
+    brier = result.metrics.query("kind == 'hazard' and metric == 'brier'").set_index("model")["value"]
+    assert brier["hawkes_hazard"] < brier["base_rate"]
+    assert (result.fits["n_train"] > 0).all()
+
+
+def test_fitted_default_candidates_pickle_and_explain(table):
+    rows = table.frame[table.frame["target_violent_events_h4"].notna()]
+    for name in suite.DEFAULT_COUNT_CANDIDATES:
+        model = suite.build(name, "count", 4).fit(rows, rows["target_violent_events_h4"].to_numpy())
+        clone = pickle.loads(pickle.dumps(model))
+        tail = rows.tail(30)
+        np.testing.assert_allclose(clone.predict(tail).mean, model.predict(tail).mean)
+        contrib = model.contributions(tail)
+        assert contrib.index.equals(tail.index) and np.isfinite(contrib.to_numpy()).all()
+        example = rows[list(model.features)].head(5)  # what the weekly flow logs as the MLflow example
+        assert np.isfinite(model.predict(example).mean).all()
