@@ -498,7 +498,7 @@ def _setting(section: dict, key: str, config_path: Path, section_name: str) -> s
 
 
 def _read_boundaries(country_dir: Path, section: dict, config_path: Path) -> gpd.GeoDataFrame:
-    """District polygons with code, name, admin1 name and a placeholder population of 1."""
+    """District polygons with code, name, admin1 name and a uniform population of 1 (no population table given)."""
     path = country_dir / _setting(section, "file", config_path, "boundaries")
     if not path.is_file():
         raise SourceFileError(str(path), None, None, "boundary file not found")

@@ -913,7 +913,24 @@ def train_booster(params: dict, Xm: np.ndarray, y: np.ndarray, features: list[st
 # --------------------------------------------------------------------------------------------------
 
 
-class LightGBMCount:
+class BoosterExplanations:
+    """Exact TreeSHAP contributions (on the booster's raw scale: log mean, or log-odds) and gain importance of
+    a fitted LightGBM model holding ``booster_``, ``features_`` and ``n_rounds_``."""
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values per feature on the booster's raw scale, same index as X."""
+        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True,
+                                        num_iteration=self.n_rounds_)
+        return pd.DataFrame(contrib[:, :-1], index=X.index, columns=self.features_)
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Total gain per feature, largest first."""
+        gain = self.booster_.feature_importance(importance_type="gain", iteration=self.n_rounds_)
+        return (pd.DataFrame({"feature": self.features_, "gain": gain})
+                .sort_values("gain", ascending=False, ignore_index=True))
+
+
+class LightGBMCount(BoosterExplanations):
     """Gradient-boosted trees for the expected count over the horizon, with an NB2 dispersion on top.
 
     The trees fit log E[count] (objective "poisson", or "tweedie" with ``tweedie_variance_power``).
@@ -1034,17 +1051,6 @@ class LightGBMCount:
         mu = self.predict_mean(X)
         return NegativeBinomial(mu, self.alpha(mu))
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values of the log mean per feature (exact TreeSHAP), same index as X."""
-        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True,
-                                        num_iteration=self.n_rounds_)
-        return pd.DataFrame(contrib[:, :-1], index=X.index, columns=self.features_)
-
-    def feature_importance(self) -> pd.DataFrame:
-        """Total gain per feature, largest first."""
-        gain = self.booster_.feature_importance(importance_type="gain", iteration=self.n_rounds_)
-        return (pd.DataFrame({"feature": self.features_, "gain": gain})
-                .sort_values("gain", ascending=False, ignore_index=True))
 
 
 # --------------------------------------------------------------------------------------------------

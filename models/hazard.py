@@ -23,6 +23,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.count import (
+    BoosterExplanations,
     LinearDesign,
     additive_log_terms,
     rate_divisor,
@@ -185,7 +186,7 @@ class DiscreteTimeHazard:
         return pd.DataFrame({"term": ["intercept", *self.design_.terms_], "coef": self.params_, "std_err": self.bse_})
 
 
-class LightGBMHazard:
+class LightGBMHazard(BoosterExplanations):
     """Direct per-horizon classifier: P(major attack within ``horizon`` weeks) by LightGBM (objective binary).
 
     ``event`` is ``target_major_attack_h{horizon}`` (1 if a major attack happens in weeks
@@ -278,17 +279,6 @@ class LightGBMHazard:
             return np.clip(self.calibrator_.predict(p), 0.0, 1.0)
         return self.calibrator_.predict_proba(special.logit(np.clip(p, 1e-9, 1 - 1e-9))[:, None])[:, 1]
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values of the uncalibrated log-odds per feature (exact TreeSHAP), same index as X."""
-        contrib = self.booster_.predict(feature_matrix(X, self.features_), pred_contrib=True,
-                                        num_iteration=self.n_rounds_)
-        return pd.DataFrame(contrib[:, :-1], index=X.index, columns=self.features_)
-
-    def feature_importance(self) -> pd.DataFrame:
-        """Total gain per feature, largest first."""
-        gain = self.booster_.feature_importance(importance_type="gain", iteration=self.n_rounds_)
-        return (pd.DataFrame({"feature": self.features_, "gain": gain})
-                .sort_values("gain", ascending=False, ignore_index=True))
 
 
 #: Default rates of :class:`SelfExcitingHazard` (chosen on the validation origins 2016-01-04 .. 2017-12-25).
