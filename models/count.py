@@ -100,6 +100,16 @@ def feature_matrix(X: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
+class RequestedFeatures:
+    """``features``: the columns a fitted model reads; before fitting, the requested or default list
+    (``requested_features``)."""
+
+    @property
+    def features(self) -> list[str]:
+        """The features the fitted model reads (before fitting: the requested or default list)."""
+        return list(getattr(self, "features_", self.requested_features))
+
+
 class LinearDesign:
     """Features -> standardised design columns ("terms") for the GLMs, with near-constant terms dropped.
 
@@ -321,7 +331,7 @@ def _objective_bse(theta: np.ndarray, y: np.ndarray, D: np.ndarray, l2: float) -
 # --------------------------------------------------------------------------------------------------
 
 
-class NegativeBinomialGLM:
+class NegativeBinomialGLM(RequestedFeatures):
     """NB2 regression (log link, dispersion alpha estimated by maximum likelihood).
 
     The mean of the count over the horizon is exp(x'beta), x the standardised (log1p for counts) features
@@ -345,11 +355,6 @@ class NegativeBinomialGLM:
         self.maxiter = int(maxiter)
         self.min_variation = int(min_variation)
         self._explicit = features is not None
-
-    @property
-    def features(self) -> list[str]:
-        """The features the fitted model reads (before fitting: the requested or default list)."""
-        return list(getattr(self, "features_", self.requested_features))
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "NegativeBinomialGLM":
         y = np.asarray(y, dtype=np.float64)

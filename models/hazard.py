@@ -23,6 +23,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.count import (
+    RequestedFeatures,
     BoosterExplanations,
     LinearDesign,
     additive_log_terms,
@@ -61,7 +62,7 @@ DEFAULT_ADVANCED_DURATIONS = ("weeks_since_major_attacks",)
 DURATION_CAP = 104
 
 
-class DiscreteTimeHazard:
+class DiscreteTimeHazard(RequestedFeatures):
     """Discrete-time hazard: a binomial GLM of "a major attack in week t" on the district's history.
 
     Fitted on one-week rows (``event`` = ``target_major_attack_h1``: 1 if the week starting at
@@ -104,11 +105,6 @@ class DiscreteTimeHazard:
     def _inverse_link(self, eta: np.ndarray) -> np.ndarray:
         eta = np.clip(eta, -30.0, 30.0)
         return special.expit(eta) if self.link == "logit" else -np.expm1(-np.exp(eta))
-
-    @property
-    def features(self) -> list[str]:
-        """The features the fitted model reads (before fitting: the requested or default list)."""
-        return list(getattr(self, "features_", self.requested_features))
 
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "DiscreteTimeHazard":
         event = np.asarray(event, dtype=np.float64)

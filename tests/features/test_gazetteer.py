@@ -229,8 +229,8 @@ def test_from_frames_repairs_invalid_polygons():
 
 
 def write_country(root: Path, population_rows: list[str], join: str = "name") -> None:
-    """A country folder XXX: the 2x2 grid as GeoJSON, a population CSV, aliases and a config."""
-    folder = root / "XXX"
+    """A country folder TST: the 2x2 grid as GeoJSON, a population CSV, aliases and a config."""
+    folder = root / "TST"
     folder.mkdir(parents=True)
     grid = grid_2x2().districts.rename(
         columns={"district_code": "pcode", "district_name": "name", "admin1_name": "region"}
@@ -240,7 +240,7 @@ def write_country(root: Path, population_rows: list[str], join: str = "name") ->
     (folder / "aliases.csv").write_text("alias,district_code,note\nAlfa,G1,spelling\n")
     join_key = 'name_column = "adm2"' if join == "name" else 'code_column = "code"'
     (folder / "gazetteer.toml").write_text(
-        "country_iso3 = 'XXX'\n"
+        "country_iso3 = 'TST'\n"
         "[boundaries]\nfile = 'adm2.geojson'\ncode_property = 'pcode'\nname_property = 'name'\n"
         "admin1_property = 'region'\n"
         f"[population]\nfile = 'pop.csv'\nvalue_column = 'total'\njoin = '{join}'\n{join_key}\n"
@@ -250,7 +250,7 @@ def write_country(root: Path, population_rows: list[str], join: str = "name") ->
 
 def test_load_a_new_country_from_its_folder(tmp_path):
     write_country(tmp_path, ["Alfa,P1,10", "Bravo,P2,20", "CHARLIE,P3,30", "Delta,P4,40"])
-    g = Gazetteer.load("XXX", data_dir=tmp_path)
+    g = Gazetteer.load("TST", data_dir=tmp_path)
     assert g.districts["district_code"].tolist() == ["G1", "G2", "G3", "G4"]
     assert g.districts["population"].tolist() == [10, 20, 30, 40]
     assert len(g.neighbours) == 12
@@ -258,7 +258,7 @@ def test_load_a_new_country_from_its_folder(tmp_path):
 
 def test_load_joins_population_by_code(tmp_path):
     write_country(tmp_path, ["a,G4,40", "b,G3,30", "c,G2,20", "d,G1,10"], join="code")
-    assert Gazetteer.load("XXX", data_dir=tmp_path).districts["population"].tolist() == [10, 20, 30, 40]
+    assert Gazetteer.load("TST", data_dir=tmp_path).districts["population"].tolist() == [10, 20, 30, 40]
 
 
 @pytest.mark.parametrize(
@@ -273,7 +273,7 @@ def test_load_joins_population_by_code(tmp_path):
 def test_load_fails_loudly_when_population_does_not_join(tmp_path, rows, message):
     write_country(tmp_path, rows)
     with pytest.raises(SourceFileError, match=message) as error:
-        Gazetteer.load("XXX", data_dir=tmp_path)
+        Gazetteer.load("TST", data_dir=tmp_path)
     assert error.value.file.endswith("pop.csv")
 
 

@@ -147,7 +147,7 @@ def test_loader_does_not_read_na_as_missing(tmp_path):
 
 def test_country_folder_is_chosen_by_iso3(tmp_path):
     with pytest.raises(FileNotFoundError):
-        reg.load_foreign_forces(country_iso3="XXX")
+        reg.load_foreign_forces(country_iso3="TST")
     with pytest.raises(ValueError):
         reg.load_political_calendar(country_iso3="../MLI")
 
