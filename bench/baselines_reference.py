@@ -58,7 +58,9 @@ FACTORIES = {
 
 
 def specs() -> list[ModelSpec]:
-    return [ModelSpec(name, "count", h, lambda f=factory, h=h: f(h)) for h in HORIZONS for name, factory in FACTORIES.items()]
+    history = {"conflictology": lambda h: Conflictology.history_for(h, windows=52)}
+    return [ModelSpec(name, "count", h, lambda f=factory, h=h: f(h), history_weeks=history.get(name, lambda h: 0)(h))
+            for h in HORIZONS for name, factory in FACTORIES.items()]
 
 
 def measure(events: pd.DataFrame, gazetteer: Gazetteer, assignment: str) -> tuple[pd.DataFrame, dict]:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(table.frame)} rows x {len(table.specs)} features in {time.perf_counter() - t0:.1f} s; origins "
           f"{first.date()} .. {last.date()}, refit every {args.refit_every}")
 
-    specs = [suite.count_spec(n, h) for h in (1, 4) for n in (*BASELINES, *candidates)]
+    specs = [suite.count_spec(n, h, table.specs) for h in (1, 4) for n in (*BASELINES, *candidates)]
     t1 = time.perf_counter()
     result = run_backtest(table, specs, BacktestConfig(start=first, end=last, refit_every=args.refit_every,
                                                        train_start=START))

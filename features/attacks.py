@@ -16,6 +16,10 @@ Generated names (``<p>`` is the scope prefix: "" own, "nbr_", "kernel_", "nation
   (1 = the week just before), capped (the cap also means "none since the panel start");
 * ``<p><measure>_trend_w<s>_w<l>``: log((sum_w<s> / s + c) / (sum_w<l> / l + c)), the recent weekly rate
   against the longer one, c = ``trend_offset`` per week (0 when both windows are empty).
+
+Names are generated from the specs' facts by :func:`window_name` (measure, scope, statistic, window,
+half-life), the one place that spells them; every spec also carries those facts, so models select features
+with :func:`features.spec.select` and never parse a name.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.panel import Panel
-from features.spatial import SCOPES, Scope
-from features.spec import FeatureBlock, FeatureSpec
+from features.spatial import SCOPE_PREFIXES, SCOPES, Scope
+from features.spec import BEFORE_WEEK, FeatureBlock, FeatureSpec
 from features.windows import decayed_sum, lag, log_ratio_trend, past_sums, weeks_since
 
 FAMILY = "recent_attacks"
 WEEKS_SINCE_CAP = 104
 TREND_OFFSET = 0.1
+#: The time transforms of :class:`WindowSet` rows, as ``FeatureSpec.statistic`` values.
+STATISTICS: tuple[str, ...] = ("sum", "ewm", "lag", "weeks_since", "trend")
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,44 @@ class WindowSet:
         return per_measure * len(self.measures)
 
 
-def _spec(name: str, family: str, description: str, unit: str, window: int | None, alignment: str) -> FeatureSpec:
-    return FeatureSpec(name, family, description, unit, window, alignment)
+def window_name(measure: str, statistic: str, *, scope: str = "own", window: int | None = None,
+                half_life: float | None = None, short: int | None = None) -> str:
+    """The column name of a windowed feature (see the module docstring), from its facts.
+
+    ``window``: weeks of a ``sum``, k of a ``lag``, the long window of a ``trend`` (``short`` its short one);
+    ``half_life``: weeks of an ``ewm``.
+    """
+    if scope not in SCOPE_PREFIXES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    base = f"{SCOPE_PREFIXES[scope]}{measure}"
+    needs = {"sum": window, "lag": window, "ewm": half_life, "trend": short and window, "weeks_since": True}
+    if statistic not in needs:
+        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+    if needs[statistic] is None:
+        raise ValueError(f"a {statistic!r} feature needs its window (and a trend its short window) or half-life")
+    if statistic == "sum":
+        return f"{base}_sum_w{window}"
+    if statistic == "ewm":
+        return f"{base}_ewm_hl{half_life:g}"
+    if statistic == "lag":
+        return f"{base}_lag{window}"
+    if statistic == "weeks_since":
+        return f"weeks_since_{base}"
+    return f"{base}_trend_w{short}_w{window}"
+
+
+def window_spec(measure: str, statistic: str, *, scope: str = "own", window: int | None = None,
+                half_life: float | None = None, short: int | None = None, family: str = FAMILY,
+                description: str = "", unit: str = "events", alignment: str = BEFORE_WEEK) -> FeatureSpec:
+    """The spec of a windowed feature: its :func:`window_name` and facts (``window_weeks`` is ``window``).
+
+    :func:`window_features` builds every spec with this function; a test or a model can build the same
+    facts by hand (the description and unit only document the column).
+    """
+    name = window_name(measure, statistic, scope=scope, window=window, half_life=half_life, short=short)
+    return FeatureSpec(name, family, description, unit, window, alignment, measure=measure, scope=scope,
+                       statistic=statistic, half_life_weeks=None if half_life is None else float(half_life),
+                       short_window_weeks=short)
 
 
 def window_features(
@@ -105,30 +147,33 @@ def window_features(
             x = scoped_cache[key]
             desc, unit = panel.descriptions[m]
             what = f"{desc} {scope.phrase}"
-            name = f"{scope.prefix}{m}"
+            facts = {"scope": row.scope, "family": row.family}
             needed = sorted(set(row.windows) | {w for pair in row.trends for w in pair})
             sums = past_sums(x, needed) if needed else {}
             for w in row.windows:
-                add(_spec(f"{name}_sum_w{w}", row.family, f"{what}, dated in the {w} weeks before week_start", unit, w,
-                          f"events dated in [week_start - {w} weeks, week_start)"), sums[w])
+                add(window_spec(m, "sum", window=w, description=f"{what}, dated in the {w} weeks before week_start",
+                                unit=unit, alignment=f"events dated in [week_start - {w} weeks, week_start)", **facts),
+                    sums[w])
             for h in row.half_lives:
-                add(_spec(f"{name}_ewm_hl{h:g}", row.family,
-                          f"{what}, exponentially decayed sum of the weeks before week_start (half-life {h:g} weeks; "
-                          "the week just before has weight 1)", unit, None, "events dated before week_start"),
+                add(window_spec(m, "ewm", half_life=h, unit=unit, alignment="events dated before week_start",
+                                description=f"{what}, exponentially decayed sum of the weeks before week_start "
+                                f"(half-life {h:g} weeks; the week just before has weight 1)", **facts),
                     decayed_sum(x, h))
             for k in row.lags:
-                add(_spec(f"{name}_lag{k}", row.family, f"{what}, in the single week {k} week(s) before week_start",
-                          unit, k, f"events dated in [week_start - {k} weeks, week_start - {k - 1} weeks)"), lag(x, k))
+                add(window_spec(m, "lag", window=k, description=f"{what}, in the single week {k} week(s) before "
+                                "week_start", unit=unit,
+                                alignment=f"events dated in [week_start - {k} weeks, week_start - {k - 1} weeks)",
+                                **facts), lag(x, k))
             if row.weeks_since:
-                add(_spec(f"weeks_since_{name}", row.family,
-                          f"weeks since the last week with {what} (1 = the week just before week_start; "
-                          f"capped at {weeks_since_cap}, also when none)", "weeks", None,
-                          "events dated before week_start"), weeks_since(x, weeks_since_cap))
+                add(window_spec(m, "weeks_since", unit="weeks", alignment="events dated before week_start",
+                                description=f"weeks since the last week with {what} (1 = the week just before "
+                                f"week_start; capped at {weeks_since_cap}, also when none)", **facts),
+                    weeks_since(x, weeks_since_cap))
             for short, long in row.trends:
-                add(_spec(f"{name}_trend_w{short}_w{long}", row.family,
-                          f"trend of {what}: log((last {short} weeks / {short} + {trend_offset:g}) / "
-                          f"(last {long} weeks / {long} + {trend_offset:g})), weekly rates", "log ratio", long,
-                          f"events dated in [week_start - {long} weeks, week_start)"),
+                add(window_spec(m, "trend", window=long, short=short, unit="log ratio",
+                                description=f"trend of {what}: log((last {short} weeks / {short} + "
+                                f"{trend_offset:g}) / (last {long} weeks / {long} + {trend_offset:g})), weekly rates",
+                                alignment=f"events dated in [week_start - {long} weeks, week_start)", **facts),
                     log_ratio_trend(sums[short], short, sums[long], long, trend_offset))
             del sums
     return block

@@ -143,20 +143,22 @@ def foreign_force_features(
         present = count[:, pad:]
         block.add(
             FeatureSpec(f"ff_{label}_bases", FAMILY_PRESENCE, f"{name} deployments (bases) in the district",
-                        "bases", alignment=ALIGN_PRESENCE),
+                        "bases", alignment=ALIGN_PRESENCE, measure=f"{label}_force_deployments", scope="own",
+                        statistic="count"),
             present[rows],
         )
         block.add(
             FeatureSpec(f"ff_{label}_nbr_present", FAMILY_PRESENCE,
                         f"1 when a {name} deployment is in a neighbouring district", "indicator",
-                        alignment=ALIGN_PRESENCE),
+                        alignment=ALIGN_PRESENCE, measure=f"{label}_force_deployments", scope="neighbours",
+                        statistic="any"),
             (adjacency @ (present > 0).astype(np.float32)) > 0,
         )
         block.add(
             FeatureSpec(f"ff_{label}_nearest_km", FAMILY_PRESENCE,
                         f"great-circle distance to the nearest present {name} base "
                         f"(capped at {DISTANCE_CAP_KM:g} km, the cap when there is none)", "km",
-                        alignment=ALIGN_PRESENCE),
+                        alignment=ALIGN_PRESENCE, measure=f"{label}_force_deployments", statistic="nearest_km"),
             _nearest_active_km(distances[:, of_kind], activity[of_kind][:, pad:] > 0, DISTANCE_CAP_KM),
         )
         if kind is not None:
@@ -174,20 +176,22 @@ def foreign_force_features(
                 FeatureSpec(f"ff_{label}_weeks_since_{what}", FAMILY_PRESENCE,
                             f"weeks since {name} last {verb} the district "
                             f"(1 = during the week before week_start; capped at {vacuum_cap_weeks} = not within)",
-                            "weeks", alignment=ALIGN_CHANGES),
+                            "weeks", alignment=ALIGN_CHANGES, measure=f"{label}_force_{what}s", scope="own",
+                            statistic="weeks_since"),
                 weeks_since(x[rows], vacuum_cap_weeks)[:, pad:],
             )
     block.add(
         FeatureSpec(f"ff_base_closed_w{BASE_CLOSED_WEEKS}", FAMILY_PRESENCE,
                     f"1 when a kind of force left the district (its last base there closed) "
                     f"in the {BASE_CLOSED_WEEKS} weeks before week_start", "indicator",
-                    BASE_CLOSED_WEEKS, ALIGN_CHANGES),
+                    BASE_CLOSED_WEEKS, ALIGN_CHANGES, measure="any_force_departures", scope="own", statistic="any"),
         past_sum(departures_any[rows], BASE_CLOSED_WEEKS)[:, pad:] > 0,
     )
     block.add(
         FeatureSpec(f"ff_presence_changes_w{CHANGES_WEEKS}", FAMILY_PRESENCE,
                     f"arrivals plus departures of a kind of force in the district in the {CHANGES_WEEKS} weeks "
-                    "before week_start", "changes", CHANGES_WEEKS, ALIGN_CHANGES),
+                    "before week_start", "changes", CHANGES_WEEKS, ALIGN_CHANGES, measure="any_force_changes",
+                    scope="own", statistic="sum"),
         past_sum((arrivals_any + departures_any)[rows], CHANGES_WEEKS)[:, pad:],
     )
     return block.extend(_event_features(events, universe, rows, adjacency, first_day, n_w, kinds, windows))
@@ -369,13 +373,14 @@ def _event_features(
             block.add(
                 FeatureSpec(f"ff_events_{label}_w{w}", FAMILY_EVENTS,
                             f"events with {name} among the actors, in the district, in the {w} weeks before week_start",
-                            "events", w, ALIGN_EVENTS),
+                            "events", w, ALIGN_EVENTS, measure=f"{label}_force_events", scope="own", statistic="sum"),
                 past_sum(counts[rows], w)[:, pad:],
             )
             block.add(
                 FeatureSpec(f"ff_events_{label}_nbr_w{w}", FAMILY_EVENTS,
                             f"events with {name} among the actors, summed over the neighbouring districts, "
-                            f"in the {w} weeks before week_start", "events", w, ALIGN_EVENTS),
+                            f"in the {w} weeks before week_start", "events", w, ALIGN_EVENTS,
+                            measure=f"{label}_force_events", scope="neighbours", statistic="sum"),
                 past_sum(neighbour_counts, w)[:, pad:],
             )
     return block

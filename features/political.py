@@ -106,14 +106,16 @@ def political_features(
         block.add(
             FeatureSpec(f"pol_weeks_since_{group}", FAMILY_CALENDAR,
                         f"weeks since the last national {label} event ({', '.join(kinds)}); "
-                        f"capped at {cap_weeks} = none within", "weeks"),
+                        f"capped at {cap_weeks} = none within", "weeks",
+                        measure=f"calendar_{group}", scope="national", statistic="weeks_since"),
             _national(weeks_since(weekly, cap_weeks)[:, pad:], n_d),
         )
         for w in CALENDAR_RECENT_WEEKS:
             block.add(
                 FeatureSpec(f"pol_{group}_w{w}", FAMILY_CALENDAR,
                             f"1 when a national {label} event ({', '.join(kinds)}) is dated in the {w} weeks "
-                            "before week_start", "indicator", w),
+                            "before week_start", "indicator", w, measure=f"calendar_{group}", scope="national",
+                            statistic="any"),
                 _national(past_sum(weekly, w)[:, pad:] > 0, n_d),
             )
 
@@ -123,14 +125,15 @@ def political_features(
         FeatureSpec("pol_weeks_until_election", FAMILY_CALENDAR,
                     f"weeks until the week of the next scheduled {kinds} announced before week_start "
                     f"(0 = this week; capped at {cap_weeks} = none announced)", "weeks",
-                    alignment=ALIGN_UPCOMING),
+                    alignment=ALIGN_UPCOMING, measure=f"calendar_{UPCOMING_GROUP}", scope="national",
+                    statistic="weeks_until"),
         _national(until[None, :], n_d),
     )
     block.add(
         FeatureSpec(f"pol_election_next{UPCOMING_HORIZON_WEEKS}w", FAMILY_CALENDAR,
                     f"1 when an announced {kinds} falls in week_start's week or the "
                     f"{UPCOMING_HORIZON_WEEKS - 1} weeks after", "indicator", UPCOMING_HORIZON_WEEKS,
-                    ALIGN_UPCOMING),
+                    ALIGN_UPCOMING, measure=f"calendar_{UPCOMING_GROUP}", scope="national", statistic="upcoming"),
         _national(until[None, :] < UPCOMING_HORIZON_WEEKS, n_d),
     )
     return block.extend(_unrest_features(panel, events, first_day, n_w, windows))
@@ -172,12 +175,14 @@ def _unrest_features(
         for w in windows:
             block.add(
                 FeatureSpec(f"pol_{slug}_w{w}", FAMILY_UNREST,
-                            f"{label} in the district in the {w} weeks before week_start", "events", w, BEFORE_WEEK),
+                            f"{label} in the district in the {w} weeks before week_start", "events", w, BEFORE_WEEK,
+                            measure=slug, scope="own", statistic="sum"),
                 past_sum(weekly, w)[:, pad:],
             )
             block.add(
                 FeatureSpec(f"pol_{slug}_national_w{w}", FAMILY_UNREST,
-                            f"{label} in all districts in the {w} weeks before week_start", "events", w, BEFORE_WEEK),
+                            f"{label} in all districts in the {w} weeks before week_start", "events", w, BEFORE_WEEK,
+                            measure=slug, scope="national", statistic="sum"),
                 _national(past_sum(national, w)[:, pad:], n_d),
             )
     return block

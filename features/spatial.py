@@ -31,6 +31,8 @@ from scipy.spatial import cKDTree
 EARTH_RADIUS_KM = 6371.0088
 
 SCOPES: tuple[str, ...] = ("own", "neighbours", "kernel", "national")
+#: How each scope starts the names of its features (see :func:`features.attacks.window_name`).
+SCOPE_PREFIXES: dict[str, str] = {"own": "", "neighbours": "nbr_", "kernel": "kernel_", "national": "national_"}
 
 
 def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -120,14 +122,15 @@ def spatial_scopes(gazetteer, districts: pd.Index, *, names: Iterable[str] = SCO
     if unknown:
         raise ValueError(f"unknown scopes {sorted(unknown)}; expected some of {SCOPES}")
     districts = pd.Index(districts, dtype="string")
-    scopes = {"own": Scope("own", "", "in the district"),
-              "national": Scope("national", "national_", "summed over all districts of the country")}
+    scopes = {"own": Scope("own", SCOPE_PREFIXES["own"], "in the district"),
+              "national": Scope("national", SCOPE_PREFIXES["national"], "summed over all districts of the country")}
     if "neighbours" in names:
-        scopes["neighbours"] = Scope("neighbours", "nbr_", "summed over the neighbouring districts (queen contiguity)",
+        scopes["neighbours"] = Scope("neighbours", SCOPE_PREFIXES["neighbours"],
+                                     "summed over the neighbouring districts (queen contiguity)",
                                      neighbour_matrix(gazetteer.neighbours, districts))
     if "kernel" in names:
         scopes["kernel"] = Scope(
-            "kernel", "kernel_",
+            "kernel", SCOPE_PREFIXES["kernel"],
             f"summed over the other districts within {kernel_radius_km:g} km, weighted by exp(-distance / "
             f"{kernel_scale_km:g} km)",
             kernel_matrix(gazetteer.centroids(), districts, scale_km=kernel_scale_km, radius_km=kernel_radius_km))

@@ -303,3 +303,14 @@ def _observed_future(x: np.ndarray, horizon: int, n_observed: int) -> np.ndarray
     out = np.full(x.shape, np.nan, dtype=np.float32)
     out[:, :n_observed] = future_sum(x[:, :n_observed], horizon)
     return out
+
+
+def feature_catalog(gazetteer, country_iso3: str, config: FeatureConfig, panel_start) -> pd.DataFrame:
+    """The catalog of the features ``config`` builds for a country (built on an empty two-week panel)."""
+    from features.schema import empty_events
+
+    events = empty_events().assign(district_code=pd.Series(dtype="string"))
+    week = monday_on_or_before(panel_start) + pd.Timedelta(weeks=2)
+    table = build_feature_table(events, gazetteer, start=week - pd.Timedelta(weeks=2), forecast_week=week,
+                                config=config, registries=Registries.load(country_iso3))
+    return table.catalog

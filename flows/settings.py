@@ -2,8 +2,9 @@
 
 Every location lives under one home folder (``./.vigie`` by default, env ``VIGIE_HOME``) and each can be
 overridden by its own environment variable (``VIGIE_<NAME>``) or by a command-line flag. Modelling choices
-(major-attack definition, horizons, tiers, promotion rules) live here too, so a run's configuration is one
-object that is logged to MLflow as a whole.
+(major-attack definition, tiers, promotion rules, quality limits) live here too, so a run's configuration is
+one object that is logged to MLflow as a whole. The published horizons (1, 4 and 13 weeks, and the 4-week
+hazard) are not settings: they are part of the score tables' schema (see models/slots.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.slots import HORIZONS, SLOTS, Slot
 
 
 class MajorAttack(BaseModel):
@@ -32,17 +36,19 @@ class Tiers(BaseModel):
     high: float = 25.0
     severe: float = 50.0
 
+    def thresholds(self) -> tuple[float, float, float]:
+        return (self.elevated, self.high, self.severe)
+
 
 class Training(BaseModel):
     """When and how models are (re)trained, selected and promoted."""
 
     retrain_every_weeks: int = Field(4, description="Retrain when the champion's data cutoff is this many weeks old or more.")
-    max_champion_age_weeks: int = Field(13, description="Never score with a champion trained on data older than this.")
+    max_champion_age_weeks: int = Field(13, description="Never score with a champion whose data ended this many weeks or more before the forecast week: retrain (auto) or refuse (--retrain never).")
     selection_weeks: int = Field(26, description="Walk-forward origins (weekly) used to pick the challenger and decide promotion.")
     selection_refit_every: int = Field(13, description="Refit cadence (in origins) inside the selection backtest.")
     count_candidates: tuple[str, ...] = Field(("hawkes_nb", "lgbm_boost"), description="Count recipes of models/suite.py the selection backtest compares.")
     hazard_candidates: tuple[str, ...] = Field(("hawkes_hazard", "hazard_cloglog"), description="Hazard recipes of models/suite.py.")
-    hazard_horizon: int = 4
     min_gain_vs_champion: float = Field(0.0, description="Relative CRPS/Brier gain a challenger needs over the champion.")
     min_skill_vs_baseline: float = Field(0.0, description="Relative skill a challenger needs over the best baseline.")
     history_weeks: int = Field(52, description="Weeks of events before panel_start used only to fill feature windows.")
@@ -76,7 +82,6 @@ class Settings(BaseSettings):
     country_iso3: str = "MLI"
     country_name: str = Field("Mali", description="Country name as the ACLED API expects it.")
     panel_start: str = Field("2012-01-02", description="First week (Monday) of the modelling panel.")
-    horizons: tuple[int, ...] = (1, 4, 13)
     major_attack: MajorAttack = MajorAttack()
     tiers: Tiers = Tiers()
     training: Training = Training()
@@ -100,6 +105,34 @@ class Settings(BaseSettings):
         self.feature_dir = (self.feature_dir or home / "features").resolve()
         self.drop_dir = (self.drop_dir or home / "drop").resolve()
         return self
+
+    @classmethod
+    def from_options(cls, home: Path | None = None, **overrides) -> "Settings":
+        """Settings from the environment, overridden by the command-line options that were given (not None)."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if home is not None:
+            values["home"] = home
+        return cls(**values)
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """The published count horizons (fixed by the schema: :data:`models.slots.HORIZONS`)."""
+        return HORIZONS
+
+    def history_start(self) -> pd.Timestamp:
+        """First week of the feature panel: ``training.history_weeks`` before ``panel_start`` (windows only)."""
+        return pd.Timestamp(self.panel_start) - pd.Timedelta(weeks=self.training.history_weeks)
+
+    def feature_config(self):
+        """The :class:`features.table.FeatureConfig` these settings build (published horizons, major-attack rule)."""
+        from features.table import FeatureConfig
+
+        return FeatureConfig(horizons=HORIZONS, major_min_fatalities=self.major_attack.min_fatalities,
+                             major_military_targets=self.major_attack.military_targets)
+
+    def registered_names(self) -> dict[Slot, str]:
+        """The registered MLflow model of every published slot: ``<prefix>-<country>-<kind>-h<h>``."""
+        return {s: f"{self.experiment_prefix}-{self.country_iso3.lower()}-{s.label}" for s in SLOTS}
 
     def ensure_dirs(self) -> None:
         """Create the folders the settings point at (idempotent)."""

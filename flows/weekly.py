@@ -1,34 +1,30 @@
 """The weekly flow: ingest, features, (re)train when due, score with the champions, gate, publish, report.
 
-Wiring only: every step is a task in flows/tasks.py. Any failure publishes nothing (the score store's
-publish is one transaction and comes after every check), marks the Prefect run and the MLflow run failed,
-and raises, so `vigie` exits non-zero.
+Wiring only: every step is a task of flows/tasks.py, every decision a pure function it calls. The week's
+exports and report are written to a staging folder before the publish commits and moved into place right
+after it; any failure before the commit publishes nothing and discards them, marks the Prefect run and
+the MLflow run failed, and raises, so `vigie` exits non-zero.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
-import mlflow
 import pandas as pd
 from prefect import flow
 
-from features.event_store import EventStore
 from features.gazetteer import Gazetteer
+from features.ingest import dropped_files, is_simulated, sources_of, week_after_newest
 from features.panel import monday_on_or_before
-from flows.settings import Settings, redact_url
+from flows.settings import Settings
 from flows.tasks import (
-    build_features, ingest_files, load_champions, load_events, publish, pull_acled, quality_gates, record_artifacts,
-    retrain_reason, save_skill, score_week, simulate_default, start_tracking_run, train_and_promote, write_outputs,
+    build_features, champion_infos, commit_outputs, decide_promotions, discard_outputs, ensure_usable_champions,
+    fail_tracking_run, fit_challengers, freshness_gate, ingest_files, load_champions, load_events, log_outputs, log_training,
+    previous_scores, publish, pull_acled, quality_gates, record_artifacts, register_models, save_skill, score,
+    selection_backtest, simulate_default, stage_outputs, start_tracking_run, store_summary, why_retrain,
 )
-from models.score_store import ScoreStore
-
-INPUT_SUFFIXES = (".csv", ".xlsx")
-
-
-class NothingToScore(RuntimeError):
-    """No usable events or no champion model: nothing can be published."""
+from models.selection import check_retrain_mode
+from publish.summary import weekly_summary
 
 
 @flow(name="vigie-weekly", log_prints=True, persist_result=False)
@@ -49,63 +45,47 @@ def weekly_flow(
     """
     settings = settings or Settings()
     settings.ensure_dirs()
-    if retrain not in ("auto", "always", "never"):
-        raise ValueError(f"retrain must be auto, always or never, not {retrain!r}")
+    mode = check_retrain_mode(retrain)
     gazetteer = Gazetteer.load(settings.country_iso3)
     reports, sources, default_as_of = _ingest(events, settings, gazetteer)
-    is_simulated = sources == ("simulated",)
-    if as_of is None:
-        as_of = default_as_of or _after_newest(settings, sources)
-    forecast_week = monday_on_or_before(as_of)
+    forecast_week = monday_on_or_before(as_of or default_as_of or week_after_newest(store_summary(settings), sources))
     known, table = build_features_flow(settings, gazetteer, forecast_week, sources, respect_timestamps)
-    run_id = start_tracking_run(table, known, settings, is_simulated=is_simulated, sources=sources)
+    simulated = is_simulated(sources)
+    run_id = start_tracking_run(table, known, settings, is_simulated=simulated, sources=sources)
     try:
-        reason = {"always": "retraining was asked for", "never": None}.get(retrain) if retrain != "auto" else \
-            retrain_reason(settings, forecast_week, table.feature_names)
-        outcome = None
+        freshness_gate(known, table, settings)
+        champions_known = champion_infos(settings)
+        reason = why_retrain(champions_known, table, settings, mode)
+        decided = None
         if reason:
-            outcome = train_and_promote(table, settings, run_id, reason=reason)
-            save_skill(outcome.backtest, settings)
+            result = selection_backtest(table, settings)
+            decisions = decide_promotions(result, champions_known, table, settings)
+            fitted = fit_challengers(table, decisions, settings)
+            decided = register_models(run_id, fitted, decisions, table, settings)
+            log_training(run_id, result, fitted, decided, table, settings, reason)
+            save_skill(result, settings)
+            champions_known = champion_infos(settings)
+        ensure_usable_champions(champions_known, table, settings)
         champions = load_champions(settings)
-        store = ScoreStore(settings.score_store_url)
-        store.migrate()
-        previous = store.previous_scores(settings.country_iso3, forecast_week.date())
-        scores = score_week(table, champions, gazetteer, settings, run_id=run_id, is_simulated=is_simulated,
-                            previous=previous if len(previous) else None)
+        previous = previous_scores(settings, forecast_week)
+        scores = score(table, champions, gazetteer, settings, run_id=run_id, is_simulated=simulated, previous=previous)
         gates = quality_gates(scores, known, gazetteer, settings, table)
-        published = publish(scores, settings)
-        outputs = write_outputs(scores, table, known, gazetteer, settings, previous=previous if len(previous) else None,
-                                sources=sources, run_id=run_id)
+        staged = stage_outputs(scores, table, known, gazetteer, settings, previous=previous, sources=sources, run_id=run_id)
+        try:
+            published = publish(scores, settings)
+        except BaseException:
+            discard_outputs(staged)
+            raise
+        outputs = commit_outputs(staged, settings)
+        log_outputs(run_id, scores, gazetteer, table, outputs)
     except Exception as exc:
-        mlflow.MlflowClient().set_tag(run_id, "failure", f"{type(exc).__name__}: {exc}"[:5000])
-        mlflow.MlflowClient().set_terminated(run_id, "FAILED")
+        fail_tracking_run(run_id, exc)
         raise
-    top = scores[scores["horizon_weeks"] == min(settings.horizons)].sort_values("rank").head(10)
-    summary = {
-        "country": settings.country_iso3,
-        "week_start": str(forecast_week.date()),
-        "data_cutoff": str(table.data_cutoff.date()),
-        "is_simulated": is_simulated,
-        "sources": list(sources),
-        "events_used": int(len(known)),
-        "districts": int(scores["district_code"].nunique()),
-        "rows_published": int(published.n_rows),
-        "rows_replaced": int(published.replaced_rows),
-        "run_id": run_id,
-        "retrained": outcome is not None,
-        "retrain_reason": reason,
-        "promotions": {k: {"challenger": v["challenger"], "version": v["version"], "promoted": v["promote"]}
-                       for k, v in (outcome.decisions.items() if outcome else [])},
-        "champions": {f"{k}-h{h}": label for (k, h), label in champions.labels.items()},
-        "gates": gates,
-        "score_store": redact_url(settings.score_store_url),
-        "tracking_uri": redact_url(settings.tracking_uri),
-        "mlflow_ui": f"mlflow ui --backend-store-uri {redact_url(settings.tracking_uri)}",
-        "outputs": outputs,
-        "ingest": [r.as_dict() | {"unassigned_events": r.unassigned_events[:20]} for r in reports],
-        "top_districts": top[["rank", "district_name", "admin1_name", "risk_score", "tier", "expected_events",
-                              "p_major_attack_4w"]].to_dict(orient="records"),
-    }
+    public = settings.public_dict()
+    summary = weekly_summary(settings=settings, table=table, events=known, scores=scores, published=published,
+                             run_id=run_id, reason=reason, decided=decided, champion_labels=champions.labels,
+                             gates=gates, outputs=outputs, reports=reports, sources=sources, is_simulated=simulated,
+                             score_store=public["score_store_url"], tracking_uri=public["tracking_uri"])
     record_artifacts(scores, summary)
     return summary
 
@@ -115,32 +95,24 @@ def build_features_flow(settings: Settings, gazetteer: Gazetteer, forecast_week:
                         respect_timestamps: bool = False):
     """The events known before the forecast week, and the feature table built from them (stored as Parquet)."""
     known = load_events(settings, as_of=forecast_week.date(), sources=sources, respect_timestamps=respect_timestamps)
-    if known.empty:
-        raise NothingToScore(f"no {'/'.join(sources)} events dated before {forecast_week.date()} in {settings.event_store}")
     return known, build_features(known, gazetteer, settings, forecast_week)
 
 
-def _ingest(events, settings: Settings, gazetteer: Gazetteer):
+def _ingest(events: list[str] | None, settings: Settings, gazetteer: Gazetteer):
     """Ingest the inputs the flow was given or finds; returns (reports, sources, default as_of or None)."""
     from features.sources.acled_api import AcledCredentials
 
     if events:
-        reports = ingest_files([Path(p) for p in events], settings, gazetteer)
-        return reports, tuple(sorted({s for r in reports for s in r.sources})), None
+        reports = ingest_files(events, settings, gazetteer)
+        return reports, sources_of(reports), None
     credentials = AcledCredentials.from_env()
-    if credentials is not None:
+    if credentials:
         return [pull_acled(settings, gazetteer, credentials)], ("acled",), date.today()
-    dropped = sorted(p for p in settings.drop_dir.glob("*") if p.suffix.lower() in INPUT_SUFFIXES)
+    dropped = dropped_files(settings.drop_dir)
     if dropped:
         reports = ingest_files(dropped, settings, gazetteer)
-        return reports, tuple(sorted({s for r in reports for s in r.sources})), date.today()
+        return reports, sources_of(reports), date.today()
     return ingest_files([simulate_default(settings, gazetteer)], settings, gazetteer), ("simulated",), None
-
-
-def _after_newest(settings: Settings, sources: tuple[str, ...]) -> date:
-    summary = EventStore(settings.event_store).summary()
-    last = max(pd.Timestamp(summary[s]["last_event"]) for s in sources if s in summary)
-    return (monday_on_or_before(last) + pd.Timedelta(days=7)).date()
 
 
 DEPLOYMENT_NAME = "vigie-weekly"

@@ -30,25 +30,30 @@ from models.metrics import (
     reliability_table,
     skill_table,
 )
+from models.protocol import Model
 
 WEEK = pd.Timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model to backtest.
+    """One model to backtest, described without building it.
 
-    ``kind`` "count": ``factory()`` returns a CountModel fitted on ``target_{measure}_h{fit_horizon}``;
-    "hazard": a HazardModel fitted on ``target_major_attack_h{fit_horizon}``. ``fit_horizon`` defaults to
-    ``horizon``; a discrete-time hazard fitted on weekly rows uses ``fit_horizon=1``. Evaluation always uses
-    the target of ``horizon``.
+    ``kind`` "count": ``factory()`` returns a fresh, unfitted :class:`models.protocol.CountModel` fitted on
+    ``target_{measure}_h{fit_horizon}``; "hazard": a :class:`models.protocol.HazardModel` fitted on
+    ``target_major_attack_h{fit_horizon}``. ``fit_horizon`` defaults to ``horizon``; a discrete-time hazard
+    fitted on weekly rows uses ``fit_horizon=1``. Evaluation always uses the target of ``horizon``.
+    ``history_weeks``: the lag columns ``{measure}_lag1 .. _lag{history_weeks}`` the model reads (the
+    ``history_weeks`` of the model ``factory`` builds; :mod:`models.suite` fills it from the model class), so
+    the engine attaches them without building a model.
     """
 
     name: str
     kind: Literal["count", "hazard"]
     horizon: int
-    factory: Callable[[], object]
+    factory: Callable[[], Model]
     fit_horizon: int | None = None
+    history_weeks: int = 0
 
     @property
     def training_horizon(self) -> int:
@@ -75,10 +80,10 @@ class BacktestConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("start", "end", "train_start"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, pd.Timestamp(value))
+        object.__setattr__(self, "start", pd.Timestamp(self.start))
+        object.__setattr__(self, "end", pd.Timestamp(self.end))
+        if self.train_start is not None:
+            object.__setattr__(self, "train_start", pd.Timestamp(self.train_start))
         if self.origin_every < 1 or self.refit_every < 1:
             raise ValueError("origin_every and refit_every must be >= 1")
 
@@ -184,11 +189,11 @@ def _target(spec: ModelSpec, horizon: int, measure: str) -> str:
 
 
 def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: BacktestConfig) -> pd.DataFrame:
-    """The table's frame with the lag columns the models need and the ``active`` flag of each row (a violent
-    event in the ``active_weeks`` weeks before week_start), sorted by week_start (districts in table order
-    within a week), RangeIndex."""
+    """The table's frame with the lag columns the models need (the largest ``history_weeks`` of the specs) and
+    the ``active`` flag of each row (a violent event in the ``active_weeks`` weeks before week_start), sorted by
+    week_start (districts in table order within a week), RangeIndex."""
     frame = table.frame
-    weeks = max((getattr(spec.factory(), "history_weeks", 0) for spec in specs), default=0)
+    weeks = max((spec.history_weeks for spec in specs), default=0)
     if weeks:
         frame = attach_history(table, frame, weeks, config.measure)
     recent = past_sum(table.panel.measures[MEASURE], config.active_weeks)  # (n_districts, n_weeks), panel order
@@ -217,7 +222,7 @@ def _fit(spec: ModelSpec, features: pd.DataFrame, weeks: np.ndarray, y_fit: np.n
     return model, int(rows.size)
 
 
-def _score(spec: ModelSpec, model, X: pd.DataFrame, active: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+def _score(spec: ModelSpec, model: Model, X: pd.DataFrame, active: np.ndarray, y: np.ndarray, rng: np.random.Generator,
            quantiles: Sequence[float]) -> dict[str, np.ndarray]:
     """Prediction columns (see :class:`BacktestResult`) of ``model`` on the evaluation rows X (origin = week_start)."""
     if spec.kind == "count":

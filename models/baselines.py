@@ -6,20 +6,26 @@ Count baselines predict the violent events of a district in the ``horizon`` week
 that :func:`attach_history` adds from the table's panel (:class:`Conflictology` always reads those).
 Every value in those columns counts events of weeks strictly before ``week_start``.
 
-A model that needs such lag columns says so with its ``history_weeks`` attribute (0 when it needs none);
-the backtest attaches them before fitting and predicting.
+Every baseline follows the model contract (:mod:`models.protocol`): a :class:`CountModel` or
+:class:`HazardModel` whose ``input_columns()`` names the columns it reads and whose ``history_weeks`` says how
+many lag columns it needs (0 when none; :meth:`Conflictology.history_for` gives it without building the
+model); the backtest attaches them before fitting and predicting. Baselines cannot split their prediction:
+``contributions`` is None. Column names are generated from the feature facts
+(:func:`features.attacks.window_name`), never parsed.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from features.attacks import window_name
 from features.table import FeatureTable
 from models.distributions import CountDistribution, Empirical, NegativeBinomial
+from models.protocol import CountModel, HazardModel
 
 MEASURE = "violent_events"
 #: Bounds of log(alpha) when a baseline fits an NB2 dispersion: alpha from about 3e-4 (nearly Poisson) to 400.
@@ -53,7 +59,7 @@ def recent_history(table: FeatureTable, rows: pd.DataFrame, weeks: int = 52, mea
 
 def history_columns(weeks: int, measure: str = MEASURE) -> list[str]:
     """Names of the lag columns :func:`attach_history` adds: ``{measure}_lag1 .. {measure}_lag{weeks}``."""
-    return [f"{measure}_lag{k}" for k in range(1, weeks + 1)]
+    return [window_name(measure, "lag", window=k) for k in range(1, weeks + 1)]
 
 
 def attach_history(table: FeatureTable, rows: pd.DataFrame, weeks: int = 52, measure: str = MEASURE) -> pd.DataFrame:
@@ -75,10 +81,17 @@ def lag_matrix(X: pd.DataFrame, weeks: int, measure: str = MEASURE) -> np.ndarra
     return X[names].to_numpy(np.float64)
 
 
+def window_columns(X: pd.DataFrame, window: int, measure: str = MEASURE) -> list[str]:
+    """The columns :func:`window_sum` reads from X: the feature ``{measure}_sum_w{window}`` when X has it,
+    else the lag columns ``{measure}_lag1 .. {measure}_lag{window}``."""
+    column = window_name(measure, "sum", window=window)
+    return [column] if column in X.columns else history_columns(window, measure)
+
+
 def window_sum(X: pd.DataFrame, window: int, measure: str = MEASURE) -> np.ndarray:
     """Events of the ``window`` weeks before week_start, per row: the feature column ``{measure}_sum_w{window}``
     when X has it, else the sum of the lag columns ``{measure}_lag1 .. {measure}_lag{window}``."""
-    column = f"{measure}_sum_w{window}"
+    column = window_name(measure, "sum", window=window)
     if column in X.columns:
         return X[column].to_numpy(np.float64)
     try:
@@ -108,13 +121,9 @@ def fit_nb_dispersion(mu: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(res.x)) if res.fun < poisson_nll else 0.0
 
 
-class _MeanBaseline(ABC):
+class _MeanBaseline(CountModel):
     """A count baseline given by a per-row mean: Poisson around it, or NB2 with a dispersion fitted on the
     training rows (``dispersion="nb"``)."""
-
-    name: str
-    horizon: int
-    history_weeks = 0
 
     def __init__(self, horizon: int, dispersion: str = "poisson"):
         if dispersion not in ("poisson", "nb"):
@@ -127,6 +136,9 @@ class _MeanBaseline(ABC):
     @abstractmethod
     def _mean(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted mean of the events over the horizon, per row."""
+
+    def input_columns(self) -> list[str]:
+        return []
 
     def fit(self, X: pd.DataFrame, y: np.ndarray):
         self.alpha_ = fit_nb_dispersion(self._mean(X), y) if self.dispersion == "nb" else 0.0
@@ -158,6 +170,18 @@ class RollingMean(_MeanBaseline):
         self.window = int(window)
         self.measure = measure
         self.name = name or f"mean_{self.window}" + ("_nb" if dispersion == "nb" else "")
+        self.columns_: list[str] | None = None
+
+    def input_columns(self) -> list[str]:
+        """The window-sum feature (before fitting), or the columns read at fit: the feature when X had it, else
+        the lag columns (see :func:`window_columns`)."""
+        if self.columns_ is not None:
+            return list(self.columns_)
+        return [window_name(self.measure, "sum", window=self.window)]
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "RollingMean":
+        self.columns_ = window_columns(X, self.window, self.measure)
+        return super().fit(X, y)
 
     def _mean(self, X: pd.DataFrame) -> np.ndarray:
         return window_sum(X, self.window, self.measure) / self.window * self.horizon
@@ -170,21 +194,32 @@ class LastWeek(RollingMean):
         super().__init__(horizon, 1, dispersion, measure, name or "last_week" + ("_nb" if dispersion == "nb" else ""))
 
 
-class Conflictology:
+class Conflictology(CountModel):
     """The district's own recent past as the forecast: the empirical distribution of its last ``windows``
     ``horizon``-week sums, the windows ending 1, 2, .., ``windows`` weeks before week_start (overlapping; for
     horizon 1 these are the ``windows`` weekly counts). It reads the lag columns of :func:`attach_history`
-    (``history_weeks = windows + horizon - 1``). Nothing is fitted.
+    (``history_weeks = windows + horizon - 1``, :meth:`history_for`). Nothing is fitted.
     """
 
-    def __init__(self, horizon: int, windows: int = 52, measure: str = MEASURE, name: str = "conflictology"):
+    DEFAULT_WINDOWS = 52
+
+    def __init__(self, horizon: int, windows: int = DEFAULT_WINDOWS, measure: str = MEASURE,
+                 name: str = "conflictology"):
         if horizon < 1 or windows < 1:
             raise ValueError(f"horizon and windows must be >= 1, got {horizon} and {windows}")
         self.horizon = int(horizon)
         self.windows = int(windows)
-        self.history_weeks = self.windows + self.horizon - 1
+        self.history_weeks = self.history_for(self.horizon, self.windows)
         self.measure = measure
         self.name = name
+
+    @staticmethod
+    def history_for(horizon: int, windows: int = DEFAULT_WINDOWS) -> int:
+        """Lag weeks a Conflictology of ``horizon`` and ``windows`` reads: windows + horizon - 1."""
+        return int(windows) + int(horizon) - 1
+
+    def input_columns(self) -> list[str]:
+        return history_columns(self.history_weeks, self.measure)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "Conflictology":
         return self
@@ -203,7 +238,7 @@ class Conflictology:
 # ---------------------------------------------------------------------------------------------- hazard
 
 
-class HazardBaseRate:
+class HazardBaseRate(HazardModel):
     """P(event within the horizon) = the training rows' event rate.
 
     With ``per_district=True`` the rate is the district's own, shrunk towards the overall rate with
@@ -211,13 +246,14 @@ class HazardBaseRate:
     training get the overall rate. ``fit`` takes the event indicator of the *same horizon* (0/1 per row).
     """
 
-    history_weeks = 0
-
     def __init__(self, horizon: int, per_district: bool = False, prior_rows: float = 52.0, name: str | None = None):
         self.horizon = int(horizon)
         self.per_district = per_district
         self.prior_rows = float(prior_rows)
         self.name = name or ("base_rate_district" if per_district else "base_rate")
+
+    def input_columns(self) -> list[str]:
+        return ["district_code"] if self.per_district else []
 
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "HazardBaseRate":
         event = np.asarray(event, dtype=np.float64)

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from models.count import feature_matrix
+from models.design import feature_matrix
 
 #: Covariates used when the caller gives none (those absent from the data are skipped with a note):
 #: foreign-force presence by kind (:mod:`features.forces`), a recent base closure (the "vacuum"),

@@ -5,75 +5,77 @@ P(at least one major attack in weeks ``week_start .. week_start + horizon - 1``)
 
 * :class:`DiscreteTimeHazard` - a binomial GLM of the *weekly* hazard (cloglog or logit link) with
   duration terms, rolled forward week by week along the survival path to the horizon.
-* :class:`SelfExcitingHazard` - P(within H weeks) = 1 - exp(-H (c + sum_j w_j r_j)): a cumulative hazard
-  that adds up recent rates of major attacks and violent events, the district's and its neighbours'.
 * :class:`LightGBMHazard` - a direct per-horizon LightGBM classifier of "major attack within H weeks",
   optionally recalibrated (isotonic or Platt) on held-out, time-ordered weeks.
+
+The self-exciting hazard (P(within H weeks) = 1 - exp(-H (c + sum_j w_j r_j))) is
+:class:`models.self_exciting.SelfExcitingHazard`. Features come from the catalog through selections
+(:mod:`models.design`).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import optimize, special
+from scipy import special
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from models.count import (
-    RequestedFeatures,
-    BoosterExplanations,
+from features.attacks import WEEKS_SINCE_CAP
+from features.forces import FAMILY_PRESENCE
+from features.spec import AnyOf, FeatureSpec, Select
+from models.boosting import BoosterExplanations, lgb_params, time_holdout, train_booster, week_positions
+from models.design import (
     LinearDesign,
-    additive_log_terms,
-    rate_divisor,
-    recency_weights,
+    Selection,
+    catalog_features,
     feature_matrix,
-    lgb_params,
-    log_feature_names,
-    numeric_feature_columns,
-    select_features,
-    time_holdout,
-    train_booster,
-    week_positions,
+    log_features,
+    require_columns,
+    resolve_features,
+)
+from models.protocol import HazardModel
+
+#: Default design of :class:`DiscreteTimeHazard` (in this order); selectors the catalog lacks are left out.
+DEFAULT_HAZARD_FEATURES: tuple[Select, ...] = (
+    Select(measure="violent_events", scope="own", statistic="sum", windows=4),
+    Select(measure="violent_events", scope="own", statistic="sum", windows=52),
+    Select(measure="major_attacks", scope="own", statistic="sum", windows=13),
+    Select(measure="major_attacks", scope="own", statistic="sum", windows=52),
+    Select(measure="fatalities", scope="own", statistic="ewm", half_lives=4),
+    Select(measure="major_attacks", scope="own", statistic="weeks_since"),
+    Select(measure="violent_events", scope="own", statistic="weeks_since"),
+    Select(measure="major_attacks", scope="neighbours", statistic="sum", windows=13),
+    Select(family=FAMILY_PRESENCE, measure="any_force_departures", statistic="any", windows=13),
+    Select(family="seasonality", statistic="sin"),
+    Select(family="seasonality", statistic="cos"),
 )
 
-#: Default design of :class:`DiscreteTimeHazard`; with ``features=None`` absent columns are skipped.
-DEFAULT_HAZARD_FEATURES = [
-    "violent_events_sum_w4",
-    "violent_events_sum_w52",
-    "major_attacks_sum_w13",
-    "major_attacks_sum_w52",
-    "fatalities_ewm_hl4",
-    "weeks_since_major_attacks",
-    "weeks_since_violent_events",
-    "nbr_major_attacks_sum_w13",
-    "ff_base_closed_w13",
-    "season_sin",
-    "season_cos",
-]
-
 #: Durations (weeks since the last event, 1 = the week just before week_start) given a log-duration basis.
-DEFAULT_DURATION_FEATURES = ("weeks_since_major_attacks", "weeks_since_violent_events")
+DEFAULT_DURATION_FEATURES: Select | AnyOf = Select(statistic="weeks_since")
 #: Durations that grow by one week per week along the survival path (no major attack meanwhile).
-DEFAULT_ADVANCED_DURATIONS = ("weeks_since_major_attacks",)
-#: The features' cap on durations (features.attacks.WEEKS_SINCE_CAP): advanced durations stop there.
-DURATION_CAP = 104
+DEFAULT_ADVANCED_DURATIONS: Select | AnyOf = Select(measure="major_attacks", scope="own", statistic="weeks_since")
 
 
-class DiscreteTimeHazard(RequestedFeatures):
+class DiscreteTimeHazard(HazardModel):
     """Discrete-time hazard: a binomial GLM of "a major attack in week t" on the district's history.
 
     Fitted on one-week rows (``event`` = ``target_major_attack_h1``: 1 if the week starting at
     ``week_start`` has a major attack). The weekly hazard is h = g^-1(x'beta), g the ``link`` ("cloglog",
-    the grouped-time proportional-hazards model, or "logit"). Each duration feature (weeks since the last
-    event) enters as log1p(w) plus hinge terms max(0, log1p(w) - log1p(k)) at ``duration_knots`` (weeks):
-    a piecewise-linear curve in log duration. Other counts enter as log1p, then all terms are standardised.
+    the grouped-time proportional-hazards model, or "logit"). ``features`` is a selection resolved against
+    ``catalog`` (default :data:`DEFAULT_HAZARD_FEATURES`). Each duration feature (the features that
+    ``duration_features`` matches: weeks since the last event) enters as log1p(w) plus hinge terms
+    max(0, log1p(w) - log1p(k)) at ``duration_knots`` (weeks): a piecewise-linear curve in log duration.
+    Other counts enter as log1p, then all terms are standardised.
 
     The probability within ``horizon`` weeks follows the survival path: week k = 0 .. H-1 after the row's
-    ``week_start`` is reached only if no major attack happened in weeks 0 .. k-1, so the durations in
-    ``advance`` grow to w + k (capped at ``duration_cap``), other covariates staying at the row's values:
+    ``week_start`` is reached only if no major attack happened in weeks 0 .. k-1, so the durations that
+    ``advance`` matches grow to w + k (capped at ``duration_cap``, the features' cap
+    :data:`features.attacks.WEEKS_SINCE_CAP`), other covariates staying at the row's values:
     P(within H) = 1 - prod_k (1 - h_k). ``weeks_since_violent_events`` is not advanced by default: a week
     without a major attack may still have violent events.
 
@@ -81,22 +83,27 @@ class DiscreteTimeHazard(RequestedFeatures):
     relative to the training average; a duration feature's basis terms are summed into one column.
     """
 
-    def __init__(self, horizon: int, features: list[str] | None = None, link: str = "cloglog",
-                 name: str | None = None, *, duration_features: tuple[str, ...] = DEFAULT_DURATION_FEATURES,
-                 advance: tuple[str, ...] = DEFAULT_ADVANCED_DURATIONS, duration_knots: tuple[float, ...] = (4, 13, 52),
-                 duration_cap: float = DURATION_CAP, min_variation: int = 5):
+    def __init__(self, horizon: int, catalog: Iterable[FeatureSpec] = (),
+                 features: Selection = DEFAULT_HAZARD_FEATURES, link: str = "cloglog", name: str | None = None, *,
+                 duration_features: Select | AnyOf = DEFAULT_DURATION_FEATURES,
+                 advance: Select | AnyOf = DEFAULT_ADVANCED_DURATIONS, duration_knots: tuple[float, ...] = (4, 13, 52),
+                 duration_cap: float = WEEKS_SINCE_CAP, min_variation: int = 5):
         if link not in ("cloglog", "logit"):
             raise ValueError(f"link must be 'cloglog' or 'logit', not {link!r}")
         self.horizon = horizon
-        self.requested_features = list(features or DEFAULT_HAZARD_FEATURES)
+        self.requested_features, self.selection_notes = resolve_features(features, catalog)
         self.link = link
         self.name = name or f"hazard_{link}"
-        self.duration_features = tuple(duration_features)
-        self.advance = tuple(advance)
+        self.duration_features = [s.name for s in self.requested_features if duration_features.matches(s)]
+        self.advance = [s.name for s in self.requested_features if advance.matches(s)]
         self.duration_knots = tuple(duration_knots)
         self.duration_cap = float(duration_cap)
         self.min_variation = int(min_variation)
-        self._explicit = features is not None
+        self.features_: list[str] | None = None
+
+    def input_columns(self) -> list[str]:
+        """The features the fitted model reads (before fitting: the selected ones)."""
+        return list(self.features_) if self.features_ is not None else [s.name for s in self.requested_features]
 
     def _family(self):
         link = sm.families.links.Logit() if self.link == "logit" else sm.families.links.CLogLog()
@@ -108,16 +115,18 @@ class DiscreteTimeHazard(RequestedFeatures):
 
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "DiscreteTimeHazard":
         event = np.asarray(event, dtype=np.float64)
-        req = self.requested_features
-        used, notes = select_features(X, req if self._explicit else None, req)
+        used = [s.name for s in self.requested_features]
+        if not used:
+            raise KeyError("the feature selection found no feature in the catalog")
+        require_columns(X, used)
         rows = np.isfinite(event)
         Xf, ef = X[rows], (event[rows] > 0).astype(np.float64)
-        counts = [f for f in log_feature_names(used) if f not in self.duration_features]
+        counts = [f for f in log_features(self.requested_features) if f not in self.duration_features]
         self.design_ = LinearDesign(used, counts, duration_features=self.duration_features,
                                     duration_knots=self.duration_knots, min_variation=self.min_variation).fit(Xf)
         self.features_ = self.design_.features_
         self.advanced_ = [f for f in self.advance if f in self.features_]
-        self.notes_ = notes + self.design_.notes_
+        self.notes_ = list(self.selection_notes) + self.design_.notes_
         D = self.design_.transform(Xf)
         start = np.zeros(D.shape[1])
         rate = float(np.clip(ef.mean(), 1e-6, 1 - 1e-6))
@@ -136,7 +145,8 @@ class DiscreteTimeHazard(RequestedFeatures):
                 continue
             if not (np.all(np.isfinite(res.params)) and np.isfinite(llf)):
                 continue
-            converged = bool(getattr(res, "converged", True))
+            # statsmodels sets ``converged`` on IRLS results only; a Newton / L-BFGS result counts as converged
+            converged = bool(res.converged) if method == "irls" else True
             if best is None or (converged, llf) > (best[2], best[3]):
                 best = (res, method, converged, llf)
             if converged:
@@ -182,24 +192,25 @@ class DiscreteTimeHazard(RequestedFeatures):
         return pd.DataFrame({"term": ["intercept", *self.design_.terms_], "coef": self.params_, "std_err": self.bse_})
 
 
-class LightGBMHazard(BoosterExplanations):
+class LightGBMHazard(BoosterExplanations, HazardModel):
     """Direct per-horizon classifier: P(major attack within ``horizon`` weeks) by LightGBM (objective binary).
 
     ``event`` is ``target_major_attack_h{horizon}`` (1 if a major attack happens in weeks
-    ``week_start .. week_start + horizon - 1``). ``features=None`` uses every numeric column of X except the
-    keys and targets; ``n_jobs`` is LightGBM's thread count (0 = its default). With ``valid_weeks`` the last
-    ``valid_weeks`` weeks are held out (training rows whose target window reaches them are purged): the
-    trees stop early on them and, with ``calibration`` ("isotonic" or "platt"), a calibrator is fitted on
-    the held-out predictions. With ``refit`` (default) the trees are then refitted on all rows with the
-    chosen number of rounds and the calibrator is applied to their output (as scikit-learn's
-    CalibratedClassifierCV(ensemble=False) does): the recent weeks inform the trees, at the price of a
-    calibrator learnt on a slightly different model. ``refit=False`` keeps the trees that the calibrator saw.
+    ``week_start .. week_start + horizon - 1``). ``features`` is a selection resolved against ``catalog``
+    (None: every feature of the catalog, in catalog order); ``n_jobs`` is LightGBM's thread count (0 = its
+    default). With ``valid_weeks`` the last ``valid_weeks`` weeks are held out (training rows whose target
+    window reaches them are purged): the trees stop early on them and, with ``calibration`` ("isotonic" or
+    "platt"), a calibrator is fitted on the held-out predictions. With ``refit`` (default) the trees are then
+    refitted on all rows with the chosen number of rounds and the calibrator is applied to their output (as
+    scikit-learn's CalibratedClassifierCV(ensemble=False) does): the recent weeks inform the trees, at the
+    price of a calibrator learnt on a slightly different model. ``refit=False`` keeps the trees that the calibrator saw.
 
     ``contributions`` are SHAP values (LightGBM ``pred_contrib``) of the uncalibrated log-odds; their row
     sum plus ``expected_log_odds_`` is the row's uncalibrated log-odds.
     """
 
-    def __init__(self, horizon: int, features: list[str] | None = None, *, num_leaves: int = 15,
+    def __init__(self, horizon: int, catalog: Iterable[FeatureSpec] = (), features: Selection | None = None, *,
+                 num_leaves: int = 15,
                  learning_rate: float = 0.05, n_estimators: int = 300, min_child_samples: int = 50,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, reg_lambda: float = 1.0, seed: int = 0,
                  valid_weeks: int | None = None, early_stopping_rounds: int = 30, calibration: str | None = None,
@@ -209,7 +220,8 @@ class LightGBMHazard(BoosterExplanations):
         if calibration is not None and not valid_weeks:
             raise ValueError("calibration needs held-out weeks: set valid_weeks")
         self.horizon = horizon
-        self.requested_features = None if features is None else list(features)
+        self.requested_features, self.selection_notes = catalog_features(catalog, features)
+        self.features_: list[str] | None = None
         self.num_leaves, self.learning_rate, self.n_estimators = num_leaves, learning_rate, n_estimators
         self.min_child_samples, self.subsample, self.colsample_bytree = min_child_samples, subsample, colsample_bytree
         self.reg_lambda, self.seed = reg_lambda, seed
@@ -219,20 +231,18 @@ class LightGBMHazard(BoosterExplanations):
         self.n_jobs = n_jobs
         self.name = name or f"lgbm_hazard_h{horizon}"
 
-    @property
-    def features(self) -> list[str] | None:
-        """The features the fitted model reads (before fitting: the requested list, None = all numeric)."""
-        return getattr(self, "features_", self.requested_features)
+    def input_columns(self) -> list[str]:
+        """The features the trees read."""
+        return list(self.features_ if self.features_ is not None else self.requested_features)
 
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "LightGBMHazard":
         event = np.asarray(event, dtype=np.float64)
         rows = np.isfinite(event)
         X, e = X[rows], (event[rows] > 0).astype(np.float64)
-        req = self.requested_features
-        self.features_ = list(req) if req is not None else numeric_feature_columns(X)
-        missing = [f for f in self.features_ if f not in X.columns]
-        if missing:
-            raise KeyError(f"feature columns missing from X: {missing}")
+        if not self.requested_features:
+            raise KeyError("the feature selection found no feature in the catalog")
+        require_columns(X, self.requested_features)
+        self.features_ = list(self.requested_features)
         Xm = feature_matrix(X, self.features_)
         params = lgb_params("binary", num_leaves=self.num_leaves, learning_rate=self.learning_rate,
                             min_child_samples=self.min_child_samples, subsample=self.subsample,
@@ -274,97 +284,3 @@ class LightGBMHazard(BoosterExplanations):
         if self.calibration == "isotonic":
             return np.clip(self.calibrator_.predict(p), 0.0, 1.0)
         return self.calibrator_.predict_proba(special.logit(np.clip(p, 1e-9, 1 - 1e-9))[:, None])[:, 1]
-
-
-
-#: Default rates of :class:`SelfExcitingHazard` (chosen on the validation origins 2016-01-04 .. 2017-12-25).
-DEFAULT_HAZARD_RATES = [
-    "major_attacks_sum_w13",
-    "major_attacks_sum_w52",
-    "major_attacks_ewm_hl4",
-    "violent_events_ewm_hl4",
-    "violent_events_ewm_hl13",
-    "violent_events_sum_w52",
-    "nbr_major_attacks_sum_w13",
-    "nbr_major_attacks_sum_w52",
-    "nbr_violent_events_sum_w13",
-]
-
-
-class SelfExcitingHazard:
-    """Direct per-horizon hazard with an additive, self-exciting intensity.
-
-    P(at least one major attack in the ``horizon`` weeks from week_start) = 1 - exp(-Lambda), with the
-    cumulative hazard Lambda = horizon * (c + sum_j w_j r_j): r_j the ``rates`` (history features divided by
-    :func:`models.count.rate_divisor`: events per week of major attacks and violent events, the district's
-    own and its neighbours'), w_j >= 0 and c > 0 fitted by maximum Bernoulli likelihood on
-    ``target_major_attack_h{horizon}`` (rows optionally recency-weighted, half-life ``half_life_weeks``).
-    A quiet district keeps the background hazard c; past violence raises it linearly, so the model
-    extrapolates to levels of violence it has not seen (trees cannot).
-
-    ``contributions`` split log(Lambda) into exact additive terms relative to the training average (see
-    :func:`models.count.additive_log_terms`); their row sum plus ``expected_log_hazard_`` is log Lambda.
-    """
-
-    def __init__(self, horizon: int, rates: list[str] | None = None, *, half_life_weeks: float | None = None,
-                 maxiter: int = 3000, name: str = "hawkes_hazard"):
-        self.horizon = int(horizon)
-        self.requested_rates = None if rates is None else list(rates)
-        self.half_life_weeks = half_life_weeks
-        self.maxiter = int(maxiter)
-        self.name = name
-
-    @property
-    def features(self) -> list[str]:
-        return list(getattr(self, "rates_", self.requested_rates or DEFAULT_HAZARD_RATES))
-
-    def _rates(self, X: pd.DataFrame) -> np.ndarray:
-        R = feature_matrix(X, self.rates_) / self.divisors_
-        return np.where(np.isfinite(R), np.clip(R, 0.0, None), 0.0)
-
-    def fit(self, X: pd.DataFrame, event: np.ndarray) -> "SelfExcitingHazard":
-        event = np.asarray(event, dtype=np.float64)
-        rows = np.isfinite(event)
-        X, e = X[rows], (event[rows] > 0).astype(np.float64)
-        if len(e) == 0:
-            raise ValueError("SelfExcitingHazard needs at least one training row")
-        self.rates_, self.notes_ = select_features(X, self.requested_rates, DEFAULT_HAZARD_RATES)
-        self.divisors_ = np.array([rate_divisor(f) for f in self.rates_])
-        R = self._rates(X)
-        wt = recency_weights(X, self.half_life_weeks)
-        k, H, W = R.shape[1], float(self.horizon), float(wt.sum())
-
-        def objective(theta):
-            w, c = np.exp(theta[:k]), np.exp(theta[k])
-            lam = H * (c + R @ w)
-            q = np.exp(-lam)
-            p = np.clip(-np.expm1(-lam), 1e-300, None)
-            ll = e * np.log(p) - (1.0 - e) * lam
-            d = wt * (e * q / p - (1.0 - e)) * H  # d ll / d (c + R w), weighted
-            return -float(np.sum(wt * ll)) / W, np.r_[-(d @ R) * w / W, -np.sum(d) * c / W]
-
-        rate = float(np.clip(np.average(e, weights=wt), 1e-6, 1 - 1e-6))
-        theta0 = np.r_[np.full(k, np.log(0.1 / max(k, 1))), np.log(-np.log1p(-rate) / H / 2.0)]
-        res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(-20.0, 5.0)] * (k + 1),
-                                options={"maxiter": self.maxiter})
-        self.theta_, self.converged_ = res.x, bool(res.success)
-        self.weights_, self.background_ = np.exp(res.x[:k]), float(np.exp(res.x[k]))
-        self.rate_mean_ = R.mean(axis=0)
-        self.expected_log_hazard_ = float(np.log(H * (self.background_ + self.rate_mean_ @ self.weights_)))
-        self.base_rate_ = float(e.mean())
-        self.n_obs_ = int(len(e))
-        return self
-
-    def cumulative_hazard(self, X: pd.DataFrame) -> np.ndarray:
-        return self.horizon * (self.background_ + self._rates(X) @ self.weights_)
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return -np.expm1(-self.cumulative_hazard(X))
-
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Exact additive terms of log(cumulative hazard) relative to ``expected_log_hazard_``."""
-        return additive_log_terms(self._rates(X), self.weights_, self.background_, self.rate_mean_, X.index,
-                                  self.rates_)
-
-    def coefficients(self) -> pd.DataFrame:
-        return pd.DataFrame({"term": [*self.rates_, "background"], "coef": [*self.weights_, self.background_]})

@@ -1,23 +1,28 @@
 """The model suite: which baselines and candidate models Vigie backtests and may promote, as data.
 
-Each entry is a :class:`models.backtest.ModelSpec` built by name, so a config (or a CLI flag) can list the
-candidates it wants and a registered model records the spec name it was built from.
+Each entry is a recipe built by name into a :class:`models.backtest.ModelSpec`, so a config (or a CLI flag)
+can list the candidates it wants and a registered model records the spec name it was built from. A recipe
+holds the factory ``(horizon, catalog) -> model`` and the facts the engine needs without building the model:
+the lag weeks it reads (``history_weeks``) and, for hazards fitted on weekly rows, the training horizon.
+
+Models receive the feature catalog (``FeatureTable.specs``) and select their features from it by family,
+measure, scope, statistic and window (:mod:`features.spec`); no entry names a column.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
+from features.spec import AnyOf, FeatureSpec, Select
 from models.backtest import ModelSpec
 from models.baselines import Conflictology, HazardBaseRate, LastWeek, RollingMean, Zero
-from models.count import (
-    BoostedCount,
-    LightGBMCount,
-    NegativeBinomialGLM,
-    SelfExcitingNB,
-    ZeroInflatedNegativeBinomialGLM,
-)
-from models.hazard import DiscreteTimeHazard, LightGBMHazard, SelfExcitingHazard
+from models.boosted import BoostedCount, LightGBMCount
+from models.design import catalog_specs
+from models.glm import NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
+from models.hazard import DiscreteTimeHazard, LightGBMHazard
+from models.protocol import Model
+from models.self_exciting import SelfExcitingHazard, SelfExcitingNB
 
 #: Settings chosen on the validation origins 2016-01-04 .. 2017-12-25 of the real Mali data (weekly origins,
 #: refit every 13, training rows from 2012-01-02; see bench/skill_mali.py), never on 2018 or later:
@@ -25,33 +30,55 @@ from models.hazard import DiscreteTimeHazard, LightGBMHazard, SelfExcitingHazard
 #: choice on the training rows), nb_glm's ridge (0.01; the former 1.0 shrank every coefficient to nothing),
 #: the boosted model's size (50 rounds on own / neighbour / kernel / national history, time since, season).
 SELF_EXCITING_ALPHA = 0.3
-BOOST_FEATURE_PREFIXES = ("violent_events_", "fatalities_", "nbr_", "kernel_", "national_", "weeks_since", "season_")
+#: The boosted model's trees read (in catalog order): the district's own violent-event and fatality history,
+#: every neighbour, distance-kernel and national history, the times since, the trends, and the annual harmonics.
+BOOST_FEATURES = AnyOf(
+    Select(family="recent_attacks", measure=("violent_events", "fatalities")),
+    Select(family=("neighbours", "distance_weighted", "national", "time_since", "trend")),
+    Select(family="seasonality", statistic=("sin", "cos")),
+)
 
 BASELINES = ("zero", "last_week", "mean_4", "mean_13", "mean_52", "conflictology")
 HAZARD_BASELINES = ("base_rate",)
 
-_COUNT: dict[str, Callable[[int], object]] = {
-    "zero": lambda h: Zero(h),
-    "last_week": lambda h: LastWeek(h),
-    "mean_4": lambda h: RollingMean(h, 4, name="mean_4"),
-    "mean_13": lambda h: RollingMean(h, 13, name="mean_13"),
-    "mean_52": lambda h: RollingMean(h, 52, name="mean_52"),
-    "conflictology": lambda h: Conflictology(h),
-    "nb_glm": lambda h: NegativeBinomialGLM(h, name="nb_glm", l2=0.01),
-    "zinb_glm": lambda h: ZeroInflatedNegativeBinomialGLM(h, name="zinb_glm"),
-    "lgbm_poisson": lambda h: LightGBMCount(h, objective="poisson", n_estimators=200, n_jobs=1, name="lgbm_poisson"),
-    "lgbm_tweedie": lambda h: LightGBMCount(h, objective="tweedie", n_estimators=200, n_jobs=1, name="lgbm_tweedie"),
-    "hawkes_nb": lambda h: SelfExcitingNB(h, dispersion=SELF_EXCITING_ALPHA, name="hawkes_nb"),
-    "lgbm_boost": lambda h: BoostedCount(h, SelfExcitingNB(h, dispersion=SELF_EXCITING_ALPHA),
-                                         feature_prefixes=BOOST_FEATURE_PREFIXES, n_estimators=50,
-                                         dispersion=SELF_EXCITING_ALPHA, n_jobs=1, name="lgbm_boost"),
+Catalog = Iterable[FeatureSpec]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one suite entry: ``build(horizon, catalog)`` returns a fresh, unfitted model;
+    ``history_weeks(horizon)`` the lag weeks it reads (the built model's ``history_weeks``); hazards fitted
+    on weekly rows (discrete-time) have ``fit_horizon=1``."""
+
+    build: Callable[[int, list[FeatureSpec]], Model]
+    history_weeks: Callable[[int], int] = lambda horizon: 0
+    fit_horizon: int | None = None
+
+
+COUNT_RECIPES: dict[str, Recipe] = {
+    "zero": Recipe(lambda h, c: Zero(h)),
+    "last_week": Recipe(lambda h, c: LastWeek(h)),
+    "mean_4": Recipe(lambda h, c: RollingMean(h, 4, name="mean_4")),
+    "mean_13": Recipe(lambda h, c: RollingMean(h, 13, name="mean_13")),
+    "mean_52": Recipe(lambda h, c: RollingMean(h, 52, name="mean_52")),
+    "conflictology": Recipe(lambda h, c: Conflictology(h), history_weeks=Conflictology.history_for),
+    "nb_glm": Recipe(lambda h, c: NegativeBinomialGLM(h, c, name="nb_glm", l2=0.01)),
+    "zinb_glm": Recipe(lambda h, c: ZeroInflatedNegativeBinomialGLM(h, c, name="zinb_glm")),
+    "lgbm_poisson": Recipe(lambda h, c: LightGBMCount(h, c, objective="poisson", n_estimators=200, n_jobs=1,
+                                                      name="lgbm_poisson")),
+    "lgbm_tweedie": Recipe(lambda h, c: LightGBMCount(h, c, objective="tweedie", n_estimators=200, n_jobs=1,
+                                                      name="lgbm_tweedie")),
+    "hawkes_nb": Recipe(lambda h, c: SelfExcitingNB(h, c, dispersion=SELF_EXCITING_ALPHA, name="hawkes_nb")),
+    "lgbm_boost": Recipe(lambda h, c: BoostedCount(h, c, SelfExcitingNB(h, c, dispersion=SELF_EXCITING_ALPHA),
+                                                   (BOOST_FEATURES,), n_estimators=50,
+                                                   dispersion=SELF_EXCITING_ALPHA, n_jobs=1, name="lgbm_boost")),
 }
-#: name -> (factory(horizon), fit on weekly rows?)
-_HAZARD: dict[str, tuple[Callable[[int], object], bool]] = {
-    "base_rate": (lambda h: HazardBaseRate(h, per_district=True, name="base_rate"), False),
-    "hazard_cloglog": (lambda h: DiscreteTimeHazard(h, link="cloglog", name="hazard_cloglog"), True),
-    "lgbm_hazard": (lambda h: LightGBMHazard(h, n_estimators=200, n_jobs=1, name="lgbm_hazard"), False),
-    "hawkes_hazard": (lambda h: SelfExcitingHazard(h, name="hawkes_hazard"), False),
+HAZARD_RECIPES: dict[str, Recipe] = {
+    "base_rate": Recipe(lambda h, c: HazardBaseRate(h, per_district=True, name="base_rate")),
+    "hazard_cloglog": Recipe(lambda h, c: DiscreteTimeHazard(h, c, link="cloglog", name="hazard_cloglog"),
+                             fit_horizon=1),
+    "lgbm_hazard": Recipe(lambda h, c: LightGBMHazard(h, c, n_estimators=200, n_jobs=1, name="lgbm_hazard")),
+    "hawkes_hazard": Recipe(lambda h, c: SelfExcitingHazard(h, c, name="hawkes_hazard")),
 }
 
 #: The self-exciting NB won the validation backtest at both horizons; the boosted one is its challenger.
@@ -59,28 +86,35 @@ DEFAULT_COUNT_CANDIDATES = ("hawkes_nb", "lgbm_boost")
 DEFAULT_HAZARD_CANDIDATES = ("hawkes_hazard", "hazard_cloglog")
 
 
-def count_spec(name: str, horizon: int) -> ModelSpec:
-    if name not in _COUNT:
-        raise KeyError(f"unknown count model {name!r}; known: {sorted(_COUNT)}")
-    return ModelSpec(name, "count", horizon, lambda: _COUNT[name](horizon))
+def _spec(recipes: dict[str, Recipe], kind: str, name: str, horizon: int, catalog: Catalog) -> ModelSpec:
+    if name not in recipes:
+        raise KeyError(f"unknown {kind} model {name!r}; known: {sorted(recipes)}")
+    recipe, specs = recipes[name], catalog_specs(catalog)
+    return ModelSpec(name, kind, horizon, lambda: recipe.build(horizon, specs), fit_horizon=recipe.fit_horizon,
+                     history_weeks=recipe.history_weeks(horizon))
 
 
-def hazard_spec(name: str, horizon: int) -> ModelSpec:
-    if name not in _HAZARD:
-        raise KeyError(f"unknown hazard model {name!r}; known: {sorted(_HAZARD)}")
-    factory, weekly = _HAZARD[name]
-    return ModelSpec(name, "hazard", horizon, lambda: factory(horizon), fit_horizon=1 if weekly else None)
+def count_spec(name: str, horizon: int, catalog: Catalog) -> ModelSpec:
+    """The count entry ``name`` at ``horizon`` (weeks), its models reading the features of ``catalog``."""
+    return _spec(COUNT_RECIPES, "count", name, horizon, catalog)
 
 
-def suite(horizons: Sequence[int], count_candidates: Sequence[str] = DEFAULT_COUNT_CANDIDATES,
+def hazard_spec(name: str, horizon: int, catalog: Catalog) -> ModelSpec:
+    """The hazard entry ``name`` at ``horizon`` (weeks), its models reading the features of ``catalog``."""
+    return _spec(HAZARD_RECIPES, "hazard", name, horizon, catalog)
+
+
+def suite(horizons: Sequence[int], catalog: Catalog, count_candidates: Sequence[str] = DEFAULT_COUNT_CANDIDATES,
           hazard_candidates: Sequence[str] = DEFAULT_HAZARD_CANDIDATES, hazard_horizon: int = 4,
           baselines: Sequence[str] = BASELINES) -> list[ModelSpec]:
-    """Baselines and candidates for every count horizon, and the hazard models of ``hazard_horizon``."""
-    specs = [count_spec(n, h) for h in horizons for n in (*baselines, *count_candidates)]
-    specs += [hazard_spec(n, hazard_horizon) for n in (*HAZARD_BASELINES, *hazard_candidates)]
+    """Baselines and candidates for every count horizon, and the hazard models of ``hazard_horizon``, all
+    reading the features of ``catalog`` (``FeatureTable.specs``)."""
+    catalog = catalog_specs(catalog)
+    specs = [count_spec(n, h, catalog) for h in horizons for n in (*baselines, *count_candidates)]
+    specs += [hazard_spec(n, hazard_horizon, catalog) for n in (*HAZARD_BASELINES, *hazard_candidates)]
     return specs
 
 
-def build(spec_name: str, kind: str, horizon: int):
+def build(spec_name: str, kind: str, horizon: int, catalog: Catalog) -> Model:
     """A fresh, unfitted model of a suite entry (for the final fit on all rows)."""
-    return (count_spec if kind == "count" else hazard_spec)(spec_name, horizon).factory()
+    return (count_spec if kind == "count" else hazard_spec)(spec_name, horizon, catalog).factory()

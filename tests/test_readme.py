@@ -4,7 +4,7 @@ from pathlib import Path
 
 from features.schema import EVENT_COLUMNS
 from flows.cli import app
-from models.score_store import PUBLICATION_COLUMNS, SCORE_COLUMNS
+from publish.schema import PUBLICATION_COLUMNS, SCORE_COLUMNS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -22,8 +22,9 @@ For district d and week w (Monday t_w)::
 
 * ``μ[d] = log(base_rate) + β·(log pop[d] − median log pop) + σ·u[d] + h·H[d]``: background log rate
   (events per week); u[d] ~ N(0, 1) a district random effect, H[d] = 1 for a few random hot spots.
-* ``s[w] = −A·cos(2π (doy(t_w + 3 days) − 228) / 365.25)``: season, lowest mid-August (the July–September
-  rainy season), highest mid-February (dry season).
+* ``s[w] = −A·cos(2π (doy(t_w + 3 days) − 228) / 365.25)``: season, lowest mid-August (day 228, the middle
+  of the July–September rainy season, ``features.seasonality.RAINY_SEASON_MONTHS``), highest mid-February
+  (dry season).
 * ``E_own[d,w] = Σ_{j≥1} ρ^(j−1) y[d,w−j]`` with ρ = 0.5^(1/half_life): decayed count of the district's own
   past events (self-excitation, the same quantity as ``features.windows.decayed_sum``);
   recursion ``E_own[·,w+1] = ρ·E_own[·,w] + y[·,w]``.
@@ -31,9 +32,21 @@ For district d and week w (Monday t_w)::
   neighbours, rows summing to 1 (spillover).
 * ``P[d,w]`` = 1 when a foreign-force deployment of a ``presence_kinds`` kind covers any day of week w;
   ``V[d,w]`` = 1 when P[d,w] = 0 but P was 1 in one of the ``vacuum_weeks`` previous weeks (withdrawal
-  vacuum; a handover between forces is no withdrawal).
+  vacuum; a handover between forces is no withdrawal). Deployments are the rows of the shipped registry
+  by default (below).
 * ``S[w] = Σ_j 0.5^((w − k_j) / shock_half_life)`` over national shocks j whose week k_j ≤ w (coups,
   elections, ...; every kind counts equally).
+
+Registries (one source of truth)
+--------------------------------
+The simulator holds no fact about a country. By default a run takes its deployments from the shipped
+foreign-force registry (``features/data/registries/<ISO3>/foreign_forces.csv``, read by
+``features.registries.load_foreign_forces``, the file the foreign-force features read) and its national
+shocks from the political calendar (``political_calendar.csv``); each registry row is one deployment,
+placed in the district containing its base by the gazetteer's rules. A country without registries (a
+``Gazetteer.synthetic`` grid) gets random deployments and shocks drawn from the seed, unless the caller
+passes its own frames (or empty ones: none). What a run used is in ``SimulationResult.forces`` / ``shocks``
+and in ``simulation.json``.
 
 Stability: the excitation terms are capped at C, so λ ≤ exp(max μ + A + (a+b)·log1p(C) + γ⁺ + δ⁺·max S);
 ``a + b < 1`` (checked) keeps the mean-field map λ ↦ e^{m}(1 + λ/(1−ρ))^{a+b} a contraction for large λ, so
@@ -59,15 +72,27 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-import duckdb
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import shapely
 from scipy import sparse
 
+from features.gazetteer import Gazetteer
+from features.panel import monday_on_or_before
+from features.registries import (
+    FORCE_KINDS,
+    FOREIGN_FORCES_FILE,
+    POLITICAL_CALENDAR_FILE,
+    REGISTRY_DIR,
+    load_foreign_forces,
+    load_political_calendar,
+)
 from features.schema import VIOLENT_EVENT_TYPES
+from features.seasonality import RAINY_SEASON_MONTHS
 
 SOURCE_NAME = "Vigie simulator"
 _STR = pa.large_string()  # 64-bit offsets: the notes of a few million events pass 2 GB
@@ -97,7 +122,6 @@ COUNTRY_CODES: dict[str, tuple[int, str]] = {
     "DZA": (12, "Northern Africa"), "LBY": (434, "Northern Africa"), "SDN": (729, "Northern Africa"),
 }
 
-FORCE_KINDS: tuple[str, ...] = ("foreign combat", "peacekeeping", "training", "private military", "regional")
 SHOCK_KINDS_RANDOM: tuple[str, ...] = ("coup", "election", "major attack")
 
 # Perpetrator families (order of SimulationParams.perpetrator_mix) and target kinds.
@@ -151,6 +175,20 @@ _DEFAULT_FORCE_ACTORS = {
     "training": "EUTM: European Union Training Mission",
     "private military": "Wagner Group",
     "regional": "G5S: G5 Sahel Force (2017-)",
+}
+_FRANCE = (("", "Military Forces of France (2012-2017)"), ("2017-05-14", "Military Forces of France (2017-)"))
+#: How ACLED names each force of the registries (their ``force`` column) as the target of an attack, with
+#: the day each name came into use: ACLED renamed the French actor on 2017-05-14 (Barkhane's name
+#: changes mid-deployment; that is no withdrawal). A force not listed gets the name of its kind.
+FORCE_ACTOR_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
+    "France (Serval)": _FRANCE,
+    "France (Barkhane)": _FRANCE,
+    "Takuba": _FRANCE,
+    "MINUSMA": (("", "MINUSMA: United Nations Multidimensional Integrated Stabilization Mission in Mali (2013-)"),),
+    "EUTM Mali": (("", "EUTM Mali: European Union Training Mission Mali"),),
+    "G5 Sahel Joint Force": (("", "G5S: G5 Sahel Force (2017-)"),),
+    "Wagner Group": (("", "Wagner Group"),),
+    "Africa Corps": (("", "Military Forces of Russia (2000-)"),),
 }
 
 
@@ -247,100 +285,72 @@ class SimulationResult:
 
 # --------------------------------------------------------------------------------------------- registries
 
-def _forces_frame(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["force", "kind", "district_code", "start", "end", "actor", "note"])
-    frame["start"] = pd.to_datetime(frame["start"]).astype("datetime64[s]")
-    frame["end"] = pd.to_datetime(frame["end"]).astype("datetime64[s]")
-    return frame[["district_code", "kind", "start", "end", "force", "actor", "note"]]
+def registry_forces(country_iso3: str = "MLI") -> pd.DataFrame | None:
+    """The shipped foreign-force registry of ``country_iso3``, or None when the country has none.
 
-
-def default_mali_forces() -> pd.DataFrame:
-    """Foreign-force deployments in Mali by cercle (OCHA COD-AB p-codes, e.g. Gao = ML0701, Ansongo = ML0702).
-
-    Columns: district_code, kind, start, end (NaT = ongoing), force, actor (ACLED actor name), note.
-    Dates follow /work/shared/reference/mali-context.md; where the reference gives no date for one base the
-    operation's dates are used ("approx." in the note). Barkhane is split on 2017-05-14 only because ACLED
-    renamed the French actor then (a handover, not a withdrawal).
+    Read by :func:`features.registries.load_foreign_forces` from
+    ``features/data/registries/<ISO3>/foreign_forces.csv`` (the file the foreign-force features read: one
+    source of truth), one row per force and base, with latitude, longitude and ``admin2_hint`` but no
+    district; :func:`place_deployments` places them.
     """
-    fr_old, fr_new = "Military Forces of France (2012-2017)", "Military Forces of France (2017-)"
-    un = "MINUSMA: United Nations Multidimensional Integrated Stabilization Mission in Mali (2013-)"
-    rows: list[tuple] = []
-    serval = {"ML0901": "Bamako", "ML0501": "Sevare/Mopti", "ML0701": "Gao", "ML0601": "Timbuktu",
-              "ML0801": "Kidal", "ML0804": "Tessalit"}
-    for code, base in serval.items():
-        rows.append(("France, Serval", "foreign combat", code, "2013-01-11", "2014-07-31", fr_old, f"{base} base"))
-    barkhane = {"ML0701": ("Gao", "2022-08-15", ""), "ML0801": ("Kidal", "2021-10-15", "; exit approx."),
-                "ML0804": ("Tessalit", "2021-11-15", "; exit approx."), "ML0601": ("Timbuktu", "2021-12-14", ""),
-                "ML0704": ("Menaka", "2022-06-13", "; start and exit approx."),
-                "ML0604": ("Gossi", "2022-04-19", "; start and exit approx.")}
-    for code, (base, exit_day, approx) in barkhane.items():
-        rows.append(("France, Barkhane", "foreign combat", code, "2014-08-01", "2017-05-13", fr_old, f"{base} base{approx}"))
-        rows.append(("France, Barkhane", "foreign combat", code, "2017-05-14", exit_day, fr_new, f"{base} base{approx}"))
-    for code, base in {"ML0704": "Menaka", "ML0701": "Gao", "ML0702": "Ansongo"}.items():
-        rows.append(("Task Force Takuba", "foreign combat", code, "2020-07-15", "2022-06-30", fr_new,
-                     f"{base}; French-led European special forces; start approx."))
-    minusma = {"ML0901": ("Bamako HQ", "2023-12-31"), "ML0701": ("Gao", "2023-12-31"),
-               "ML0601": ("Timbuktu, Ber", "2023-12-31"), "ML0801": ("Kidal", "2023-10-31"),
-               "ML0501": ("Mopti/Sevare", "2023-12-31"), "ML0804": ("Tessalit, Aguelhok", "2023-10-23"),
-               "ML0603": ("Goundam", "2023-09-30"), "ML0702": ("Ansongo", "2023-11-30"),
-               "ML0704": ("Menaka", "2023-11-30"), "ML0506": ("Douentza", "2023-10-31")}
-    for code, (base, exit_day) in minusma.items():
-        rows.append(("MINUSMA", "peacekeeping", code, "2013-07-01", exit_day, un, f"{base}; exit approx. unless Dec 2023"))
-    rows.append(("MINUSMA", "peacekeeping", "ML0503", "2019-03-25", "2023-08-31", un, "Ogossagou temporary base; approx."))
-    for code, base in {"ML0201": "Koulikoro training camp", "ML0901": "Bamako"}.items():
-        rows.append(("EUTM Mali", "training", code, "2013-02-15", "2024-05-18",
-                     "EUTM Mali: European Union Training Mission Mali", f"{base}; days approx."))
-    g5 = "G5S: G5 Sahel Force (2017-)"
-    rows.append(("G5 Sahel Joint Force", "regional", "ML0501", "2017-07-02", "2018-06-29", g5, "Sevare HQ until the attack"))
-    rows.append(("G5 Sahel Joint Force", "regional", "ML0901", "2018-06-30", "2022-05-15", g5, "HQ moved to Bamako"))
-    wagner = {"ML0901": ("Bamako", "2021-12-15"), "ML0402": ("Segou", "2021-12-15"), "ML0501": ("Sevare/Mopti", "2021-12-15"),
-              "ML0601": ("Timbuktu", "2022-01-05"), "ML0704": ("Menaka", "2022-06-13"), "ML0701": ("Gao", "2022-08-15"),
-              "ML0801": ("Kidal", "2023-11-14")}
-    for code, (base, arrival) in wagner.items():
-        rows.append(("Wagner Group", "private military", code, arrival, "2025-06-06", "Wagner Group",
-                     f"{base}; arrival approx."))
-        rows.append(("Africa Corps", "foreign combat", code, "2025-06-07", None, "Military Forces of Russia (2000-)",
-                     f"{base}; takes over Wagner's positions"))
-    return _forces_frame(rows)
+    if not (REGISTRY_DIR / country_iso3.upper() / FOREIGN_FORCES_FILE).is_file():
+        return None
+    return load_foreign_forces(country_iso3=country_iso3)
 
 
-def default_mali_shocks() -> pd.DataFrame:
-    """National political shocks in Mali (the reference calendar): date, kind, note. Two-round votes give two rows."""
-    rows = [
-        ("2012-01-17", "armed rebellion", "MNLA-led Tuareg rebellion begins"),
-        ("2012-03-22", "coup", "Military coup (Sanogo)"),
-        ("2012-04-06", "secession", "MNLA declares Azawad independent"),
-        ("2013-01-11", "foreign intervention", "Serval intervention begins"),
-        ("2013-07-28", "election", "Presidential election, first round"),
-        ("2013-08-11", "election", "Presidential election, second round"),
-        ("2015-05-15", "peace accord", "Algiers accord signed by the government"),
-        ("2015-06-20", "peace accord", "Algiers accord signed by the CMA"),
-        ("2018-07-29", "election", "Presidential election, first round"),
-        ("2018-08-12", "election", "Presidential election, second round"),
-        ("2020-03-29", "election", "Legislative elections, first round"),
-        ("2020-04-19", "election", "Legislative elections, second round"),
-        ("2020-06-05", "protest movement", "M5-RFP protests begin in Bamako"),
-        ("2020-08-18", "coup", "Military coup (Goita)"),
-        ("2021-05-24", "coup", "Second coup"),
-        ("2022-01-09", "sanctions", "ECOWAS sanctions"),
-        ("2022-07-03", "sanctions lifted", "ECOWAS lifts sanctions"),
-        ("2023-06-18", "referendum", "Constitutional referendum"),
-        ("2023-09-16", "alliance", "Alliance of Sahel States charter"),
-        ("2023-11-14", "territorial change", "Army and Wagner retake Kidal"),
-        ("2024-01-25", "accord ended", "Junta ends the Algiers accord"),
-        ("2024-01-28", "alliance", "Withdrawal from ECOWAS announced"),
-        ("2024-04-10", "repression", "Political party activities suspended"),
-        ("2024-07-06", "alliance", "AES confederation treaty"),
-        ("2024-09-17", "major attack", "JNIM attack on Bamako"),
-        ("2025-05-13", "repression", "Political parties dissolved"),
-        ("2025-06-01", "major attack", "Boulikessi base attacked"),
-        ("2025-06-06", "foreign force change", "Wagner announces its withdrawal"),
-        ("2025-07-08", "regime change", "Five-year presidential mandate granted"),
-        ("2025-09-01", "economic warfare", "JNIM fuel blockade begins (day approx.)"),
-    ]
-    frame = pd.DataFrame(rows, columns=["date", "kind", "note"])
-    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[s]")
-    return frame
+def registry_shocks(country_iso3: str = "MLI") -> pd.DataFrame | None:
+    """National shocks from the shipped political calendar of ``country_iso3`` (None when it has none).
+
+    Columns date (datetime64[s]), kind, note (the calendar's ``event``), one row per calendar event (a
+    two-round vote is two rows), read by :func:`features.registries.load_political_calendar`. Every kind
+    counts equally in S[w].
+    """
+    if not (REGISTRY_DIR / country_iso3.upper() / POLITICAL_CALENDAR_FILE).is_file():
+        return None
+    calendar = load_political_calendar(country_iso3=country_iso3)
+    return pd.DataFrame({"date": calendar["date"], "kind": calendar["kind"], "note": calendar["event"]})
+
+
+def place_deployments(forces: pd.DataFrame, districts: pd.DataFrame, country_iso3: str) -> pd.DataFrame:
+    """Registry deployments (as from :func:`registry_forces`) with the district_code of the district holding them.
+
+    Placed by the gazetteer's rules (:meth:`features.gazetteer.Gazetteer.assign`, as
+    :func:`features.registries.assign_deployments` does for the features): the polygon of ``districts``
+    containing the base, else ``admin2_hint`` matched to a district name. Rows in none of ``districts``
+    are left out, so a run on part of a country keeps the deployments it holds; the other rows and
+    their order are kept unchanged. ``districts`` needs district_code, district_name, admin1_name,
+    population and geometry with a CRS. Returns a new frame.
+    """
+    if getattr(districts, "crs", None) is None:  # as in simulate: coordinates without a CRS are WGS84 degrees
+        districts = gpd.GeoDataFrame(districts, geometry="geometry", crs="EPSG:4326")
+    gazetteer = Gazetteer.from_frames(country_iso3, districts)
+    query = pd.DataFrame({
+        "latitude": forces["latitude"], "longitude": forces["longitude"],
+        "admin1": pd.Series(pd.NA, index=forces.index, dtype="string"),
+        "admin2": forces["admin2_hint"].astype("string"),
+    }, index=forces.index)
+    codes = gazetteer.assign(query)["district_code"]
+    return forces.assign(district_code=codes)[codes.notna().to_numpy()]
+
+
+def _actor_eras(forces: pd.DataFrame) -> list[tuple[tuple[str, str], ...]]:
+    """ACLED actor name(s) of each deployment, each with the day it came into use ("" = always).
+
+    The row's ``actor`` when it has one; else :data:`FORCE_ACTOR_NAMES` of its ``force``; else the name
+    of its ``kind`` (:data:`_DEFAULT_FORCE_ACTORS`).
+    """
+    n = len(forces)
+    actors = forces["actor"] if "actor" in forces.columns else [None] * n
+    names = forces["force"] if "force" in forces.columns else [None] * n
+    eras = []
+    for actor, force, kind in zip(actors, names, forces["kind"], strict=True):
+        if isinstance(actor, str) and actor:
+            eras.append((("", actor),))
+        elif isinstance(force, str) and force in FORCE_ACTOR_NAMES:
+            eras.append(FORCE_ACTOR_NAMES[force])
+        else:
+            eras.append((("", _DEFAULT_FORCE_ACTORS.get(kind, "Foreign Military Forces")),))
+    return eras
 
 
 def _random_forces(codes: np.ndarray, first: np.datetime64, last: np.datetime64, share: float,
@@ -379,20 +389,33 @@ def _random_shocks(first: np.datetime64, last: np.datetime64, per_year: float,
 
 def simulation_weeks(start: date, end: date) -> pd.DatetimeIndex:
     """Mondays of the whole weeks in [Monday on or before ``start``, ``end``] (a week needs its Sunday <= end)."""
-    first = pd.Timestamp(start).normalize()
-    first -= pd.Timedelta(days=first.dayofweek)
-    latest = pd.Timestamp(end).normalize() - pd.Timedelta(days=6)  # a week's Monday must be <= end - 6 days
-    last = latest - pd.Timedelta(days=latest.dayofweek)
+    first = monday_on_or_before(start)
+    last = monday_on_or_before(pd.Timestamp(end) - pd.Timedelta(days=6))  # a week's Monday must be <= end - 6 days
     if last < first:
         raise ValueError(f"no whole week between {start} and {end}")
     return pd.date_range(first, last, freq="7D").astype("datetime64[s]")
 
 
+def _rainy_season_middle() -> float:
+    """Day of year (1 = 1 January, a common year) in the middle of :data:`RAINY_SEASON_MONTHS`: 228 for
+    July .. September, halfway between the first day of July (182) and the first day after September (274)."""
+    first_day = np.datetime64(f"2001-{min(RAINY_SEASON_MONTHS):02d}", "M").astype("datetime64[D]")
+    after_last = (np.datetime64(f"2001-{max(RAINY_SEASON_MONTHS):02d}", "M") + 1).astype("datetime64[D]")
+    jan1 = np.datetime64("2001-01-01", "D")
+    return ((first_day - jan1).astype(np.int64) + 1 + (after_last - jan1).astype(np.int64) + 1) / 2
+
+
+#: Day of year of the seasonal trough: the middle of the rainy season of ``features.seasonality``.
+SEASON_TROUGH_DOY: float = _rainy_season_middle()
+
+
 def seasonal_effect(week_starts: np.ndarray, amplitude: float) -> np.ndarray:
-    """s[w] = −A·cos(2π(doy(t_w + 3 days) − 228)/365.25): log-rate season, lowest mid-August. Shape (n_weeks,)."""
+    """s[w] = −A·cos(2π(doy(t_w + 3 days) − D)/365.25), D = :data:`SEASON_TROUGH_DOY` (228, mid-August: the
+    middle of ``features.seasonality.RAINY_SEASON_MONTHS``): log-rate season, lowest in the rainy season.
+    Shape (n_weeks,)."""
     mid = week_starts.astype("datetime64[D]") + np.timedelta64(3, "D")
     doy = (mid - mid.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
-    return -amplitude * np.cos(2 * np.pi * (doy - 228) / 365.25)
+    return -amplitude * np.cos(2 * np.pi * (doy - SEASON_TROUGH_DOY) / 365.25)
 
 
 def decay_factor(half_life_weeks: float) -> float:
@@ -603,9 +626,13 @@ def _fatalities(n: int, zero_share: np.ndarray, params: SimulationParams, rng: n
     return deaths.astype(np.int64)
 
 
-def _violent_events(y: np.ndarray, force: np.ndarray, force_actor_ids: np.ndarray, day0: int,
+def _violent_events(y: np.ndarray, force: np.ndarray, force_actors: list, day0: int,
                     catalogue: dict, names: _Names, params: SimulationParams, rng: np.random.Generator) -> dict:
-    """Attributes of all violent events; y and force are (n_districts, n_weeks) on the output weeks."""
+    """Attributes of all violent events; y and force are (n_districts, n_weeks) on the output weeks.
+
+    ``force_actors``: the ACLED actor-name eras of each deployment (:func:`_actor_eras`); an attack on a
+    deployment names it as ACLED did on the event's day.
+    """
     n_d, n_w = y.shape
     cell = np.repeat(np.arange(n_d * n_w), y.ravel())
     n = len(cell)
@@ -645,7 +672,8 @@ def _violent_events(y: np.ndarray, force: np.ndarray, force_actor_ids: np.ndarra
     actor1 = _actor_ids(catalogue, names, perp, FAMILIES, member1, day)
     actor2 = _actor_ids(catalogue, names, target, TARGETS, member2, day)
     is_foreign = target == TARGETS.index("foreign")
-    actor2[is_foreign] = force_actor_ids[event_force[is_foreign]]
+    actor2[is_foreign] = _actor_ids({"forces": force_actors}, names, np.zeros(int(is_foreign.sum()), np.int64),
+                                    ("forces",), event_force[is_foreign], day[is_foreign])
 
     inter_f = np.array([_INTER[f] for f in FAMILIES])
     inter_t = np.array([_INTER[t] for t in TARGETS])
@@ -758,30 +786,33 @@ def _acled_table(ev: dict, names: _Names, districts: pd.DataFrame, lon_pts: np.n
 
 # ----------------------------------------------------------------------------------------------- simulate
 
-def _resolve_registries(forces: pd.DataFrame | None, shocks: pd.DataFrame | None, codes: np.ndarray,
+def _resolve_registries(forces: pd.DataFrame | None, shocks: pd.DataFrame | None, districts: pd.DataFrame,
                         first: np.datetime64, last: np.datetime64, country_iso3: str, params: SimulationParams,
                         rng_forces: np.random.Generator,
                         rng_shocks: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The forces and shocks a run uses: copies of the given frames with typed dates, or the defaults.
 
-    Forces default to the Mali registry (rows of districts in the gazetteer) for MLI and to random
-    deployments otherwise or when no Mali p-code matches; shocks to the Mali calendar or random shocks.
+    Forces default to the country's shipped registry (:func:`registry_forces`, placed in ``districts``)
+    and to random deployments when the country has no registry or none of its rows is in ``districts``;
+    given forces without a district_code column are placed the same way. Shocks default to the
+    country's political calendar (:func:`registry_shocks`), else random shocks.
     """
     if forces is None:
-        forces = default_mali_forces() if country_iso3 == "MLI" else forces
-        if forces is not None:
-            forces = forces[forces["district_code"].isin(codes)].reset_index(drop=True)
+        registry = registry_forces(country_iso3)
+        forces = None if registry is None else place_deployments(registry, districts, country_iso3)
         if forces is None or forces.empty:
-            forces = _random_forces(codes, first, last, params.random_force_share, rng_forces)
+            forces = _random_forces(districts["district_code"].to_numpy(dtype=object), first, last,
+                                    params.random_force_share, rng_forces)
     else:
+        if "district_code" not in forces.columns:
+            forces = place_deployments(forces, districts, country_iso3)
         forces = forces.copy()
         forces["start"] = pd.to_datetime(forces["start"]).astype("datetime64[s]")
         forces["end"] = pd.to_datetime(forces["end"]).astype("datetime64[s]")
-        default_actor = forces["kind"].map(_DEFAULT_FORCE_ACTORS).fillna("Foreign Military Forces")
-        forces["actor"] = forces["actor"].fillna(default_actor) if "actor" in forces.columns else default_actor
     if shocks is None:
-        shocks = (default_mali_shocks() if country_iso3 == "MLI"
-                  else _random_shocks(first, last, params.random_shocks_per_year, rng_shocks))
+        shocks = registry_shocks(country_iso3)
+        if shocks is None:
+            shocks = _random_shocks(first, last, params.random_shocks_per_year, rng_shocks)
     else:
         shocks = shocks.copy()
         shocks["date"] = pd.to_datetime(shocks["date"]).astype("datetime64[s]")
@@ -795,10 +826,19 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
     """Simulate weekly violent-event intensities and an ACLED-format event export for ``districts``.
 
     ``districts``: district_code, district_name, admin1_name, population, geometry (polygons; reprojected
-    to EPSG:4326 if needed). ``neighbours``: district_code, neighbour_code, distance_km. ``forces``:
-    district_code, kind, start, end (NaT = ongoing), optional actor; None = :func:`default_mali_forces` for
-    MLI (if its p-codes match the districts), random deployments otherwise. ``shocks``: date, kind; None =
-    :func:`default_mali_shocks` for MLI, random shocks otherwise. Inputs are not modified.
+    to EPSG:4326 if needed). ``neighbours``: district_code, neighbour_code, distance_km.
+
+    ``forces``, the foreign-force deployments: a frame with kind, start, end (NaT = ongoing), optional
+    force and actor (ACLED actor name; default from :data:`FORCE_ACTOR_NAMES` by force, else by kind) and
+    either district_code or, as the registry has them, latitude, longitude, admin2_hint (placed by
+    :func:`place_deployments`). None (the default) = the shipped registry of ``country_iso3``
+    (:func:`registry_forces`: ``features/data/registries/MLI/foreign_forces.csv`` for Mali), or random
+    deployments for a country without one (e.g. a ``Gazetteer.synthetic`` grid) or when no registry row
+    falls in ``districts``; an empty frame = no deployment. Every row is used as given (no row added,
+    merged or split): ``SimulationResult.forces`` is that frame with its district_code.
+
+    ``shocks``: date, kind; None = the country's political calendar (:func:`registry_shocks`), random
+    shocks for a country without one; an empty frame = none. Inputs are not modified.
     """
     if len(districts) == 0:
         raise ValueError("simulate needs at least one district")
@@ -819,7 +859,7 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
 
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     r_back, r_counts, r_violent, r_nonviolent, r_points, r_forces, r_shocks, r_export = streams
-    forces, shocks = _resolve_registries(forces, shocks, codes, first, last, country_iso3, params, r_forces, r_shocks)
+    forces, shocks = _resolve_registries(forces, shocks, gdf, first, last, country_iso3, params, r_forces, r_shocks)
 
     mu, hot = background_log_rate(population, params, r_back)
     present, force = presence_matrix(forces, codes, ext_first, n_ext, params.presence_kinds)
@@ -839,9 +879,9 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
 
     names = _Names()
     catalogue = _actor_catalogue(country_name)
-    force_actor_ids = np.array([names.id(a) for a in forces["actor"].astype(str)], dtype=np.int64)
+    force_actors = _actor_eras(forces)
     day0 = int(first.astype(np.int64))
-    violent = _violent_events(y, force, force_actor_ids, day0, catalogue, names, params, r_violent)
+    violent = _violent_events(y, force, force_actors, day0, catalogue, names, params, r_violent)
     other = _nonviolent_events(population, n_w, day0, catalogue, names, params, r_nonviolent)
     order = np.argsort(np.concatenate([violent["day"], other["day"]]), kind="stable")
     ev = {k: np.concatenate([violent[k], other[k]])[order] for k in violent}
@@ -867,13 +907,9 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
 # --------------------------------------------------------------------------------------------------- I/O
 
 def _fixed_decimals(values: pa.Array, decimals: int = 4) -> pa.Array:
-    """Floats as text with exactly ``decimals`` decimals ("15.0200"), as ACLED writes coordinates."""
-    scaled = np.round(values.to_numpy(zero_copy_only=False) * 10**decimals).astype(np.int64)
-    mag = np.abs(scaled)
-    whole = pc.cast(pa.array(mag // 10**decimals), _STR)
-    frac = pc.utf8_lpad(pc.cast(pa.array(mag % 10**decimals), _STR), decimals, "0")
-    sign = pa.array(np.where(scaled < 0, "-", ""), _STR)
-    return _join(sign, whole, ".", frac)
+    """Floats as decimals with exactly ``decimals`` decimals (written "15.0200", as ACLED writes coordinates)."""
+    rounded = np.round(values.to_numpy(zero_copy_only=False).astype(np.float64), decimals)
+    return pa.array(rounded, mask=np.isnan(rounded)).cast(pa.decimal128(12, decimals), safe=False)
 
 
 def _json_records(frame: pd.DataFrame) -> list[dict]:
@@ -888,7 +924,8 @@ def _json_records(frame: pd.DataFrame) -> list[dict]:
 def write_simulation(result: SimulationResult, out_dir: Path) -> dict[str, Path]:
     """Write ``events.csv`` (ACLED export text), ``truth.parquet`` and ``simulation.json`` into ``out_dir``.
 
-    The CSV quotes only fields that need it and writes coordinates with 4 decimals, as ACLED does. Returns
+    The CSV (pyarrow's writer, streamed in record batches) quotes text fields and writes coordinates with 4
+    decimals, as ACLED exports do. Returns
     {"events": path, "truth": path, "metadata": path}.
     """
     out_dir = Path(out_dir)
@@ -897,14 +934,13 @@ def write_simulation(result: SimulationResult, out_dir: Path) -> dict[str, Path]
     table = pa.Table.from_pandas(result.events, preserve_index=False)
     for col in ("latitude", "longitude"):
         table = table.set_column(table.schema.get_field_index(col), col, _fixed_decimals(table[col].combine_chunks()))
-    # One thread streaming record batches: rows keep their order and memory stays flat (several threads
-    # buffer the whole table, ~1 GB more for 2.5 million events, for no gain in speed).
-    with duckdb.connect() as con:
-        con.execute("SET threads = 1")
-        con.execute("SET preserve_insertion_order = true")
-        con.register("events", pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=200_000)))
-        target = paths["events"].as_posix().replace("'", "''")
-        con.execute(f"COPY events TO '{target}' (FORMAT csv, HEADER true, DELIMITER ',')")
+    # Written batch by batch (rows keep their order, memory stays flat); the header unquoted, as ACLED's.
+    with open(paths["events"], "wb") as handle:
+        handle.write((",".join(table.column_names) + "\n").encode())
+        options = pa_csv.WriteOptions(quoting_style="needed", include_header=False)
+        with pa_csv.CSVWriter(handle, table.schema, write_options=options) as out:
+            for batch in table.to_batches(max_chunksize=200_000):
+                out.write_batch(batch)
     result.truth.to_parquet(paths["truth"], index=False)
     meta = {
         "generator": SOURCE_NAME, "seed": result.seed, "params": asdict(result.params),

@@ -55,17 +55,71 @@ def test_default_catalog(table):
     assert list(table.target_catalog["name"]) == table.targets
 
 
-def model_default_features() -> set[str]:
-    from models.count import DEFAULT_GLM_FEATURES, DEFAULT_INFLATION_FEATURES
+def model_default_selections() -> list:
+    """Every default feature selector of the models (each Select designates one feature; BOOST_FEATURES many)."""
+    from models.glm import DEFAULT_GLM_FEATURES, DEFAULT_INFLATION_FEATURES
     from models.hazard import DEFAULT_HAZARD_FEATURES
+    from models.self_exciting import DEFAULT_HAZARD_RATES, DEFAULT_RATE_FEATURES
+    from models.suite import BOOST_FEATURES
 
-    return set(DEFAULT_GLM_FEATURES + DEFAULT_INFLATION_FEATURES + DEFAULT_HAZARD_FEATURES)
+    return [*DEFAULT_GLM_FEATURES, *DEFAULT_INFLATION_FEATURES, *DEFAULT_HAZARD_FEATURES, *DEFAULT_RATE_FEATURES,
+            *DEFAULT_HAZARD_RATES, BOOST_FEATURES]
+
+
+def missing_default_features(specs) -> list[str]:
+    """The default selectors that do not find their feature(s) in ``specs`` (a Select must find exactly one)."""
+    from features.spec import Select, select
+
+    return [str(s) for s in model_default_selections()
+            if not select(specs, s) or (isinstance(s, Select) and len(select(specs, s)) != 1)]
 
 
 def test_the_features_the_models_read_exist(table):
-    # foreign-force (ff_) and political (pol_) features need the registries: see test_real_acled_mali
-    needed = {name for name in model_default_features() if not name.startswith(("ff_", "pol_"))}
-    assert sorted(needed - set(table.feature_names)) == []
+    # foreign-force and political features need the registries: see test_real_acled_mali
+    from features.forces import FAMILY_EVENTS, FAMILY_PRESENCE
+    from features.political import FAMILY_CALENDAR, FAMILY_UNREST
+
+    needs_registries = {FAMILY_PRESENCE, FAMILY_EVENTS, FAMILY_CALENDAR, FAMILY_UNREST}
+    missing = missing_default_features(table.specs)
+    assert [m for m in missing if not any(f in m for f in needs_registries)] == []
+    assert len(missing) == 1  # ff_base_closed_w13
+
+
+def test_the_default_selections_pick_the_validated_columns(table):
+    """The model defaults, once lists of names, select the same columns in the same order."""
+    from models.design import resolve_features
+    from models.glm import DEFAULT_GLM_FEATURES, DEFAULT_INFLATION_FEATURES
+    from models.hazard import DEFAULT_HAZARD_FEATURES
+    from models.self_exciting import DEFAULT_HAZARD_RATES, DEFAULT_RATE_FEATURES
+
+    def names(selection):
+        return [s.name for s in resolve_features(selection, table.specs)[0]]
+
+    assert names(DEFAULT_GLM_FEATURES) == [
+        "violent_events_sum_w4", "violent_events_sum_w13", "violent_events_sum_w52", "violent_events_ewm_hl4",
+        "fatalities_sum_w13", "weeks_since_violent_events", "nbr_violent_events_sum_w13", "season_sin", "season_cos"]
+    assert names(DEFAULT_INFLATION_FEATURES) == ["weeks_since_violent_events", "violent_events_sum_w52"]
+    assert names(DEFAULT_HAZARD_FEATURES) == [  # ff_base_closed_w13 needs the registries
+        "violent_events_sum_w4", "violent_events_sum_w52", "major_attacks_sum_w13", "major_attacks_sum_w52",
+        "fatalities_ewm_hl4", "weeks_since_major_attacks", "weeks_since_violent_events", "nbr_major_attacks_sum_w13",
+        "season_sin", "season_cos"]
+    assert names(DEFAULT_RATE_FEATURES) == [
+        "violent_events_ewm_hl1", "violent_events_ewm_hl4", "violent_events_ewm_hl13", "violent_events_ewm_hl52",
+        "nbr_violent_events_sum_w4", "nbr_violent_events_sum_w13", "nbr_violent_events_sum_w52"]
+    assert names(DEFAULT_HAZARD_RATES) == [
+        "major_attacks_sum_w13", "major_attacks_sum_w52", "major_attacks_ewm_hl4", "violent_events_ewm_hl4",
+        "violent_events_ewm_hl13", "violent_events_sum_w52", "nbr_major_attacks_sum_w13", "nbr_major_attacks_sum_w52",
+        "nbr_violent_events_sum_w13"]
+
+
+def test_the_boosted_model_reads_own_neighbour_kernel_national_history_time_since_and_season(table):
+    """BOOST_FEATURES selects what the former name prefixes did, in catalog (= column) order."""
+    from features.spec import select
+    from models.suite import BOOST_FEATURES
+
+    prefixes = ("violent_events_", "fatalities_", "nbr_", "kernel_", "national_", "weeks_since", "season_")
+    assert [s.name for s in select(table.specs, BOOST_FEATURES)] == [
+        n for n in table.feature_names if n.startswith(prefixes)]
 
 
 def test_catalog_version_follows_the_config(gazetteer, table):
@@ -167,4 +221,4 @@ def test_real_acled_mali(acled_file):
     assert t.frame["target_violent_events_h1"].sum() == counted.sum() > 2000
     assert {"foreign_presence", "political_calendar", "perpetrators"} <= set(t.catalog["family"])
     assert t.frame[t.feature_names].notna().all().all()
-    assert sorted(model_default_features() - set(t.feature_names)) == []
+    assert missing_default_features(t.specs) == []

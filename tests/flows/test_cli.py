@@ -69,7 +69,7 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     summary = _last_json(result.stdout)
     assert summary["week_start"] == "2020-06-01" and summary["districts"] == 50
     assert not summary["is_simulated"]
-    from models.score_store import ScoreStore
+    from publish.score_store import ScoreStore
 
     store = ScoreStore(summary["score_store"])
     week = store.latest("MLI")

@@ -16,7 +16,7 @@ import pytest
 
 from flows.weekly import weekly_flow as run_flow
 from flows.settings import Settings
-from models.score_store import ScoreStore
+from publish.score_store import ScoreStore
 
 pytestmark = pytest.mark.integration
 

@@ -120,7 +120,7 @@ def test_active_flag_and_breakdowns():
 
 def test_conflictology_gets_its_history_and_hazard_base_rate_its_event_rate():
     config = BacktestConfig(start=WEEKS[8], end=WEEKS[11])
-    specs = [ModelSpec("conf", "count", 1, lambda: Conflictology(1, windows=5)),
+    specs = [ModelSpec("conf", "count", 1, lambda: Conflictology(1, windows=5), history_weeks=5),
              ModelSpec("rate", "hazard", 4, lambda: HazardBaseRate(4))]
     result = run_backtest(TABLE, specs, config)
     conf = result.predictions[result.predictions["model"] == "conf"].set_index(["origin", "district_code"])
@@ -179,3 +179,23 @@ def test_skill_against_the_best_baseline():
     crps = result.predictions.groupby("model")["crps"].mean()
     assert table.loc["mean_4", "skill"] == pytest.approx(1 - crps["mean_4"] / crps["zero"])
     assert table.loc["zero", "skill"] == pytest.approx(0.0)
+
+
+def test_models_are_built_only_to_be_fitted_and_get_the_history_their_spec_declares():
+    """The engine reads ``history_weeks`` from the spec: every model it builds is fitted (one per refit)."""
+    built = []
+
+    def factory():
+        built.append(Conflictology(1, windows=3))
+        return built[-1]
+
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[15], refit_every=4)
+    result = run_backtest(TABLE, [ModelSpec("conf", "count", 1, factory, history_weeks=3)], config)
+    assert len(built) == len(result.fits) == 2
+    assert all(m.history_weeks == 3 for m in built)
+    p = result.predictions.set_index(["origin", "district_code"])
+    assert p.loc[(WEEKS[8], "D0"), "mean"] == pytest.approx(X[0, 5:8].mean())
+    Spy.calls = []
+    run_backtest(TABLE, [ModelSpec("spy", "count", 1, lambda: Spy(1), history_weeks=2)], config)
+    columns = Spy.calls[0][3]
+    assert "violent_events_lag2" in columns and "violent_events_lag3" not in columns

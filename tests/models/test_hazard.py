@@ -9,10 +9,19 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from features.attacks import window_spec
+from features.seasonality import SEASON_SIN
+from features.spec import FeatureSpec
 from models.hazard import DEFAULT_HAZARD_FEATURES, DiscreteTimeHazard, LightGBMHazard
 from models.protocol import HazardModel
 
 CAP = 104
+WS_MAJOR = window_spec("major_attacks", "weeks_since", unit="weeks")
+NOISE = FeatureSpec("noise", "test", "noise", "unitless")
+CONSTANT = FeatureSpec("constant_flag", "test", "a constant column", "indicator")
+#: The duration panel's columns, as specs (``season_sin`` plays a static covariate).
+DURATION_FEATURES = [WS_MAJOR, SEASON_SIN]
+X_SPECS = [FeatureSpec(f"x{i}", "test", f"x{i}", "unitless") for i in (1, 2, 3)]
 A, B_DURATION, C_X = -2.0, -0.6, 0.5  # cloglog hazard = A + B log1p(weeks since) + C x
 
 
@@ -56,7 +65,7 @@ def true_p_within(X: pd.DataFrame, horizon: int) -> np.ndarray:
 
 def test_cloglog_hazard_recovers_the_duration_and_covariate_effects(duration_panel):
     X, event = duration_panel
-    model = DiscreteTimeHazard(4, ["weeks_since_major_attacks", "season_sin"], duration_knots=()).fit(X, event)
+    model = DiscreteTimeHazard(4, features=DURATION_FEATURES, duration_knots=()).fit(X, event)
     assert isinstance(model, HazardModel) and model.link == "cloglog" and model.converged_
     coef = model.coefficients().set_index("term")["coef"]
     sd_log = np.log1p(X["weeks_since_major_attacks"]).std(ddof=0)
@@ -69,7 +78,7 @@ def test_cloglog_hazard_recovers_the_duration_and_covariate_effects(duration_pan
 @pytest.mark.parametrize("knots, tolerance", [((), 0.005), ((4, 13, 52), 0.02)])
 def test_probability_within_horizon_follows_the_survival_path(duration_panel, knots, tolerance):
     X, event = duration_panel
-    model = DiscreteTimeHazard(13, ["weeks_since_major_attacks", "season_sin"], duration_knots=knots).fit(X, event)
+    model = DiscreteTimeHazard(13, features=DURATION_FEATURES, duration_knots=knots).fit(X, event)
     truth = true_p_within(X, 13)
     p = model.predict_proba(X)
     naive = 1.0 - (1.0 - model.weekly_hazard(X)) ** 13  # the weekly hazard frozen at week 0
@@ -90,8 +99,8 @@ def test_probability_within_horizon_follows_the_survival_path(duration_panel, kn
 
 def test_longer_horizons_are_more_likely_and_the_observed_rate_matches(duration_panel):
     X, event = duration_panel
-    model = DiscreteTimeHazard(4, ["weeks_since_major_attacks", "season_sin", "noise"]).fit(X, event)
-    p1 = DiscreteTimeHazard(1, ["weeks_since_major_attacks", "season_sin", "noise"]).fit(X, event).predict_proba(X)
+    model = DiscreteTimeHazard(4, features=[*DURATION_FEATURES, NOISE]).fit(X, event)
+    p1 = DiscreteTimeHazard(1, features=[*DURATION_FEATURES, NOISE]).fit(X, event).predict_proba(X)
     p4 = model.predict_proba(X)
     assert np.all(p4 >= p1) and np.all((p4 > 0) & (p4 < 1))
     np.testing.assert_allclose(p1.mean(), event.mean(), rtol=0.02)
@@ -104,8 +113,7 @@ def test_longer_horizons_are_more_likely_and_the_observed_rate_matches(duration_
 def test_hazard_contributions_collapse_duration_terms_and_add_up(duration_panel):
     X, event = duration_panel
     X = X.assign(constant_flag=1.0)
-    model = DiscreteTimeHazard(4, ["weeks_since_major_attacks", "season_sin", "constant_flag"],
-                               link="logit").fit(X, event)
+    model = DiscreteTimeHazard(4, features=[*DURATION_FEATURES, CONSTANT], link="logit").fit(X, event)
     assert model.features_ == ["weeks_since_major_attacks", "season_sin"]
     assert any("constant_flag" in n for n in model.notes_)
     terms = model.coefficients()["term"].tolist()
@@ -120,12 +128,14 @@ def test_hazard_contributions_collapse_duration_terms_and_add_up(duration_panel)
 
 def test_default_features_skip_absent_columns(duration_panel):
     X, event = duration_panel
-    model = DiscreteTimeHazard(4)
-    assert model.features == DEFAULT_HAZARD_FEATURES
+    model = DiscreteTimeHazard(4, [WS_MAJOR, SEASON_SIN, NOISE])  # a catalog with two of the default features
+    assert model.input_columns() == ["weeks_since_major_attacks", "season_sin"]
+    assert model.duration_features == model.advance == ["weeks_since_major_attacks"]
     model.fit(X, event)
-    assert model.features == ["weeks_since_major_attacks", "season_sin"]
+    assert model.input_columns() == ["weeks_since_major_attacks", "season_sin"]
+    assert len(model.notes_) == len(DEFAULT_HAZARD_FEATURES) - 2  # one note per default left out
     with pytest.raises(KeyError):
-        DiscreteTimeHazard(4, ["weeks_since_major_attacks", "missing"]).fit(X, event)
+        DiscreteTimeHazard(4, features=[WS_MAJOR, FeatureSpec("missing", "test", "absent", "events")]).fit(X, event)
     with pytest.raises(ValueError):
         DiscreteTimeHazard(4, link="probit")
 
@@ -150,8 +160,8 @@ def logistic_rows(seed: int, n_weeks: int = 60, per_week: int = 100, late_shift:
 
 def test_lightgbm_hazard_ranks_and_calibrates_on_a_known_hazard():
     X, event, p = logistic_rows(1)
-    model = LightGBMHazard(4, n_estimators=150, learning_rate=0.05, n_jobs=1).fit(X, event)
-    assert isinstance(model, HazardModel) and model.features_ == ["x1", "x2", "x3"]
+    model = LightGBMHazard(4, X_SPECS, n_estimators=150, learning_rate=0.05, n_jobs=1).fit(X, event)
+    assert isinstance(model, HazardModel) and model.features_ == ["x1", "x2", "x3"] == model.input_columns()
     Xt, et, pt = logistic_rows(2)
     q = model.predict_proba(Xt)
     assert np.corrcoef(special.logit(q), special.logit(pt))[0, 1] > 0.9
@@ -176,8 +186,8 @@ def test_lightgbm_hazard_calibration_stretches_shrunken_trees(method):
     X, event, _ = logistic_rows(3)
     Xt, et, pt = logistic_rows(4)
     kwargs = dict(n_estimators=30, learning_rate=0.01, valid_weeks=12, early_stopping_rounds=30, n_jobs=1)
-    raw = LightGBMHazard(4, **kwargs).fit(X, event)
-    cal = LightGBMHazard(4, calibration=method, **kwargs).fit(X, event)
+    raw = LightGBMHazard(4, X_SPECS, **kwargs).fit(X, event)
+    cal = LightGBMHazard(4, X_SPECS, calibration=method, **kwargs).fit(X, event)
     assert raw.calibrator_ is None and cal.calibrator_ is not None
     np.testing.assert_allclose(cal.predict_raw(Xt), raw.predict_raw(Xt))
     q_raw, q_cal = raw.predict_proba(Xt), cal.predict_proba(Xt)
@@ -195,77 +205,11 @@ def test_lightgbm_hazard_calibration_without_refit_follows_a_level_shift():
     Xt, _, pt = logistic_rows(4, late_shift=1.2)
     late = (Xt["week_start"] >= Xt["week_start"].unique()[-20]).to_numpy()
     kwargs = dict(n_estimators=150, valid_weeks=12, refit=False, n_jobs=1)
-    raw = LightGBMHazard(4, **kwargs).fit(X, event)
-    cal = LightGBMHazard(4, calibration="platt", **kwargs).fit(X, event)
+    raw = LightGBMHazard(4, X_SPECS, **kwargs).fit(X, event)
+    cal = LightGBMHazard(4, X_SPECS, calibration="platt", **kwargs).fit(X, event)
     gap_raw = abs(raw.predict_proba(Xt[late]).mean() - pt[late].mean())
     gap_cal = abs(cal.predict_proba(Xt[late]).mean() - pt[late].mean())
     assert gap_cal < 0.4 * gap_raw
-    refitted = LightGBMHazard(4, n_estimators=150, valid_weeks=12, n_jobs=1).fit(X, event)
+    refitted = LightGBMHazard(4, X_SPECS, n_estimators=150, valid_weeks=12, n_jobs=1).fit(X, event)
     assert refitted.n_rounds_ == raw.n_rounds_
     assert refitted.predict_raw(Xt[late]).mean() > raw.predict_raw(Xt[late]).mean() + 0.01  # refit saw the jump
-
-
-# --------------------------------------------------------------------------------------------------
-# Self-exciting hazard
-# --------------------------------------------------------------------------------------------------
-
-from models.count import rate_divisor  # noqa: E402
-from models.hazard import DEFAULT_HAZARD_RATES, SelfExcitingHazard  # noqa: E402
-from models.metrics import brier  # noqa: E402
-
-SEH_WEIGHTS = {"major_attacks_sum_w52": 0.5, "violent_events_ewm_hl4": 0.05}
-SEH_BACKGROUND = 0.002
-
-
-@pytest.fixture(scope="module")
-def rate_panel():
-    """P(major attack within 4 weeks) = 1 - exp(-4 (c + sum_j w_j r_j)) on history-like rates."""
-    rng = np.random.default_rng(17)
-    n_d, n_w = 200, 100
-    level = np.repeat(rng.gamma(0.5, 0.4, n_d), n_w)
-    n = n_d * n_w
-    X = pd.DataFrame({
-        "district_code": np.repeat([f"D{i:03d}" for i in range(n_d)], n_w),
-        "week_start": np.tile(pd.date_range("2020-01-06", periods=n_w, freq="7D"), n_d),
-        "major_attacks_sum_w52": rng.poisson(0.3 * level * 52).astype(float),
-        "violent_events_ewm_hl4": rng.poisson(level * 6.29 * rng.gamma(3.0, 1 / 3.0, n)).astype(float),
-        "noise_sum_w13": rng.poisson(2.0, n).astype(float),
-    })
-    lam = 4 * (SEH_BACKGROUND + sum(w * X[f].to_numpy() / rate_divisor(f) for f, w in SEH_WEIGHTS.items()))
-    p = -np.expm1(-lam)
-    return X, (rng.uniform(size=n) < p).astype(float), p
-
-
-def test_self_exciting_hazard_recovers_weights_and_beats_the_base_rate(rate_panel):
-    X, event, p = rate_panel
-    feats = [*SEH_WEIGHTS, "noise_sum_w13"]
-    model = SelfExcitingHazard(4, feats).fit(X, event)
-    assert isinstance(model, HazardModel) and model.converged_
-    coef = model.coefficients().set_index("term")["coef"]
-    for f, w in SEH_WEIGHTS.items():
-        assert coef[f] == pytest.approx(w, rel=0.25), f
-    assert coef["noise_sum_w13"] < 0.01  # an irrelevant rate gets (almost) no weight
-    q = model.predict_proba(X)
-    assert np.all((q > 0) & (q < 1)) and np.corrcoef(q, p)[0, 1] > 0.98
-    assert brier(q, event) < 0.9 * brier(np.full(len(event), event.mean()), event)
-    assert model.features == feats
-
-
-def test_self_exciting_hazard_contributions_add_up_and_pickle(rate_panel):
-    X, event, _ = rate_panel
-    model = SelfExcitingHazard(4, list(SEH_WEIGHTS), half_life_weeks=52).fit(X, event)
-    contrib = model.contributions(X)
-    assert list(contrib.columns) == list(SEH_WEIGHTS) and contrib.index.equals(X.index)
-    np.testing.assert_allclose(contrib.sum(axis=1) + model.expected_log_hazard_, np.log(model.cumulative_hazard(X)),
-                               atol=1e-9)
-    clone = pickle.loads(pickle.dumps(model))
-    np.testing.assert_allclose(clone.predict_proba(X), model.predict_proba(X))
-
-
-def test_self_exciting_hazard_default_rates_skip_absent_columns(rate_panel):
-    X, event, _ = rate_panel
-    model = SelfExcitingHazard(4).fit(X, event)
-    assert model.rates_ == [f for f in DEFAULT_HAZARD_RATES if f in X.columns]
-    assert len(model.notes_) == len(DEFAULT_HAZARD_RATES) - len(model.rates_)
-    quiet = X.head(3).assign(**{f: 0.0 for f in model.rates_})
-    np.testing.assert_allclose(model.predict_proba(quiet), -np.expm1(-4 * model.background_))

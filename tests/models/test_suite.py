@@ -9,13 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.attacks import window_spec
 from features.panel import Panel
+from features.seasonality import SEASON_COS, SEASON_SIN
+from features.spec import select
 from features.table import FeatureTable
 from features.windows import decayed_sum, future_sum, past_sum
 from models import suite
 from models.backtest import BacktestConfig, run_backtest
-from models.count import SelfExcitingNB
-from models.hazard import SelfExcitingHazard
+from models.baselines import attach_history, history_columns
+from models.protocol import CountModel, HazardModel
+from models.self_exciting import SelfExcitingHazard, SelfExcitingNB
 
 WEEK = pd.Timedelta(days=7)
 
@@ -40,20 +44,27 @@ def self_exciting_table(n_d: int = 30, n_w: int = 220, seed: int = 3) -> Feature
     panel = Panel(districts, weeks, {"violent_events": x.astype(np.float32), "major_attacks": major.astype(np.float32)})
     frame = panel.long_index()
     nbr_x = np.roll(x, 1, axis=0) + np.roll(x, -1, axis=0)
-    cols = {}
+    cols, specs = {}, []
+
+    def add(spec, values):
+        specs.append(spec)
+        cols[spec.name] = values
+
     for w in (1, 2, 4, 8, 13, 26, 52):
-        cols[f"violent_events_sum_w{w}"] = past_sum(x, w)
+        add(window_spec("violent_events", "sum", window=w), past_sum(x, w))
     for hl in (1, 4, 13, 52):
-        cols[f"violent_events_ewm_hl{hl}"] = decayed_sum(x, hl)
+        add(window_spec("violent_events", "ewm", half_life=hl), decayed_sum(x, hl))
     for w in (4, 13, 52):
-        cols[f"nbr_violent_events_sum_w{w}"] = past_sum(nbr_x, w)
-        cols[f"major_attacks_sum_w{w}"] = past_sum(major, w)
-        cols[f"nbr_major_attacks_sum_w{w}"] = past_sum(np.roll(major, 1, axis=0) + np.roll(major, -1, axis=0), w)
-    cols["major_attacks_ewm_hl4"] = decayed_sum(major, 4)
-    cols["fatalities_sum_w13"] = 2 * past_sum(x, 13)
-    cols["fatalities_ewm_hl4"] = 2 * decayed_sum(x, 4)
+        add(window_spec("violent_events", "sum", scope="neighbours", window=w, family="neighbours"), past_sum(nbr_x, w))
+        add(window_spec("major_attacks", "sum", window=w), past_sum(major, w))
+        add(window_spec("major_attacks", "sum", scope="neighbours", window=w, family="neighbours"),
+            past_sum(np.roll(major, 1, axis=0) + np.roll(major, -1, axis=0), w))
+    add(window_spec("major_attacks", "ewm", half_life=4), decayed_sum(major, 4))
+    add(window_spec("fatalities", "sum", window=13), 2 * past_sum(x, 13))
+    add(window_spec("fatalities", "ewm", half_life=4), 2 * decayed_sum(x, 4))
     doy = np.tile(weeks.dayofyear.to_numpy(), (n_d, 1))
-    cols["season_sin"], cols["season_cos"] = np.sin(2 * np.pi * doy / 365.25), np.cos(2 * np.pi * doy / 365.25)
+    add(SEASON_SIN, np.sin(2 * np.pi * doy / 365.25))
+    add(SEASON_COS, np.cos(2 * np.pi * doy / 365.25))
     for name, arr in cols.items():
         frame[name] = arr.ravel()
     targets = []
@@ -61,7 +72,7 @@ def self_exciting_table(n_d: int = 30, n_w: int = 220, seed: int = 3) -> Feature
         frame[f"target_violent_events_h{h}"] = future_sum(x, h).ravel()
         frame[f"target_major_attack_h{h}"] = np.minimum(future_sum(major, h), 1.0).ravel()
         targets += [f"target_violent_events_h{h}", f"target_major_attack_h{h}"]
-    return FeatureTable(frame, [], targets, weeks[-1] + WEEK, panel)
+    return FeatureTable(frame, specs, targets, weeks[-1] + WEEK, panel)
 
 
 @pytest.fixture(scope="module")
@@ -69,29 +80,35 @@ def table() -> FeatureTable:
     return self_exciting_table()
 
 
-def test_every_registered_name_builds_a_fresh_model_of_its_kind():
-    for name in suite._COUNT:
-        model = suite.build(name, "count", 4)
-        assert model.horizon == 4 and hasattr(model, "fit") and hasattr(model, "predict")
-    for name in suite._HAZARD:
-        model = suite.build(name, "hazard", 4)
-        assert hasattr(model, "predict_proba")
-    assert set(suite.DEFAULT_COUNT_CANDIDATES) <= set(suite._COUNT)
-    assert set(suite.DEFAULT_HAZARD_CANDIDATES) <= set(suite._HAZARD)
-    assert suite.build("hawkes_nb", "count", 1) is not suite.build("hawkes_nb", "count", 1)
+def test_every_registered_name_builds_a_fresh_model_of_its_kind(table):
+    catalog = table.specs
+    for name in suite.COUNT_RECIPES:
+        model = suite.build(name, "count", 4, catalog)
+        assert model.horizon == 4 and isinstance(model, CountModel)
+    for name in suite.HAZARD_RECIPES:
+        model = suite.build(name, "hazard", 4, catalog)
+        assert isinstance(model, HazardModel)
+    assert set(suite.DEFAULT_COUNT_CANDIDATES) <= set(suite.COUNT_RECIPES)
+    assert set(suite.DEFAULT_HAZARD_CANDIDATES) <= set(suite.HAZARD_RECIPES)
+    assert suite.build("hawkes_nb", "count", 1, catalog) is not suite.build("hawkes_nb", "count", 1, catalog)
     with pytest.raises(KeyError):
-        suite.count_spec("no_such_model", 1)
+        suite.count_spec("no_such_model", 1, catalog)
+    with pytest.raises(TypeError, match="FeatureSpec"):
+        suite.count_spec("nb_glm", 1, table.feature_names)  # the catalog is specs, not names
 
 
-def test_default_candidates_use_the_validation_settings():
-    hawkes = suite.build("hawkes_nb", "count", 4)
+def test_default_candidates_use_the_validation_settings(table):
+    catalog = table.specs
+    hawkes = suite.build("hawkes_nb", "count", 4, catalog)
     assert isinstance(hawkes, SelfExcitingNB) and hawkes.dispersion == suite.SELF_EXCITING_ALPHA == 0.3
-    boost = suite.build("lgbm_boost", "count", 4)
-    assert boost.n_estimators == 50 and boost.base.dispersion == 0.3 and boost.feature_prefixes
-    nb = suite.build("nb_glm", "count", 1)
+    boost = suite.build("lgbm_boost", "count", 4, catalog)
+    assert boost.n_estimators == 50 and boost.base.dispersion == 0.3
+    assert boost.requested_features == [s.name for s in select(catalog, suite.BOOST_FEATURES)]
+    assert boost.requested_features and "major_attacks_sum_w13" not in boost.requested_features
+    nb = suite.build("nb_glm", "count", 1, catalog)
     assert nb.l2 == 0.01
-    assert isinstance(suite.build("hawkes_hazard", "hazard", 4), SelfExcitingHazard)
-    specs = suite.suite((1, 4))
+    assert isinstance(suite.build("hawkes_hazard", "hazard", 4, catalog), SelfExcitingHazard)
+    specs = suite.suite((1, 4), catalog)
     names = [(s.name, s.horizon) for s in specs]
     assert len(names) == len(set(names))
     assert ("hawkes_nb", 1) in names and ("lgbm_boost", 4) in names and ("hawkes_hazard", 4) in names
@@ -99,7 +116,7 @@ def test_default_candidates_use_the_validation_settings():
 
 
 def test_default_candidates_beat_the_rolling_means_in_a_walk_forward_backtest(table):
-    specs = suite.suite((1, 4), baselines=("mean_13", "mean_52"))
+    specs = suite.suite((1, 4), table.specs, baselines=("mean_13", "mean_52"))
     config = BacktestConfig(start=table.panel.weeks[150], end=table.panel.weeks[-1], refit_every=13)
     result = run_backtest(table, specs, config)
     crps = result.table(["crps"])["crps"]
@@ -115,11 +132,39 @@ def test_default_candidates_beat_the_rolling_means_in_a_walk_forward_backtest(ta
 def test_fitted_default_candidates_pickle_and_explain(table):
     rows = table.frame[table.frame["target_violent_events_h4"].notna()]
     for name in suite.DEFAULT_COUNT_CANDIDATES:
-        model = suite.build(name, "count", 4).fit(rows, rows["target_violent_events_h4"].to_numpy())
+        model = suite.build(name, "count", 4, table.specs).fit(rows, rows["target_violent_events_h4"].to_numpy())
         clone = pickle.loads(pickle.dumps(model))
         tail = rows.tail(30)
         np.testing.assert_allclose(clone.predict(tail).mean, model.predict(tail).mean)
         contrib = model.contributions(tail)
         assert contrib.index.equals(tail.index) and np.isfinite(contrib.to_numpy()).all()
-        example = rows[list(model.features)].head(5)  # what the weekly flow logs as the MLflow example
+        example = rows[model.input_columns()].head(5)  # what the weekly flow logs as the MLflow example
         assert np.isfinite(model.predict(example).mean).all()
+
+
+def test_every_suite_entry_follows_the_contract(table):
+    """Each entry's spec declares the built model's history; after fit the model declares the columns it reads,
+    all of them columns of the frame it was fitted on, and it predicts from those columns alone."""
+    rows = table.frame[table.frame["target_violent_events_h4"].notna()]
+    for kind, recipes in (("count", suite.COUNT_RECIPES), ("hazard", suite.HAZARD_RECIPES)):
+        for name in recipes:
+            spec = (suite.count_spec if kind == "count" else suite.hazard_spec)(name, 4, table.specs)
+            model = spec.factory()
+            assert isinstance(model, CountModel if kind == "count" else HazardModel), name
+            assert spec.history_weeks == model.history_weeks, name
+            readable = set(table.frame.columns) | set(history_columns(spec.history_weeks))
+            assert set(model.input_columns()) <= readable, name
+            X = attach_history(table, rows, spec.history_weeks) if spec.history_weeks else rows
+            target = (f"target_violent_events_h{spec.training_horizon}" if kind == "count"
+                      else f"target_major_attack_h{spec.training_horizon}")
+            model.fit(X, X[target].to_numpy())
+            columns = model.input_columns()
+            assert (columns or name == "zero") and set(columns) <= set(X.columns), name  # zero reads nothing
+            assert not any(c.startswith("target_") for c in columns), name
+            tail = X.tail(20)
+            if kind == "count":
+                np.testing.assert_allclose(model.predict(tail[columns]).mean, model.predict(tail).mean, err_msg=name)
+            else:
+                np.testing.assert_allclose(model.predict_proba(tail[columns]), model.predict_proba(tail), err_msg=name)
+            contrib = model.contributions(tail)
+            assert contrib is None or contrib.index.equals(tail.index), name

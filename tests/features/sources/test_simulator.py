@@ -8,13 +8,25 @@ import pytest
 import shapely
 from scipy import sparse
 
+from features.gazetteer import Gazetteer
+from features.registries import (
+    assign_deployments,
+    load_foreign_force_actors,
+    load_foreign_forces,
+    load_political_calendar,
+    match_foreign_force,
+)
 from features.schema import ALL_EVENT_TYPES, VIOLENT_EVENT_TYPES
+from features.seasonality import RAINY_SEASON_MONTHS
 from features.sources.simulator import (
     ACLED_OLDER_COLUMNS,
+    FORCE_ACTOR_NAMES,
+    SEASON_TROUGH_DOY,
     SimulationParams,
-    default_mali_forces,
-    default_mali_shocks,
+    place_deployments,
     presence_matrix,
+    registry_forces,
+    registry_shocks,
     sample_points_in_polygons,
     seasonal_effect,
     shock_effect,
@@ -361,20 +373,108 @@ def test_foreign_forces_are_targets_only_where_present():
     assert (ev.loc[hit, "inter2"] == 8).all()
 
 
-def test_default_mali_registries():
-    forces, shocks = default_mali_forces(), default_mali_shocks()
-    assert forces["district_code"].str.fullmatch(r"ML0\d{3}").all()
-    assert {"ML0701", "ML0801", "ML0601", "ML0501"} <= set(forces.loc[forces["kind"] == "foreign combat", "district_code"])
-    ended = forces["end"].notna()
-    assert (forces.loc[ended, "start"] <= forces.loc[ended, "end"]).all()
-    assert set(forces["kind"]) <= {"foreign combat", "peacekeeping", "training", "private military", "regional"}
+def test_default_registries_are_the_shipped_csvs():
+    # The simulator holds no copy of the registries: its defaults are the shipped CSVs, read by their loaders.
+    pd.testing.assert_frame_equal(registry_forces("MLI"), load_foreign_forces(country_iso3="MLI"))
+    calendar, shocks = load_political_calendar(country_iso3="MLI"), registry_shocks("MLI")
+    assert shocks["date"].tolist() == calendar["date"].tolist()
+    assert shocks["kind"].tolist() == calendar["kind"].tolist()
     assert shocks["date"].is_monotonic_increasing and (shocks["kind"] == "coup").sum() == 3
+    assert registry_forces("SIM") is None and registry_shocks("SIM") is None
 
 
-def test_default_forces_match_the_ocha_pcodes(acled_file):
+@pytest.fixture(scope="module")
+def mali() -> Gazetteer:
+    return Gazetteer.load("MLI")  # ships with the project: a failure to load it fails the test
+
+
+def _mali_run(mali, forces=None, **params):
+    return simulate(mali.districts, mali.neighbours, start=date(2012, 1, 2), end=date(2024, 12, 29), seed=3,
+                    params=SimulationParams(**params), forces=forces)
+
+
+def test_mali_deployments_are_exactly_the_registry_rows(mali):
+    registry = load_foreign_forces()
+    result = _mali_run(mali)
+    assert len(result.forces) == len(registry) == 48
+    pd.testing.assert_frame_equal(result.forces.drop(columns="district_code"), registry)
+    placed = assign_deployments(registry, mali.assign)  # what the foreign-force features use
+    assert result.forces["district_code"].tolist() == placed["district_code"].tolist()
+    assert result.shocks["date"].tolist() == load_political_calendar()["date"].tolist()
+    explicit = _mali_run(mali, forces=registry)  # passing the registry frame is the same as the default
+    pd.testing.assert_frame_equal(explicit.truth, result.truth)
+    pd.testing.assert_frame_equal(explicit.events, result.events)
+    # Attacks on the French name the actor as ACLED did on the day (renamed 2017-05-14).
+    ev = result.events
+    for name, in_era in (("Military Forces of France (2012-2017)", ev["event_date"] < "2017-05-14"),
+                         ("Military Forces of France (2017-)", ev["event_date"] >= "2017-05-14")):
+        hit = ev["actor2"] == name
+        assert hit.any() and in_era[hit].all()
+
+
+def test_simulated_presence_follows_the_registry_rows(mali):
+    """Removing or changing a registry row passed in changes the simulated presence, there and only there."""
+    registry = load_foreign_forces()
+    row = registry["deployment_id"] == "minusma-goundam"  # the only deployment in Goundam cercle
+    code = place_deployments(registry[row], mali.districts, "MLI")["district_code"].item()
+    assert (assign_deployments(registry, mali.assign)["district_code"] == code).sum() == 1
+    params = dict(self_excitation=0.0, spillover=0.0, presence_effect=0.5, vacuum_effect=0.9, vacuum_weeks=13, **FLAT)
+    full, without = _lam(_mali_run(mali, **params)), _lam(_mali_run(mali, registry[~row], **params))
+    shorter = registry.copy()
+    shorter.loc[row, "end"] = pd.Timestamp("2019-06-30")
+    short = _lam(_mali_run(mali, shorter, **params))
+    d = int(np.flatnonzero(np.sort(mali.districts["district_code"]) == code)[0])
+    others = np.arange(full.shape[0]) != d
+    np.testing.assert_array_equal(full[others], without[others])
+    np.testing.assert_array_equal(short[others], without[others])
+    weeks = simulation_weeks(date(2012, 1, 2), date(2024, 12, 29))
+    for lam, last_week in ((full, "2023-12-25"), (short, "2019-06-24")):
+        present = (weeks >= "2013-07-01") & (weeks <= last_week)
+        vacuum = (weeks > last_week) & (weeks <= pd.Timestamp(last_week) + pd.Timedelta(weeks=13))
+        ratio = lam[d] / without[d]
+        np.testing.assert_allclose(ratio[present], np.exp(0.5))
+        np.testing.assert_allclose(ratio[vacuum], np.exp(0.9))
+        np.testing.assert_allclose(ratio[~present & ~vacuum], 1.0)
+
+
+def test_every_registry_force_has_an_acled_name_the_features_recognise():
+    registry = load_foreign_forces()
+    assert set(registry["force"]) <= set(FORCE_ACTOR_NAMES)
+    names = pd.Series([name for eras in FORCE_ACTOR_NAMES.values() for _, name in eras])
+    kinds = [registry.loc[registry["force"] == force, "kind"].iloc[0]
+             for force, eras in FORCE_ACTOR_NAMES.items() for _ in eras]
+    assert match_foreign_force(names, load_foreign_force_actors())["kind"].tolist() == kinds
+
+
+def test_synthetic_country_takes_no_deployment_or_its_own():
+    grid = Gazetteer.synthetic(9)
+    kwargs = {"start": date(2020, 1, 6), "end": date(2021, 12, 26), "seed": 2, "country_name": "Simulania",
+              "country_iso3": "SIM", "params": SimulationParams(self_excitation=0.0, spillover=0.0, **FLAT)}
+    none = simulate(grid.districts, grid.neighbours, forces=NO_FORCES, shocks=NO_SHOCKS, **kwargs)
+    assert none.forces.empty and np.allclose(_lam(none), _lam(none)[:, :1])
+    centre = grid.centroids().set_index("district_code").loc["SIM00005"]
+    own = pd.DataFrame({"deployment_id": ["blue-5"], "force": ["Blue Helmets"], "kind": ["peacekeeping"],
+                        "latitude": [centre["latitude"]], "longitude": [centre["longitude"]],
+                        "admin2_hint": ["nowhere"], "start": [pd.Timestamp("2020-06-01")], "end": [pd.NaT]})
+    placed = simulate(grid.districts, grid.neighbours, forces=own, shocks=NO_SHOCKS, **kwargs)
+    assert placed.forces["district_code"].tolist() == ["SIM00005"]
+    ratio = _lam(placed) / _lam(none)
+    weeks = simulation_weeks(date(2020, 1, 6), date(2021, 12, 26))
+    np.testing.assert_allclose(ratio[4, weeks >= "2020-06-01"], np.exp(SimulationParams().presence_effect))
+    np.testing.assert_allclose(ratio[4, weeks < "2020-06-01"], 1.0)
+    np.testing.assert_allclose(np.delete(ratio, 4, axis=0), 1.0)
+
+
+def test_season_trough_is_the_middle_of_the_features_rainy_season():
+    assert SEASON_TROUGH_DOY == 228
+    trough = pd.Timestamp("2021-01-01") + pd.Timedelta(days=SEASON_TROUGH_DOY - 1)
+    assert trough.month == sorted(RAINY_SEASON_MONTHS)[len(RAINY_SEASON_MONTHS) // 2]
+
+
+def test_registry_deployments_match_the_ocha_pcodes(acled_file, mali):
     boundaries = acled_file.parents[1] / "boundaries" / "mli_adm2_ocha_cod.geojson"
     codes = set(gpd.read_file(boundaries)["admin2Pcod"])
-    assert set(default_mali_forces()["district_code"]) <= codes
+    assert set(place_deployments(load_foreign_forces(), mali.districts, "MLI")["district_code"]) <= codes
 
 
 def test_other_countries_get_random_forces_and_shocks():

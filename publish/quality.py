@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from models.slots import HORIZONS
+from publish.schema import required_columns
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -103,3 +106,25 @@ def enforce(results: list[GateResult]) -> None:
     failures = [g for g in results if not g.passed and g.severity == "error"]
     if failures:
         raise QualityGateError(failures)
+
+
+def run_week_gates(scores: pd.DataFrame, events: pd.DataFrame, district_codes, cutoff: pd.Timestamp, *,
+                   max_staleness_days: int, max_jump: float) -> list[GateResult]:
+    """Every gate of a weekly publish: ``events`` are the events the run used (their newest date is the
+    freshness), every district of ``district_codes`` at every published horizon, every NOT NULL column filled."""
+    last_event = pd.to_datetime(events["event_date"]).max() if len(events) else None
+    return run_gates(scores, district_codes=district_codes, horizons=HORIZONS, last_event=last_event, cutoff=cutoff,
+                     max_staleness_days=max_staleness_days, max_jump=max_jump,
+                     required=[c for c in required_columns() if c in scores.columns])
+
+
+def check_fresh(events: pd.DataFrame, cutoff: pd.Timestamp, max_staleness_days: int) -> GateResult:
+    """The freshness gate run before any training or scoring: raises :class:`QualityGateError` on stale data."""
+    last_event = pd.to_datetime(events["event_date"]).max() if len(events) else None
+    result = freshness(last_event, cutoff, max_staleness_days)
+    enforce([result])
+    return result
+
+
+def as_dicts(results: list[GateResult]) -> list[dict]:
+    return [r.as_dict() for r in results]

@@ -1,4 +1,5 @@
-"""Turn model outputs for the forecast week into the published ``district_risk_scores`` rows (pure)."""
+"""Score the forecast week with the champions and turn their outputs into the published
+``district_risk_scores`` rows (pure: fitted models and the feature table in, a frame out)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.table import FeatureTable
 from models.distributions import CountDistribution
-
-TIERS = ("low", "elevated", "high", "severe")
+from models.protocol import CountModel, HazardModel, Model
+from models.slots import HAZARD_HORIZON, HORIZONS, Slot
+from models.training import model_rows
+from publish.schema import TIERS
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,53 @@ def score_rows(
     out["published_at"] = pd.Timestamp(context.published_at)
     out["is_simulated"] = context.is_simulated
     return out
+
+
+@dataclass
+class Champions:
+    """The fitted champion of every slot and its label ``<registered name>:v<version> (<recipe>)``."""
+
+    models: dict[Slot, Model]
+    labels: dict[Slot, str]
+
+
+def _no_drivers(n: int) -> pd.DataFrame:
+    return pd.DataFrame({f"driver_{i}": pd.Series([pd.NA] * n, dtype="string") for i in (1, 2, 3)})
+
+
+def week_drivers(champions: Champions, table: FeatureTable, rows: pd.DataFrame) -> pd.DataFrame:
+    """The three strongest contributions per row: from the hazard champion, else the 4-week count champion,
+    else none (a champion that cannot split its prediction, e.g. a baseline, gives null drivers)."""
+    descriptions = {s.name: s.description for s in table.specs}
+    for slot in (Slot("hazard", HAZARD_HORIZON), Slot("count", HAZARD_HORIZON)):
+        model = champions.models.get(slot)
+        if model is None:
+            continue
+        contributions = model.contributions(model_rows(model, table, rows))
+        if contributions is not None and contributions.shape[1]:
+            return describe_drivers(contributions, descriptions)
+    return _no_drivers(len(rows))
+
+
+def score_week(table: FeatureTable, champions: Champions, districts: pd.DataFrame, *, country_iso3: str,
+               run_id: str, is_simulated: bool, previous: pd.DataFrame | None, tiers: tuple[float, float, float],
+               published_at: pd.Timestamp) -> pd.DataFrame:
+    """The publishable rows of the table's forecast week: every district at every horizon of :data:`HORIZONS`.
+
+    ``districts``: the gazetteer's district_code, district_name, admin1_name; ``previous``: the last published
+    week's rows (for score_change) or None; ``tiers``: the elevated, high and severe thresholds (0-100).
+    """
+    rows = table.forecast_rows().reset_index(drop=True)
+    names = districts[["district_code", "district_name", "admin1_name"]].set_index("district_code")
+    names = names.loc[rows["district_code"]].reset_index()
+    counts = {}
+    for h in HORIZONS:
+        model: CountModel = champions.models[Slot("count", h)]
+        counts[h] = model.predict(model_rows(model, table, rows))
+    hazard_slot = Slot("hazard", HAZARD_HORIZON)
+    hazard: HazardModel = champions.models[hazard_slot]
+    p_major = hazard.predict_proba(model_rows(hazard, table, rows))
+    context = ScoreContext(country_iso3, table.forecast_week, table.data_cutoff, run_id,
+                           ",".join(champions.labels[Slot("count", h)] for h in HORIZONS), champions.labels[hazard_slot],
+                           published_at, is_simulated)
+    return score_rows(names, counts, p_major, week_drivers(champions, table, rows), previous, context, tiers)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from importlib import metadata
 from pathlib import Path
 
@@ -21,15 +21,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from models.exports import export_frame, publication_key, simplified_geometries, week_dir, write_atomically
-from models.score_store import TIERS
+from publish.exports import export_frame, publication_key, simplified_geometries
+from publish.schema import TIERS
 
 TIER_COLOURS: dict[str, str] = {"low": "#ffffcc", "elevated": "#fed976", "high": "#fd8d3c", "severe": "#bd0026"}
 #: Text colour readable on each tier's fill.
 TIER_TEXT: dict[str, str] = {"low": "#333333", "elevated": "#333333", "high": "#1a1a1a", "severe": "#ffffff"}
 NO_SCORE_COLOUR = "#d9d9d9"
-#: The event feed is flagged as stale when its last event is more than this many days before the cutoff.
-STALE_AFTER_DAYS = 14
 #: Largest side of the map's viewBox, in SVG user units (pixels at 100% zoom).
 MAP_SIZE = 760.0
 #: Coverage-simplification tolerance of the map, in SVG units: sub-pixel, invisible on screen.
@@ -41,7 +39,6 @@ RECENT_VIOLENCE_COLUMNS = ("district_name", "events_4w", "fatalities_4w", "event
 SKILL_COLUMNS = ("model", "horizon", "metric", "value", "skill")
 
 COUNTRY_NAMES = {"MLI": "Mali", "BFA": "Burkina Faso", "NER": "Niger", "TCD": "Chad", "MRT": "Mauritania"}
-REPORT_FILE = "report.html"
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _DRIVERS = ("driver_1", "driver_2", "driver_3")
@@ -339,11 +336,13 @@ def skill_view(skill: pd.DataFrame | None) -> dict:
 
 
 def freshness_view(freshness: dict, data_cutoff: date) -> dict:
-    """Last event date, cutoff, days between, sources and ingest time; ``stale`` when > STALE_AFTER_DAYS.
+    """Last event date, cutoff, days between, sources and ingest time; ``stale`` when the days between exceed
+    ``max_staleness_days`` (the freshness gate's limit, settings ``quality.max_staleness_days``).
 
     ``freshness`` keys: last_event_date, data_cutoff (defaults to the scores' cutoff), sources (text or a
-    list of texts), ingested_at. A missing last event date counts as stale.
+    list of texts), ingested_at, max_staleness_days (required). A missing last event date counts as stale.
     """
+    limit = int(freshness["max_staleness_days"])
     last = _as_date(freshness.get("last_event_date"))
     cutoff = _as_date(freshness.get("data_cutoff")) or data_cutoff
     days = (cutoff - last).days if last is not None else None
@@ -358,8 +357,8 @@ def freshness_view(freshness: dict, data_cutoff: date) -> dict:
         "last_event_date": last.isoformat() if last else "none",
         "data_cutoff": cutoff.isoformat(),
         "days": days,
-        "stale": days is None or days > STALE_AFTER_DAYS,
-        "limit": STALE_AFTER_DAYS,
+        "stale": days is None or days > limit,
+        "limit": limit,
         "sources": source_text,
         "ingested_at": _as_text_time(freshness.get("ingested_at")),
     }
@@ -438,9 +437,23 @@ def render_report(
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_report(html: str, out_dir: Path, country: str, week_start: date | datetime | pd.Timestamp | str) -> Path:
-    """Write ``html`` atomically to ``<out_dir>/<country>/<week_start>/report.html`` and return the path."""
-    path = week_dir(out_dir, country, week_start) / REPORT_FILE
-    data = html.encode("utf-8")
-    write_atomically({path: lambda handle: handle.write(data)})
-    return path
+def recent_violence_table(table, districts: pd.DataFrame) -> pd.DataFrame:
+    """Events and fatalities of the last 4 and 13 weeks per district, at the table's forecast week."""
+    f = table.forecast_rows()
+    names = districts.set_index("district_code")["district_name"]
+    return pd.DataFrame({
+        "district_name": f["district_code"].map(names).to_numpy(),
+        "events_4w": f["violent_events_sum_w4"].to_numpy(), "fatalities_4w": f["fatalities_sum_w4"].to_numpy(),
+        "events_13w": f["violent_events_sum_w13"].to_numpy(), "fatalities_13w": f["fatalities_sum_w13"].to_numpy(),
+    })
+
+
+def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame, *,
+                  previous: pd.DataFrame | None, sources: tuple[str, ...], skill: pd.DataFrame | None,
+                  max_staleness_days: int) -> str:
+    """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness."""
+    freshness = {"last_event_date": str(pd.to_datetime(events["event_date"]).max().date()) if len(events) else None,
+                 "data_cutoff": str(table.data_cutoff.date()), "sources": ", ".join(sources),
+                 "ingested_at": str(pd.Timestamp.now(tz="UTC").floor("s")), "max_staleness_days": max_staleness_days}
+    return render_report(scores, districts, recent_violence=recent_violence_table(table, districts), skill=skill,
+                         freshness=freshness, previous=previous)

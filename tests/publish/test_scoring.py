@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from models.distributions import NegativeBinomial
-from models.scoring import ScoreContext, describe_drivers, score_rows, tier_of
+from publish.scoring import ScoreContext, describe_drivers, score_rows, tier_of
 
 
 def test_tiers_at_thresholds():

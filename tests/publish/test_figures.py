@@ -9,7 +9,7 @@ import pytest
 import shapely
 from matplotlib.figure import Figure
 
-from models.figures import district_map, feature_importance, pit_histogram, predicted_vs_observed, reliability_diagram
+from publish.figures import district_map, feature_importance, pit_histogram, predicted_vs_observed, reliability_diagram
 from models.metrics import reliability_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,13 +15,13 @@ import pytest
 import shapely
 
 from features.gazetteer import Gazetteer
-from models.report import (
+from publish.exports import write_report
+from publish.report import (
     TIER_COLOURS,
     district_svg_paths,
     render_report,
-    write_report,
 )
-from models.score_store import SCORE_COLUMNS
+from publish.schema import SCORE_COLUMNS
 
 WEEK = date(2024, 1, 8)
 PREVIOUS_WEEK = date(2024, 1, 1)
@@ -99,7 +99,7 @@ def violence(districts: gpd.GeoDataFrame, events_4w) -> pd.DataFrame:
 
 
 FRESH = {"last_event_date": date(2024, 1, 5), "data_cutoff": date(2024, 1, 7), "sources": ["ACLED"],
-         "ingested_at": pd.Timestamp("2024-01-08 05:00", tz="UTC")}
+         "ingested_at": pd.Timestamp("2024-01-08 05:00", tz="UTC"), "max_staleness_days": 14}
 
 
 def render(districts, scores, *, previous=None, skill=None, freshness=FRESH, recent=None) -> str:

@@ -17,19 +17,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from models.score_store import (
-    SCHEMA_VERSION,
+from publish.schema import (
     SCORE_COLUMNS,
-    PublishConflict,
-    SchemaVersionError,
-    ScoreStore,
     ScoreValidationError,
     empty_scores,
-    publish_lock_key,
     required_columns,
     score_dtypes,
     validate_scores,
 )
+from publish.score_store import SCHEMA_VERSION, PublishConflict, SchemaVersionError, ScoreStore, publish_lock_key
 
 REPO = Path(__file__).resolve().parents[2]
 W1, W2, W3 = date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)
@@ -387,7 +383,7 @@ CHILD = textwrap.dedent(
 
     sys.path.insert(0, {tests_dir!r})
     from test_score_store import make_scores
-    from models.score_store import ScoreStore
+    from publish.score_store import ScoreStore
 
     url, ready, n_districts = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     store = ScoreStore(url)

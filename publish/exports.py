@@ -1,7 +1,16 @@
-"""Files published with each week's scores: Parquet, CSV and GeoJSON, under ``<out_dir>/<country>/<week_start>/``.
+"""The files door: every file Vigie publishes besides the score tables.
 
-The content is built by pure functions (:func:`scores_geojson`, :func:`export_frame`); the only function that
-touches the disk is :func:`write_week_exports`, through :func:`write_atomically`: every file is first written
+* each week's Parquet, CSV and GeoJSON and its HTML report, under ``<out_dir>/<country>/<week_start>/``;
+* the skill table the weekly report shows (``<out_dir>/<country>/skill_latest.csv``), written only by the
+  weekly selection backtest;
+* the tables of ``vigie backtest``, in their own folder ``<out_dir>/<country>/backtests/<start>_<end>/``.
+
+A weekly run writes its week's files into a staging folder (:func:`staging_root`) before the publish
+commits and moves them into place right after it (:func:`commit_staged`); a run that fails before the
+commit discards them, so the published folders only ever hold files of published weeks.
+
+The content is built by pure functions (:func:`scores_geojson`, :func:`export_frame`); files are written
+through :func:`write_atomically`: every file is first written
 to a hidden temporary file in the destination folder, flushed to disk, and only then renamed over the
 published name with ``os.replace``. A failed or killed run therefore never leaves a half-written export, and
 a re-run replaces the previous files.
@@ -11,9 +20,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Mapping
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-from models.score_store import ARROW_TYPES, SCORE_COLUMNS, validate_scores
+from publish.schema import ARROW_TYPES, SCORE_COLUMNS, validate_scores
 
 #: Coverage-simplification tolerance of the published GeoJSON, in degrees (about 1 km).
 GEOJSON_TOLERANCE_DEG = 0.01
@@ -32,6 +42,9 @@ GEOJSON_TOLERANCE_DEG = 0.01
 GEOJSON_DECIMALS = 5
 
 EXPORT_FILES: dict[str, str] = {"parquet": "scores.parquet", "csv": "scores.csv", "geojson": "districts.geojson"}
+REPORT_FILE = "report.html"
+SKILL_FILE = "skill_latest.csv"
+STAGING_DIR = ".staging"
 
 _DATE_COLUMNS = tuple(name for name, (kind, _) in SCORE_COLUMNS.items() if kind.startswith("DATE"))
 _TIMESTAMP_COLUMNS = tuple(name for name, (kind, _) in SCORE_COLUMNS.items() if kind.startswith("TIMESTAMP"))
@@ -242,3 +255,92 @@ def write_week_exports(scores: pd.DataFrame, districts: gpd.GeoDataFrame, out_di
         paths["geojson"]: lambda handle: _write_geojson(collection, handle),
     })
     return paths
+
+
+def write_report(html: str, out_dir: Path, country: str, week_start: date | datetime | pd.Timestamp | str) -> Path:
+    """Write ``html`` atomically to ``<out_dir>/<country>/<week_start>/report.html`` and return the path."""
+    path = week_dir(out_dir, country, week_start) / REPORT_FILE
+    data = html.encode("utf-8")
+    write_atomically({path: lambda handle: handle.write(data)})
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Staging: a week's files are written before its publish commits and moved into place right after
+# --------------------------------------------------------------------------------------------------
+
+
+def staging_root(out_dir: Path, run_id: str) -> Path:
+    """``<out_dir>/.staging/<run_id>``: where one run writes its week's files before the publish commits."""
+    return Path(out_dir) / STAGING_DIR / str(run_id)
+
+
+def commit_staged(staged_root: Path, out_dir: Path) -> dict[str, Path]:
+    """Move every file staged under ``staged_root`` to the same place under ``out_dir`` (each by one
+    ``os.replace``), remove the staging folder, and return {file name: final path}."""
+    staged_root = Path(staged_root)
+    moved = {}
+    for path in sorted(p for p in staged_root.rglob("*") if p.is_file()):
+        target = Path(out_dir) / path.relative_to(staged_root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        moved[path.name] = target
+    discard_staged(staged_root)
+    return moved
+
+
+def discard_staged(staged_root: Path) -> None:
+    """Remove a staging folder (a failed run's files never reach the published folders)."""
+    shutil.rmtree(staged_root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# The weekly report's skill table and the outputs of `vigie backtest`
+# --------------------------------------------------------------------------------------------------
+
+
+def skill_file(out_dir: Path, country: str) -> Path:
+    """``<out_dir>/<country>/skill_latest.csv``: the skill of the last weekly selection backtest (the report's table)."""
+    return Path(out_dir) / str(country) / SKILL_FILE
+
+
+def write_skill(skill: pd.DataFrame, out_dir: Path, country: str) -> Path:
+    path = skill_file(out_dir, country)
+    write_atomically({path: lambda handle: skill.to_csv(handle, index=False)})
+    return path
+
+
+def read_skill(out_dir: Path, country: str) -> pd.DataFrame | None:
+    """The skill table the weekly report shows, or None before the first selection backtest."""
+    path = skill_file(out_dir, country)
+    return pd.read_csv(path) if path.exists() else None
+
+
+def backtest_dir(out_dir: Path, country: str, start: date, end: date) -> Path:
+    """``<out_dir>/<country>/backtests/<start>_<end>``: one `vigie backtest` run's tables (never the weekly report's)."""
+    return Path(out_dir) / str(country) / "backtests" / f"{start}_{end}"
+
+
+def write_backtest_tables(tables: Mapping[str, pd.DataFrame], folder: Path, *, json_too: Sequence[str] = ()) -> dict[str, Path]:
+    """Write each table as ``<name>.csv`` (and ``<name>.json`` for the names in ``json_too``) atomically."""
+    files, paths = {}, {}
+    for name, frame in tables.items():
+        paths[f"{name}_csv"] = Path(folder) / f"{name}.csv"
+        files[paths[f"{name}_csv"]] = (lambda f: lambda handle: f.to_csv(handle, index=False))(frame)
+        if name in json_too:
+            paths[f"{name}_json"] = Path(folder) / f"{name}.json"
+            files[paths[f"{name}_json"]] = (lambda f: lambda handle: handle.write(
+                f.to_json(orient="records", indent=1).encode()))(frame)
+    write_atomically(files)
+    return paths
+
+
+def stage_week(scores: pd.DataFrame, districts: gpd.GeoDataFrame, report_html: str, out_dir: Path, run_id: str) -> Path:
+    """Write one week's exports and report under :func:`staging_root` (the published folders are untouched);
+    :func:`commit_staged` moves them into place once the publish has committed. Returns the staging root."""
+    root = staging_root(out_dir, run_id)
+    discard_staged(root)
+    write_week_exports(scores, districts, root)
+    country, week = publication_key(scores)
+    write_report(report_html, root, country, week)
+    return root

@@ -13,8 +13,8 @@ import pytest
 import shapely
 
 from features.gazetteer import Gazetteer
-from models import exports
-from models.exports import (
+from publish import exports
+from publish.exports import (
     publication_key,
     scores_geojson,
     simplified_geometries,
@@ -22,7 +22,7 @@ from models.exports import (
     write_atomically,
     write_week_exports,
 )
-from models.score_store import SCORE_COLUMNS
+from publish.schema import SCORE_COLUMNS
 
 WEEK = date(2024, 1, 8)
 
@@ -205,3 +205,40 @@ def test_publication_key_and_week_dir(tmp_path, districts):
     with pytest.raises(ValueError, match="2 weeks"):
         publication_key(two_weeks)
     assert week_dir(tmp_path, "MLI", pd.Timestamp("2024-01-08")) == tmp_path / "MLI" / "2024-01-08"
+
+
+def test_a_staged_week_reaches_the_published_folder_only_when_committed(tmp_path, districts):
+    out = tmp_path / "exports"
+    before = write_week_exports(make_scores(districts, [5.0, 30.0, 60.0, 12.0]), districts, out)
+    old = before["csv"].read_bytes()
+    staged = exports.stage_week(make_scores(districts, [70.0, 1.0, 2.0, 3.0]), districts, "<p>new</p>", out, "run-2")
+    assert staged == exports.staging_root(out, "run-2") and (staged / "SIM" / WEEK.isoformat() / "report.html").exists()
+    assert before["csv"].read_bytes() == old and not (before["csv"].parent / "report.html").exists()
+    moved = exports.commit_staged(staged, out)
+    assert set(moved) == {"scores.parquet", "scores.csv", "districts.geojson", "report.html"}
+    assert moved["report.html"].read_text() == "<p>new</p>" and before["csv"].read_bytes() != old
+    assert not staged.exists()
+
+
+def test_a_discarded_stage_leaves_the_published_week_as_it_was(tmp_path, districts):
+    out = tmp_path / "exports"
+    before = write_week_exports(make_scores(districts, [5.0, 30.0, 60.0, 12.0]), districts, out)
+    snapshot = {p: p.read_bytes() for p in before.values()}
+    staged = exports.stage_week(make_scores(districts, [70.0, 1.0, 2.0, 3.0]), districts, "<p>x</p>", out, "run-3")
+    exports.discard_staged(staged)
+    assert {p: p.read_bytes() for p in before.values()} == snapshot and not staged.exists()
+    assert _files(before["csv"].parent) == ["districts.geojson", "scores.csv", "scores.parquet"]
+
+
+def test_the_weekly_skill_file_and_backtest_tables_live_apart(tmp_path):
+    skill = pd.DataFrame({"model": ["hawkes_nb"], "horizon": [1], "score": [0.16], "skill": [0.02]})
+    assert exports.read_skill(tmp_path, "MLI") is None
+    path = exports.write_skill(skill, tmp_path, "MLI")
+    assert path == tmp_path / "MLI" / "skill_latest.csv"
+    pd.testing.assert_frame_equal(exports.read_skill(tmp_path, "MLI"), skill)
+    folder = exports.backtest_dir(tmp_path, "MLI", date(2019, 1, 7), date(2019, 12, 30))
+    paths = exports.write_backtest_tables({"skill": skill.assign(skill=0.5), "metrics": skill}, folder, json_too=("metrics",))
+    assert set(paths) == {"skill_csv", "metrics_csv", "metrics_json"}
+    assert paths["skill_csv"].parent == tmp_path / "MLI" / "backtests" / "2019-01-07_2019-12-30"
+    assert json.loads(paths["metrics_json"].read_text())[0]["model"] == "hawkes_nb"
+    pd.testing.assert_frame_equal(exports.read_skill(tmp_path, "MLI"), skill)  # the report's table is untouched

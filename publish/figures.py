@@ -107,3 +107,33 @@ def district_map(districts, column: str = "score", title: str | None = None, cma
     ax.set_axis_off()
     ax.set_title(title or column)
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# The figures a run logs
+# --------------------------------------------------------------------------------------------------
+
+
+def backtest_figures(result) -> dict[str, Figure]:
+    """Reliability of P(event), PIT histograms and predicted against observed, of a backtest result
+    (:class:`models.backtest.BacktestResult`); the always-zero baseline is left out of the first two."""
+    rel = result.reliability()
+    tables = {f"{m} h{h}": g for (m, h), g in rel.groupby(["model", "horizon"]) if m != "zero"}
+    counts = result.predictions[result.predictions["kind"] == "count"]
+    pits = {f"{m} h{h}": g["pit"].to_numpy() for (m, h), g in counts.groupby(["model", "horizon"]) if m != "zero"}
+    return {"reliability": reliability_diagram(tables, "Reliability of P(event) in the selection backtest"),
+            "pit_histogram": pit_histogram(pits),
+            "predicted_vs_observed": predicted_vs_observed(result.predictions)}
+
+
+def importance_figures(importance: Mapping, names: Mapping) -> dict[str, Figure]:
+    """One bar chart per slot whose model is explainable ({slot: (recipe, importance Series)} in)."""
+    return {f"feature_importance_{slot.kind}_h{slot.horizon}": feature_importance(values, title=f"{names[slot]}: {recipe}")
+            for slot, (recipe, values) in importance.items()}
+
+
+def week_map(scores: pd.DataFrame, districts, week) -> Figure:
+    """Choropleth of the 4-week risk score of a published week."""
+    h4 = scores[scores["horizon_weeks"] == 4][["district_code", "risk_score"]]
+    shapes = districts.merge(h4, on="district_code", how="left")
+    return district_map(shapes, column="risk_score", title=f"Risk score, week of {pd.Timestamp(week).date()}")

@@ -1,0 +1,122 @@
+"""Getting events into the event store: files, the ACLED API and the simulated default data set.
+
+Each function parses with :mod:`features.sources`, assigns districts with the gazetteer (pure) and writes
+through the one door of the event store (:class:`features.event_store.EventStore`). A file that fails
+validation raises :class:`features.schema.SourceFileError` and leaves the store untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.event_store import EventStore, IngestReport
+from features.gazetteer import Gazetteer
+from features.panel import monday_on_or_before
+from features.sources.detect import read_events
+from features.sources.simulator import simulate, write_simulation
+
+log = logging.getLogger("vigie")
+WEEK = pd.Timedelta(days=7)
+#: File types the drop folder and ``--events`` accept.
+INPUT_SUFFIXES = (".csv", ".xlsx")
+
+
+def ingest_files(paths: Sequence[Path], gazetteer: Gazetteer, store: EventStore) -> list[IngestReport]:
+    """Parse, validate, assign and upsert each file, in order; returns one report per file."""
+    reports = []
+    for path in paths:
+        events = read_events(Path(path))
+        report = store.ingest(pd.concat([events, gazetteer.assign(events)], axis=1), source_file=str(Path(path).resolve()))
+        log.info("ingested %s: %d added, %d updated, %d unchanged, %d unassigned", path,
+                 report.added, report.updated, report.unchanged, report.unassigned)
+        reports.append(report)
+    return reports
+
+
+def pull_acled(client, gazetteer: Gazetteer, store: EventStore, *, country_name: str,
+               initial_start: date) -> IngestReport:
+    """One incremental ACLED API pull (changed since the last pull, deletions applied), state kept in the store."""
+    from features.sources.acled_api import PullState
+
+    saved = store.get_pull_state("acled")
+    result = client.pull_incremental(country_name, PullState.from_dict(saved) if saved else None,
+                                     initial_start=initial_start)
+    report = store.ingest(pd.concat([result.events, gazetteer.assign(result.events)], axis=1), source_file="ACLED API")
+    report.deleted = store.delete("acled", result.deleted_event_ids)
+    store.set_pull_state("acled", result.state.to_dict())
+    log.info("ACLED API: %d added, %d updated, %d deleted", report.added, report.updated, report.deleted)
+    return report
+
+
+def dropped_files(drop_dir: Path) -> list[Path]:
+    """The event files waiting in the drop folder, in name order."""
+    return sorted(p for p in Path(drop_dir).glob("*") if p.suffix.lower() in INPUT_SUFFIXES)
+
+
+def sources_of(reports: Sequence[IngestReport]) -> tuple[str, ...]:
+    """The sources the reports ingested, sorted."""
+    return tuple(sorted({s for r in reports for s in r.sources}))
+
+
+def week_after_newest(summary: dict, sources: Sequence[str]) -> date:
+    """The Monday after the week of the newest event of ``sources`` (event-store summary in)."""
+    last = max(pd.Timestamp(summary[s]["last_event"]) for s in sources if s in summary)
+    return (monday_on_or_before(last) + WEEK).date()
+
+
+def last_full_week(summary: dict, sources: Sequence[str]) -> pd.Timestamp:
+    """The Monday of the last week that is fully before the newest event's week."""
+    return pd.Timestamp(week_after_newest(summary, sources)) - 2 * WEEK
+
+
+def simulated_export(home: Path, gazetteer: Gazetteer, *, seed: int, start: date, weeks: int) -> Path:
+    """The simulated ACLED-format export used when no data is given, written once per seed and length."""
+    end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
+    out_dir = Path(home) / "simulated" / f"{gazetteer.country_iso3}-seed{seed}-{start}-{end}"
+    events_csv = out_dir / "events.csv"
+    if not events_csv.exists():
+        result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed)
+        tmp = out_dir.with_name(out_dir.name + ".partial")
+        write_simulation(result, tmp)
+        tmp.rename(out_dir)
+    log.info("simulated data: %s", events_csv)
+    return events_csv
+
+
+def dataset_digest(events: pd.DataFrame) -> str:
+    """Content hash of the events a run used (order-independent; notes left out)."""
+    h = pd.util.hash_pandas_object(events.drop(columns=["notes"], errors="ignore"), index=False).to_numpy()
+    return hashlib.sha256(np.sort(h).tobytes()).hexdigest()[:16]
+
+
+class NothingToScore(RuntimeError):
+    """No usable events: nothing can be published."""
+
+
+def require_events(events: pd.DataFrame, sources: Sequence[str], before: date, store: Path) -> pd.DataFrame:
+    """``events`` unchanged, or :class:`NothingToScore` when there are none."""
+    if events.empty:
+        raise NothingToScore(f"no {'/'.join(sources)} events dated before {before} in {store}")
+    return events
+
+
+def is_simulated(sources: Sequence[str]) -> bool:
+    """True when the only source is the simulator (everything published is then labelled simulated)."""
+    return tuple(sources) == ("simulated",)
+
+
+def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int | None = None):
+    """Simulate ``weeks`` weeks from ``start`` for Mali, or for a synthetic grid country of ``districts``
+    districts, and write the export to ``out``; returns (result, paths, number of districts)."""
+    gazetteer = Gazetteer.synthetic(districts) if districts else Gazetteer.load("MLI")
+    end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
+    kwargs = {"country_name": "Simulania", "country_iso3": gazetteer.country_iso3} if districts else {}
+    result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed, **kwargs)
+    return result, write_simulation(result, out), len(gazetteer.districts)

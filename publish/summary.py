@@ -1,0 +1,236 @@
+"""What runs report about themselves: MLflow tags, params, metrics and tables, the weekly and backtest
+summaries the command prints, and the Prefect artifacts (pure: results in, dicts and text out)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from features.table import FeatureTable
+from models.backtest import BacktestResult
+from models.selection import SlotDecision
+from models.slots import HAZARD_HORIZON, HORIZONS, Slot
+from models.suite import BASELINES, HAZARD_BASELINES
+from models.training import FittedSlot
+
+#: Metrics of the backtest shown in the `vigie backtest` summary.
+SUMMARY_METRICS = ("crps", "brier", "average_precision", "coverage90_active")
+
+
+def flatten(prefix: str, value) -> dict[str, str]:
+    """Nested settings as flat MLflow params ({'major_attack.min_fatalities': '5', ...})."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else k, v))
+        return out
+    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
+
+
+def failure_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The weekly run
+# --------------------------------------------------------------------------------------------------
+
+
+def weekly_run_name(table: FeatureTable) -> str:
+    return f"weekly-{table.data_cutoff.date()}"
+
+
+def weekly_run_tags(table: FeatureTable, country: str, is_simulated: bool, sources: tuple[str, ...]) -> dict[str, str]:
+    return {"data_cutoff": str(table.data_cutoff.date()), "simulated": str(is_simulated).lower(),
+            "sources": ",".join(sources), "country": country, "purpose": "weekly"}
+
+
+def weekly_run_params(table: FeatureTable, public_settings: dict, digest: str, n_events: int) -> dict[str, object]:
+    return flatten("", public_settings) | {
+        "data_cutoff": str(table.data_cutoff.date()), "dataset_digest": digest, "n_events": n_events,
+        "feature_catalog_version": table.catalog_version, "n_features": len(table.specs)}
+
+
+def model_tags(table: FeatureTable) -> dict[str, str]:
+    """Tags every registered model version carries besides its recipe and features."""
+    return {"data_cutoff": str(table.data_cutoff.date()), "catalog_version": table.catalog_version}
+
+
+def decisions_by_name(decisions: dict[Slot, SlotDecision], versions: dict[Slot, str],
+                      names: dict[Slot, str]) -> dict[str, dict]:
+    """The promotion decisions keyed by registered model name (the ``promotion_decisions`` table)."""
+    return {names[slot]: {"slot": slot.label, "challenger": d.challenger, "version": versions[slot], "promote": d.promote,
+                          "reasons": d.reasons, "numbers": d.numbers, "scores": d.scores}
+            for slot, d in decisions.items()}
+
+
+def importances(fitted: dict[Slot, FittedSlot]) -> dict[Slot, tuple[str, pd.Series]]:
+    """{slot: (recipe, mean |contribution| per feature)} of the explainable fitted models."""
+    out = {}
+    for slot, f in fitted.items():
+        values = f.importance()
+        if values is not None:
+            out[slot] = (f.recipe, values)
+    return out
+
+
+def training_log(result: BacktestResult, decided: dict[str, dict], table: FeatureTable, reason: str,
+                 ratios: pd.DataFrame | None, importance: dict[Slot, tuple[str, pd.Series]],
+                 figures: list[dict[str, object]]) -> dict:
+    """Keyword arguments of :func:`publish.tracking.log_to_run` for a retraining week (``figures``: dicts of
+    figures by name, merged)."""
+    descriptions = {s.name: s.description for s in table.specs}
+    metrics = {f"backtest_{r.model}_h{r.horizon}_{r.metric}": float(r.value) for r in result.metrics.itertuples()}
+    for d in decided.values():
+        slot = _slot_of(d)
+        metrics |= {f"{slot.kind}_{k}": v for k, v in d["numbers"].items()}
+        metrics[f"{slot.kind}_h{slot.horizon}_promoted"] = float(d["promote"])
+    frames = {"selection_backtest_metrics": result.metrics, "selection_by_district": result.breakdown("district_code")}
+    for slot, (_, values) in importance.items():
+        frames[f"feature_importance_{slot.kind}_h{slot.horizon}"] = values.rename_axis("feature").reset_index().assign(
+            description=lambda d: d["feature"].map(descriptions))
+    texts = {}
+    if ratios is not None:
+        frames["hazard_ratios"] = ratios
+        texts["tables/hazard_ratios.txt"] = "\n".join(s for s in ratios["sentence"].dropna())
+    return {"tags": {"retrained": "true", "retrain_reason": reason}, "metrics": metrics, "frames": frames,
+            "json_tables": {"promotion_decisions": decided},
+            "figures": {k: v for drawn in figures for k, v in drawn.items()}, "texts": texts}
+
+
+def _slot_of(decision: dict) -> Slot:
+    kind, h = decision["slot"].split("-h")
+    return Slot(kind, int(h))
+
+
+def skill_table(result: BacktestResult) -> pd.DataFrame:
+    """CRPS skill against the best count baseline per horizon, 90% bootstrap interval over origins."""
+    return result.skill(list(BASELINES), "crps", n_boot=500)
+
+
+def log_decisions(decided: dict[str, dict], logger) -> None:
+    for name, d in decided.items():
+        logger.info("%s: challenger %s v%s %s (%s)", name, d["challenger"], d["version"],
+                    "promoted to champion" if d["promote"] else "not promoted", "; ".join(d["reasons"]))
+
+
+def log_gates(results, logger) -> None:
+    for r in results:
+        (logger.info if r.passed else logger.warning)("gate %s: %s", r.name, r.message)
+
+
+def output_paths(moved: dict[str, object]) -> dict[str, str]:
+    """{"parquet", "csv", "geojson", "report"} -> path of a committed week's files (file name -> path in)."""
+    kinds = {"scores.parquet": "parquet", "scores.csv": "csv", "districts.geojson": "geojson", "report.html": "report"}
+    return {kinds[name]: str(path) for name, path in moved.items() if name in kinds}
+
+
+def top_rows(scores: pd.DataFrame, horizon: int, n: int = 10) -> pd.DataFrame:
+    return scores[scores["horizon_weeks"] == horizon].sort_values("rank").head(n)
+
+
+def weekly_summary(*, settings, table: FeatureTable, events: pd.DataFrame, scores: pd.DataFrame, published,
+                   run_id: str, reason: str | None, decided: dict[str, dict] | None, champion_labels: dict[Slot, str],
+                   gates: list[dict], outputs: dict[str, str], reports: list, sources: tuple[str, ...],
+                   is_simulated: bool, score_store: str, tracking_uri: str) -> dict:
+    """The summary a weekly run returns (and ``vigie run --json`` prints): what was published, from what.
+    ``score_store`` and ``tracking_uri`` come with any password masked."""
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    top = top_rows(scores, min(HORIZONS))
+    return {
+        "country": settings.country_iso3,
+        "week_start": str(table.forecast_week.date()),
+        "data_cutoff": str(table.data_cutoff.date()),
+        "is_simulated": is_simulated,
+        "sources": list(sources),
+        "events_used": int(len(events)),
+        "districts": int(scores["district_code"].nunique()),
+        "rows_published": int(published.n_rows),
+        "rows_replaced": int(published.replaced_rows),
+        "run_id": run_id,
+        "retrained": decided is not None,
+        "retrain_reason": reason,
+        "promotions": {k: {"challenger": v["challenger"], "version": v["version"], "promoted": v["promote"]}
+                       for k, v in (decided or {}).items()},
+        "champions": {slot.label: label for slot, label in champion_labels.items()},
+        "gates": gates,
+        "score_store": score_store,
+        "tracking_uri": tracking_uri,
+        "mlflow_ui": f"{mlflow_bin} ui --backend-store-uri {tracking_uri}",
+        "outputs": outputs,
+        "ingest": [r.as_dict() | {"unassigned_events": r.unassigned_events[:20]} for r in reports],
+        "top_districts": top[["rank", "district_name", "admin1_name", "risk_score", "tier", "expected_events",
+                              "p_major_attack_4w"]].to_dict(orient="records"),
+    }
+
+
+def top_table_rows(scores: pd.DataFrame) -> list[dict]:
+    """The Prefect table artifact: the ten highest-risk districts at the hazard horizon."""
+    return [{"rank": int(r.rank), "district": r.district_name, "region": r.admin1_name,
+             "risk_score": float(r.risk_score), "tier": r.tier, "expected_events_4w": round(float(r.expected_events), 2)}
+            for r in top_rows(scores, HAZARD_HORIZON).itertuples()]
+
+
+def artifact_markdown(summary: dict) -> str:
+    """The Prefect markdown artifact of a weekly run."""
+    week = summary["week_start"]
+    marks = {True: "✅", False: "❌"}
+    gates = "\n".join(f"- {'⚠️' if not g['passed'] and g['severity'] == 'warning' else marks[g['passed']]} "
+                      f"{g['name']}: {g['message']}" for g in summary.get("gates", []))
+    return (
+        f"# Vigie {summary['country']} — week of {week}{' (SIMULATED DATA)' if summary['is_simulated'] else ''}\n\n"
+        f"- data cutoff: {summary['data_cutoff']}; events used: {summary['events_used']}; sources: {', '.join(summary['sources'])}\n"
+        f"- published {summary['rows_published']} rows for {summary['districts']} districts to `{summary['score_store']}`\n"
+        f"- report: `{summary['outputs'].get('report')}`\n- MLflow run: `{summary['run_id']}`; "
+        f"retrained: {summary['retrained']} ({summary['retrain_reason'] or 'champions fresh'})\n\n## Quality gates\n{gates}\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# vigie backtest
+# --------------------------------------------------------------------------------------------------
+
+
+def backtest_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
+    """The tables of one `vigie backtest`: metrics, skill with bootstrap intervals, and where models fail."""
+    return {"metrics": result.metrics, "skill": skill_table(result), "by_district": result.breakdown("district_code"),
+            "by_year": result.breakdown("year")}
+
+
+def backtest_params(start: pd.Timestamp, end: pd.Timestamp, horizons: tuple[int, ...], origin_every: int,
+                    refit_every: int, table: FeatureTable, digest: str, sources: tuple[str, ...],
+                    models: list[str]) -> dict[str, object]:
+    return {"start": str(start.date()), "end": str(end.date()), "horizons": json.dumps(list(horizons)),
+            "origin_every": origin_every, "refit_every": refit_every, "dataset_digest": digest,
+            "feature_catalog_version": table.catalog_version, "sources": ",".join(sources), "models": ",".join(models)}
+
+
+def backtest_log(result: BacktestResult, tables: dict[str, pd.DataFrame], table: FeatureTable, params: dict,
+                 country: str, is_simulated: bool) -> dict:
+    """Keyword arguments of :func:`publish.tracking.log_backtest_run`: tags, params, tables, a nested run per model."""
+    skill = tables["skill"]
+    nested = {}
+    for model, rows in result.metrics.groupby("model"):
+        metrics = {f"{r.metric}_h{r.horizon}": float(r.value) for r in rows.itertuples()}
+        metrics |= {f"skill_crps_h{r.horizon}": float(r.skill) for r in skill[skill["model"] == model].itertuples()}
+        baseline = model in BASELINES or model in HAZARD_BASELINES
+        nested[str(model)] = ({"purpose": "backtest", "model": str(model), "baseline": str(baseline).lower()}, metrics)
+    return {"tags": {"purpose": "backtest", "simulated": str(is_simulated).lower(), "country": country,
+                     "data_cutoff": str(table.forecast_week.date())},
+            "params": params, "frames": {"feature_catalog": table.catalog, **tables}, "nested": nested}
+
+
+def backtest_summary(result: BacktestResult, tables: dict[str, pd.DataFrame], paths: dict, run_id: str,
+                     start: pd.Timestamp, end: pd.Timestamp, is_simulated: bool) -> dict:
+    """What `vigie backtest --json` prints."""
+    m = result.metrics
+    return {
+        "ok": True, "run_id": run_id, "start": str(start.date()), "end": str(end.date()),
+        "origins": int(result.predictions["origin"].nunique()), "is_simulated": is_simulated,
+        "metrics_csv": str(paths["metrics_csv"]), "metrics_json": str(paths["metrics_json"]),
+        "skill_csv": str(paths["skill_csv"]),
+        "skill": json.loads(tables["skill"].to_json(orient="records")),
+        "summary": json.loads(m[m["metric"].isin(SUMMARY_METRICS)].to_json(orient="records")),
+    }

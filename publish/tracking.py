@@ -1,0 +1,281 @@
+"""The MLflow door: everything Vigie writes to or reads from MLflow (runs, figures, tables, the model
+registry and the pyfunc wrappers of logged models). No other module imports mlflow.
+
+Experiments: ``<prefix>-<country>-training`` (weekly training runs) and ``<prefix>-<country>-backtest``.
+Registered models: ``<prefix>-<country>-count-h<h>`` and ``<prefix>-<country>-hazard-h<h>``; the alias
+``champion`` is what the weekly flow scores with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from models.selection import ChampionInfo, SlotDecision
+from models.slots import Slot
+from models.training import FittedSlot
+from publish.scoring import Champions
+
+log = logging.getLogger(__name__)
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+#: The distributions the logged models need at inference; pinned to what trained them.
+RUNTIME_PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "scoringrules", "lightgbm", "scikit-learn", "cloudpickle"]
+
+
+def pip_requirements() -> list[str]:
+    """Explicit pins (MLflow would otherwise infer them by importing the model, which takes seconds)."""
+    return [f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES]
+
+
+class CountModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Input: feature rows. Output: mean, P(count >= 1) and 5/10/50/90/95% quantiles of the horizon's count."""
+
+    def load_context(self, context):
+        with open(context.artifacts["model"], "rb") as fh:
+            self.model = pickle.load(fh)
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        dist = self.model.predict(model_input)
+        out = {"mean": dist.mean, "p_at_least_1": dist.prob_at_least(1)}
+        for q in (0.05, 0.1, 0.5, 0.9, 0.95):
+            out[f"q{int(q * 100):02d}"] = dist.quantile(q)
+        return pd.DataFrame(out, index=model_input.index)
+
+
+class HazardModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Input: feature rows. Output: probability of a major attack within the model's horizon."""
+
+    def load_context(self, context):
+        with open(context.artifacts["model"], "rb") as fh:
+            self.model = pickle.load(fh)
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return pd.DataFrame({"p_major_attack": np.asarray(self.model.predict_proba(model_input))}, index=model_input.index)
+
+
+def configure(tracking_uri: str, artifact_root: Path) -> None:
+    """Point MLflow at the store; experiments created here keep artifacts under ``artifact_root``."""
+    mlflow.set_tracking_uri(tracking_uri)
+    global _ARTIFACT_ROOT
+    _ARTIFACT_ROOT = Path(artifact_root)
+
+
+_ARTIFACT_ROOT = Path("mlartifacts")
+
+
+def experiment(name: str) -> str:
+    """Id of the experiment ``name``, created when missing. With a local store its artifacts go under the
+    configured artifact root; a tracking server decides for itself (``--artifacts-destination``)."""
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    if mlflow.get_tracking_uri().startswith(("http://", "https://")):
+        return mlflow.create_experiment(name)
+    location = (_ARTIFACT_ROOT / name).resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def flatten(prefix: str, value) -> dict[str, str]:
+    """Nested settings as flat MLflow params ({'major_attack.min_fatalities': '5', ...})."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else k, v))
+        return out
+    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
+
+
+def log_frame(frame: pd.DataFrame, name: str) -> None:
+    """Log a table as CSV artifact (and JSON for machine reading)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.to_csv(Path(tmp) / f"{name}.csv", index=False)
+        frame.to_json(Path(tmp) / f"{name}.json", orient="records", date_format="iso", indent=1)
+        mlflow.log_artifacts(tmp, artifact_path="tables")
+
+
+def log_figure(figure, name: str) -> None:
+    """Log a matplotlib figure as ``figures/<name>.png``."""
+    mlflow.log_figure(figure, f"figures/{name}.png")
+
+
+def log_json(payload: dict, name: str) -> None:
+    mlflow.log_dict(payload, f"tables/{name}.json")
+
+
+def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, tags: dict[str, str] | None = None) -> str:
+    """Log a fitted model as a pyfunc with signature and pinned requirements; register it; return its version.
+
+    ``tags`` are set on the registered model version (spec name, data cutoff, feature catalog version...).
+    """
+    wrapper = CountModelPyfunc() if kind == "count" else HazardModelPyfunc()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pkl"
+        path.write_bytes(pickle.dumps(model))
+        output = wrapper.__class__()
+        output.model = model
+        signature = infer_signature(example, output.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name=f"{kind}_model",
+            python_model=wrapper,
+            artifacts={"model": str(path)},
+            signature=signature,
+            pip_requirements=pip_requirements(),
+            registered_model_name=registered_name,
+            await_registration_for=0,
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(registered_name, version, key, str(value))
+    return version
+
+
+def alias_info(registered_name: str, alias: str = CHAMPION) -> dict | None:
+    """Version, run id and tags of ``<name>@<alias>``, or None when the alias is not set."""
+    try:
+        mv = MlflowClient().get_model_version_by_alias(registered_name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return {"version": mv.version, "run_id": mv.run_id, "tags": dict(mv.tags or {})}
+
+
+def champion_version(registered_name: str) -> str | None:
+    try:
+        return MlflowClient().get_model_version_by_alias(registered_name, CHAMPION).version
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def set_alias(registered_name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(registered_name, alias, version)
+
+
+def load_registered(registered_name: str, alias: str = CHAMPION):
+    """The fitted Vigie model object behind ``models:/<name>@<alias>``."""
+    client = MlflowClient()
+    mv = client.get_model_version_by_alias(registered_name, alias)
+    local = mlflow.artifacts.download_artifacts(f"models:/{registered_name}@{alias}")
+    with open(Path(local) / "artifacts" / "model.pkl", "rb") as fh:
+        return pickle.load(fh), mv
+
+
+# --------------------------------------------------------------------------------------------------
+# Names, runs and what the flows log (each function resumes or opens the run it logs to)
+# --------------------------------------------------------------------------------------------------
+
+
+def experiment_name(prefix: str, country: str, purpose: str) -> str:
+    """``<prefix>-<country>-<purpose>``: purpose "training" (weekly runs) or "backtest"."""
+    return f"{prefix}-{country.lower()}-{purpose}"
+
+
+def start_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dict[str, object],
+              frames: dict[str, pd.DataFrame] | None = None) -> str:
+    """Open a run in the experiment ``exp_name`` (created when missing), log what it is made of, and return its id."""
+    with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params)
+        for name, frame in (frames or {}).items():
+            log_frame(frame, name)
+    return run.info.run_id
+
+
+def log_to_run(run_id: str, *, tags: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
+               frames: dict[str, pd.DataFrame] | None = None, figures: dict[str, object] | None = None,
+               json_tables: dict[str, dict] | None = None, texts: dict[str, str] | None = None,
+               files: dict[str, Path] | None = None) -> None:
+    """Resume run ``run_id`` and log tags, metrics (non-finite ones are left out), tables (``tables/``),
+    figures (``figures/``), JSON (``tables/``), texts (at their given artifact path) and files (folder -> path)."""
+    with mlflow.start_run(run_id=run_id):
+        if tags:
+            mlflow.set_tags(tags)
+        finite = {k: float(v) for k, v in (metrics or {}).items() if np.isfinite(float(v))}
+        if finite:
+            mlflow.log_metrics(finite)
+        for name, frame in (frames or {}).items():
+            log_frame(frame, name)
+        for name, figure in (figures or {}).items():
+            log_figure(figure, name)
+        for name, payload in (json_tables or {}).items():
+            log_json(payload, name)
+        for path, text in (texts or {}).items():
+            mlflow.log_text(text, path)
+        for folder, path in (files or {}).items():
+            mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def fail_run(run_id: str, message: str) -> None:
+    """Mark a run FAILED with the failure as a tag (first 5,000 characters)."""
+    client = MlflowClient()
+    client.set_tag(run_id, "failure", message[:5000])
+    client.set_terminated(run_id, "FAILED")
+
+
+def champion_infos(names: dict[Slot, str]) -> dict[Slot, ChampionInfo | None]:
+    """What the registry records of each slot's ``@champion`` (None where the alias is not set)."""
+    out = {}
+    for slot, name in names.items():
+        info = alias_info(name)
+        out[slot] = None if info is None else ChampionInfo.from_tags(info["version"], info["tags"])
+    return out
+
+
+def register(fitted: FittedSlot, name: str, *, tags: dict[str, str], promote: bool) -> str:
+    """Log ``fitted``'s model, register it as ``name``'s ``challenger`` (and ``champion`` when ``promote``);
+    return the version."""
+    version = log_model(fitted.model, kind=fitted.slot.kind, registered_name=name, example=fitted.example(),
+                        tags=tags | {"spec": fitted.recipe, "features": ",".join(fitted.table_features),
+                                     "kind": fitted.slot.kind, "horizon": str(fitted.slot.horizon)})
+    set_alias(name, CHALLENGER, version)
+    if promote:
+        set_alias(name, CHAMPION, version)
+    return version
+
+
+def register_all(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
+                 names: dict[Slot, str], *, tags: dict[str, str]) -> dict[Slot, str]:
+    """:func:`register` every slot's fitted challenger, logged in run ``run_id`` and promoted as its decision
+    says; returns the versions."""
+    with mlflow.start_run(run_id=run_id):
+        return {slot: register(f, names[slot], tags=tags, promote=decisions[slot].promote) for slot, f in fitted.items()}
+
+
+def load_champions(names: dict[Slot, str]) -> Champions:
+    """The fitted ``@champion`` model of every slot and its label ``<name>:v<version> (<recipe>)``."""
+    models, labels = {}, {}
+    for slot, name in names.items():
+        model, version = load_registered(name, CHAMPION)
+        models[slot] = model
+        labels[slot] = f"{name}:v{version.version} ({(version.tags or {}).get('spec', '?')})"
+    return Champions(models, labels)
+
+
+def log_backtest_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dict[str, object],
+                     frames: dict[str, pd.DataFrame], figures: dict[str, object],
+                     nested: dict[str, tuple[dict[str, str], dict[str, float]]]) -> str:
+    """One parent run (tags, params, tables, figures) with a nested run per model ({model: (tags, metrics)})."""
+    exp = experiment(exp_name)
+    with mlflow.start_run(experiment_id=exp, run_name=run_name) as parent:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params)
+        for name, frame in frames.items():
+            log_frame(frame, name)
+        for name, figure in figures.items():
+            log_figure(figure, name)
+        for model, (model_tags, metrics) in nested.items():
+            with mlflow.start_run(run_name=model, nested=True, experiment_id=exp):
+                mlflow.set_tags(model_tags)
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(float(v))})
+    return parent.info.run_id
