@@ -28,20 +28,21 @@ WEEK = pd.Timedelta(days=7)
 INPUT_SUFFIXES = (".csv", ".xlsx")
 
 
-def ingest_files(paths: Sequence[Path], gazetteer: Gazetteer, store: EventStore) -> list[IngestReport]:
+def ingest_files(paths: Sequence[Path], gazetteer: Gazetteer, store: EventStore,
+                 logger: logging.Logger | logging.LoggerAdapter = log) -> list[IngestReport]:
     """Parse, validate, assign and upsert each file, in order; returns one report per file."""
     reports = []
     for path in paths:
         events = read_events(Path(path))
         report = store.ingest(pd.concat([events, gazetteer.assign(events)], axis=1), source_file=str(Path(path).resolve()))
-        log.info("ingested %s: %d added, %d updated, %d unchanged, %d unassigned", path,
+        logger.info("ingested %s: %d added, %d updated, %d unchanged, %d unassigned", path,
                  report.added, report.updated, report.unchanged, report.unassigned)
         reports.append(report)
     return reports
 
 
-def pull_acled(client, gazetteer: Gazetteer, store: EventStore, *, country_name: str,
-               initial_start: date) -> IngestReport:
+def pull_acled(client, gazetteer: Gazetteer, store: EventStore, *, country_name: str, initial_start: date,
+               logger: logging.Logger | logging.LoggerAdapter = log) -> IngestReport:
     """One incremental ACLED API pull (changed since the last pull, deletions applied), state kept in the store."""
     from features.sources.acled_api import PullState
 
@@ -51,7 +52,7 @@ def pull_acled(client, gazetteer: Gazetteer, store: EventStore, *, country_name:
     report = store.ingest(pd.concat([result.events, gazetteer.assign(result.events)], axis=1), source_file="ACLED API")
     report.deleted = store.delete("acled", result.deleted_event_ids)
     store.set_pull_state("acled", result.state.to_dict())
-    log.info("ACLED API: %d added, %d updated, %d deleted", report.added, report.updated, report.deleted)
+    logger.info("ACLED API: %d added, %d updated, %d deleted", report.added, report.updated, report.deleted)
     return report
 
 

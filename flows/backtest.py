@@ -17,7 +17,13 @@ from features.ingest import is_simulated, last_full_week, sources_of
 from features.panel import monday_on_or_before
 from flows.settings import Settings
 from flows.tasks import (
-    backtest, backtest_tables, ingest_files, log_backtest_run, simulate_default, store_summary, write_backtest_outputs,
+    backtest,
+    backtest_tables,
+    ingest_files,
+    log_backtest_run,
+    simulate_default,
+    store_summary,
+    write_backtest_outputs,
 )
 from flows.weekly import build_features_flow
 from models.selection import backtest_window

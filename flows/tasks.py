@@ -21,13 +21,20 @@ from features.gazetteer import Gazetteer
 from features.table import FeatureTable, Registries, build_feature_table
 from flows.settings import Settings
 from models.backtest import BacktestConfig, BacktestResult, run_backtest
-from models.selection import ChampionInfo, SlotDecision, check_champions, decide_slots, retrain_reason, selection_config
+from models.selection import (
+    ChampionInfo,
+    SlotDecision,
+    check_champions,
+    decide_slots,
+    retrain_reason,
+    selection_config,
+)
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import suite
 from models.training import FittedSlot, fit_slots, hazard_ratios
 from publish import exports, figures, quality, report, summary, tracking
-from publish.scoring import Champions, score_week
 from publish.score_store import PublishReport, ScoreStore
+from publish.scoring import Champions, score_week
 
 
 def _logger():
@@ -49,7 +56,7 @@ def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
 @task(name="ingest")
 def ingest_files(paths: list[Path], settings: Settings, gazetteer: Gazetteer) -> list[IngestReport]:
     """Parse, validate, assign and upsert each file; a file that fails leaves the store untouched."""
-    return ingest.ingest_files(paths, gazetteer, EventStore(settings.event_store))
+    return ingest.ingest_files(paths, gazetteer, EventStore(settings.event_store), _logger())
 
 
 @task(name="pull-acled-api", retries=2, retry_delay_seconds=60)
@@ -59,7 +66,7 @@ def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> IngestR
 
     with AcledClient(credentials) as client:
         return ingest.pull_acled(client, gazetteer, EventStore(settings.event_store), country_name=settings.country_name,
-                                 initial_start=settings.history_start().date())
+                                 initial_start=settings.history_start().date(), logger=_logger())
 
 
 @task(name="event-store-summary")

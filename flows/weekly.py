@@ -18,10 +18,34 @@ from features.ingest import dropped_files, is_simulated, sources_of, week_after_
 from features.panel import monday_on_or_before
 from flows.settings import Settings
 from flows.tasks import (
-    build_features, champion_infos, commit_outputs, decide_promotions, discard_outputs, ensure_usable_champions,
-    fail_tracking_run, fit_challengers, freshness_gate, ingest_files, load_champions, load_events, log_outputs, log_training,
-    previous_scores, publish, pull_acled, quality_gates, record_artifacts, register_models, save_skill, score,
-    selection_backtest, simulate_default, stage_outputs, start_tracking_run, store_summary, why_retrain,
+    build_features,
+    champion_infos,
+    commit_outputs,
+    decide_promotions,
+    discard_outputs,
+    ensure_usable_champions,
+    fail_tracking_run,
+    fit_challengers,
+    freshness_gate,
+    ingest_files,
+    load_champions,
+    load_events,
+    log_outputs,
+    log_training,
+    previous_scores,
+    publish,
+    pull_acled,
+    quality_gates,
+    record_artifacts,
+    register_models,
+    save_skill,
+    score,
+    selection_backtest,
+    simulate_default,
+    stage_outputs,
+    start_tracking_run,
+    store_summary,
+    why_retrain,
 )
 from models.selection import check_retrain_mode
 from publish.summary import weekly_summary

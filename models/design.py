@@ -61,6 +61,18 @@ def catalog_features(catalog: Iterable[FeatureSpec], features: Selection | None)
     return [s.name for s in specs], notes
 
 
+class SelectedFeatures:
+    """``input_columns`` of a model that reads the features it selected: ``features_`` once fitted (None
+    before), else the names of ``requested_features``."""
+
+    features_: list[str] | None
+    requested_features: list[FeatureSpec]
+
+    def input_columns(self) -> list[str]:
+        """The features the fitted model reads (before fitting: the selected ones)."""
+        return list(self.features_) if self.features_ is not None else [s.name for s in self.requested_features]
+
+
 def require_columns(X: pd.DataFrame, columns: Sequence[str]) -> None:
     """Raise ``KeyError`` naming the ``columns`` that X lacks."""
     missing = [c for c in columns if c not in X.columns]

@@ -22,7 +22,14 @@ from scipy import special
 from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
 from features.spec import FeatureSpec, Select
-from models.design import LinearDesign, Selection, log_features, require_columns, resolve_features
+from models.design import (
+    LinearDesign,
+    SelectedFeatures,
+    Selection,
+    log_features,
+    require_columns,
+    resolve_features,
+)
 from models.distributions import NegativeBinomial, ZeroInflated
 from models.nb2 import ETA_MAX, ETA_MIN, fit_nb2, nb2_loglik
 from models.protocol import CountModel
@@ -47,7 +54,7 @@ DEFAULT_INFLATION_FEATURES: tuple[Select, ...] = (
 )
 
 
-class NegativeBinomialGLM(CountModel):
+class NegativeBinomialGLM(SelectedFeatures, CountModel):
     """NB2 regression (log link, dispersion alpha estimated by maximum likelihood).
 
     The mean of the count over the horizon is exp(x'beta), x the standardised (log1p for counts) features
@@ -77,10 +84,6 @@ class NegativeBinomialGLM(CountModel):
         self.maxiter = int(maxiter)
         self.min_variation = int(min_variation)
         self.features_: list[str] | None = None
-
-    def input_columns(self) -> list[str]:
-        """The features the fitted model reads (before fitting: the selected ones)."""
-        return list(self.features_) if self.features_ is not None else [s.name for s in self.requested_features]
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "NegativeBinomialGLM":
         y = np.asarray(y, dtype=np.float64)

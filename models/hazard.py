@@ -28,9 +28,16 @@ from sklearn.linear_model import LogisticRegression
 from features.attacks import WEEKS_SINCE_CAP
 from features.forces import FAMILY_PRESENCE
 from features.spec import AnyOf, FeatureSpec, Select
-from models.boosting import BoosterExplanations, lgb_params, time_holdout, train_booster, week_positions
+from models.boosting import (
+    BoosterExplanations,
+    lgb_params,
+    time_holdout,
+    train_booster,
+    week_positions,
+)
 from models.design import (
     LinearDesign,
+    SelectedFeatures,
     Selection,
     catalog_features,
     feature_matrix,
@@ -61,7 +68,7 @@ DEFAULT_DURATION_FEATURES: Select | AnyOf = Select(statistic="weeks_since")
 DEFAULT_ADVANCED_DURATIONS: Select | AnyOf = Select(measure="major_attacks", scope="own", statistic="weeks_since")
 
 
-class DiscreteTimeHazard(HazardModel):
+class DiscreteTimeHazard(SelectedFeatures, HazardModel):
     """Discrete-time hazard: a binomial GLM of "a major attack in week t" on the district's history.
 
     Fitted on one-week rows (``event`` = ``target_major_attack_h1``: 1 if the week starting at
@@ -100,10 +107,6 @@ class DiscreteTimeHazard(HazardModel):
         self.duration_cap = float(duration_cap)
         self.min_variation = int(min_variation)
         self.features_: list[str] | None = None
-
-    def input_columns(self) -> list[str]:
-        """The features the fitted model reads (before fitting: the selected ones)."""
-        return list(self.features_) if self.features_ is not None else [s.name for s in self.requested_features]
 
     def _family(self):
         link = sm.families.links.Logit() if self.link == "logit" else sm.families.links.CLogLog()

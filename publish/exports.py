@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
+from models.slots import HAZARD_HORIZON
 from publish.schema import ARROW_TYPES, SCORE_COLUMNS, validate_scores
 
 #: Coverage-simplification tolerance of the published GeoJSON, in degrees (about 1 km).
@@ -113,7 +114,7 @@ def simplified_geometries(geometry: gpd.GeoSeries | np.ndarray, tolerance: float
     return shapely.simplify(geoms, tolerance, preserve_topology=True)
 
 
-def scores_geojson(scores: pd.DataFrame, districts: gpd.GeoDataFrame, horizon: int = 4) -> dict:
+def scores_geojson(scores: pd.DataFrame, districts: gpd.GeoDataFrame, horizon: int = HAZARD_HORIZON) -> dict:
     """A GeoJSON FeatureCollection of every district with its scores at one horizon.
 
     One feature per district of ``districts`` (in its order), ``id`` = district_code; properties are the
@@ -246,7 +247,7 @@ def write_week_exports(scores: pd.DataFrame, districts: gpd.GeoDataFrame, out_di
     frame = export_frame(scores)
     country, week = publication_key(frame)
     horizons = set(frame["horizon_weeks"].astype(int))
-    collection = scores_geojson(frame, districts, horizon=4 if 4 in horizons else min(horizons))
+    collection = scores_geojson(frame, districts, horizon=HAZARD_HORIZON if HAZARD_HORIZON in horizons else min(horizons))
     folder = week_dir(out_dir, country, week)
     paths = {kind: folder / name for kind, name in EXPORT_FILES.items()}
     write_atomically({

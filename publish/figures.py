@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from models.slots import HAZARD_HORIZON
+
 
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -134,6 +136,6 @@ def importance_figures(importance: Mapping, names: Mapping) -> dict[str, Figure]
 
 def week_map(scores: pd.DataFrame, districts, week) -> Figure:
     """Choropleth of the 4-week risk score of a published week."""
-    h4 = scores[scores["horizon_weeks"] == 4][["district_code", "risk_score"]]
+    h4 = scores[scores["horizon_weeks"] == HAZARD_HORIZON][["district_code", "risk_score"]]
     shapes = districts.merge(h4, on="district_code", how="left")
     return district_map(shapes, column="risk_score", title=f"Risk score, week of {pd.Timestamp(week).date()}")

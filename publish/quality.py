@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models.slots import HORIZONS
-from publish.schema import required_columns
+from publish.schema import INTERVAL_ORDER, RANGES, required_columns
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,18 @@ def no_missing(scores: pd.DataFrame, columns: list[str]) -> GateResult:
 
 
 def in_range(scores: pd.DataFrame) -> GateResult:
-    """Probabilities in [0, 1], scores in [0, 100], counts finite and >= 0, intervals ordered."""
+    """Probabilities in [0, 1], scores in [0, 100] (the bounds of :data:`publish.schema.RANGES`), counts finite
+    and >= 0, intervals ordered (:data:`publish.schema.INTERVAL_ORDER`)."""
     p = scores[["p_any_violence_4w", "p_major_attack_4w"]].to_numpy(np.float64)
-    counts = scores[["expected_events", "events_lo80", "events_hi80", "events_lo90", "events_hi90"]].to_numpy(np.float64)
+    lo, hi = RANGES["p_major_attack_4w"]
+    counts = scores[["expected_events", *INTERVAL_ORDER]].to_numpy(np.float64)
+    ends = counts[:, 1:]
+    score_lo, score_hi = RANGES["risk_score"]
     problems = {
-        "probability outside [0, 1]": int((~((p >= 0) & (p <= 1))).any(axis=1).sum()),
-        "risk_score outside [0, 100]": int((~scores["risk_score"].between(0, 100)).sum()),
+        f"probability outside [{lo:g}, {hi:g}]": int((~((p >= lo) & (p <= hi))).any(axis=1).sum()),
+        f"risk_score outside [{score_lo:g}, {score_hi:g}]": int((~scores["risk_score"].between(score_lo, score_hi)).sum()),
         "negative or infinite counts": int((~(np.isfinite(counts) & (counts >= 0))).any(axis=1).sum()),
-        "intervals not nested": int((~((counts[:, 3] <= counts[:, 1]) & (counts[:, 1] <= counts[:, 2]) & (counts[:, 2] <= counts[:, 4]))).sum()),
+        "intervals not nested": int((~(np.diff(ends, axis=1) >= 0).all(axis=1)).sum()),
     }
     bad = {k: v for k, v in problems.items() if v}
     return GateResult("values_in_range", not bad, "error",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from models.slots import HAZARD_HORIZON
 from publish.exports import export_frame, publication_key, simplified_geometries
 from publish.schema import TIERS
 
@@ -399,7 +400,7 @@ def render_report(
     frame = export_frame(scores)
     country, week = publication_key(frame)
     horizons = sorted(set(frame["horizon_weeks"].astype(int)))
-    horizon = 4 if 4 in horizons else horizons[0]
+    horizon = HAZARD_HORIZON if HAZARD_HORIZON in horizons else horizons[0]
     rows = frame[frame["horizon_weeks"] == horizon].reset_index(drop=True)
     week1 = frame[frame["horizon_weeks"] == 1].reset_index(drop=True) if 1 in horizons else None
     first = frame.iloc[0]

@@ -60,6 +60,11 @@ PUBLICATION_COLUMNS: dict[str, tuple[str, str]] = {
 
 
 TIERS: tuple[str, ...] = ("low", "elevated", "high", "severe")
+#: Closed bounds of the bounded columns (the quality gate, the validation and the database's CHECKs agree).
+RANGES: dict[str, tuple[float, float]] = {"risk_score": (0.0, 100.0), "p_any_violence_4w": (0.0, 1.0),
+                                          "p_major_attack_4w": (0.0, 1.0), "score_change": (-100.0, 100.0)}
+#: Interval ends, each at most the next: lo90 <= lo80 <= hi80 <= hi90 (and lo90 >= 0).
+INTERVAL_ORDER: tuple[str, ...] = ("events_lo90", "events_lo80", "events_hi80", "events_hi90")
 
 _PANDAS_DTYPES = {
     "TEXT": "string",
@@ -290,13 +295,10 @@ def _check_ranges(raw: pd.DataFrame, out: pd.DataFrame) -> None:
     _fail(raw, "rank", out["rank"] < 1, lambda v: f"rank {v!r} is below 1")
     _fail(raw, "expected_events", out["expected_events"] < 0, lambda v: f"{v!r} is negative")
     _fail(raw, "events_lo90", out["events_lo90"] < 0, lambda v: f"{v!r} is negative")
-    bounds = ("events_lo90", "events_lo80", "events_hi80", "events_hi90")
-    for lower, upper in zip(bounds, bounds[1:]):
+    for lower, upper in zip(INTERVAL_ORDER, INTERVAL_ORDER[1:]):
         _fail(raw, upper, out[upper] < out[lower], lambda v, lower=lower: f"{v!r} is below {lower}")
-    outside("risk_score", 0, 100)
-    outside("p_any_violence_4w", 0, 1)
-    outside("p_major_attack_4w", 0, 1)
-    outside("score_change", -100, 100)
+    for name, (lo, hi) in RANGES.items():
+        outside(name, lo, hi)
 
 
 def _check_one_publication(raw: pd.DataFrame, out: pd.DataFrame) -> None:

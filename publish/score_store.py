@@ -40,7 +40,6 @@ from publish.schema import (
     validate_scores,
 )
 
-
 # --------------------------------------------------------------------------------------------------
 # Migrations. A migration's text is frozen once released: change the schema by appending a new one.
 # --------------------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def score_rows(
     p_major = np.clip(np.asarray(p_major_4w, dtype=np.float64), 0.0, 1.0)
     score = np.round(100.0 * p_major, 2)
     rank = pd.Series(score).rank(ascending=False, method="min").to_numpy(int)
-    p_any = np.clip(counts[4].prob_at_least(1), 0.0, 1.0) if 4 in counts else np.full(n, np.nan)
+    p_any = (np.clip(counts[HAZARD_HORIZON].prob_at_least(1), 0.0, 1.0) if HAZARD_HORIZON in counts
+             else np.full(n, np.nan))
     base = pd.DataFrame({
         "country_iso3": context.country_iso3,
         "district_code": districts["district_code"].to_numpy(),

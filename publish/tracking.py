@@ -8,7 +8,6 @@ Registered models: ``<prefix>-<country>-count-h<h>`` and ``<prefix>-<country>-ha
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 import tempfile
@@ -85,16 +84,6 @@ def experiment(name: str) -> str:
         return mlflow.create_experiment(name)
     location = (_ARTIFACT_ROOT / name).resolve().as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
-
-
-def flatten(prefix: str, value) -> dict[str, str]:
-    """Nested settings as flat MLflow params ({'major_attack.min_fatalities': '5', ...})."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            out.update(flatten(f"{prefix}.{k}" if prefix else k, v))
-        return out
-    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
 
 
 def log_frame(frame: pd.DataFrame, name: str) -> None:

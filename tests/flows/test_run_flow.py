@@ -121,3 +121,42 @@ def test_run_flow_into_postgresql_with_mlflow_server(tmp_path, prefect_harness, 
     assert mlflow.MlflowClient().get_model_version_by_alias("vigie-mli-hazard-h4", "champion").run_id == summary["run_id"]
     pictures = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["run_id"], "figures")}
     assert "figures/district_risk_map.png" in pictures
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_past_week_is_refused_with_future_champions_and_backtest_keeps_to_its_folder(tmp_path, prefect_harness):
+    """Point in time: champions trained on data up to week W never score an earlier week (``--retrain never``
+    refuses, naming the cutoff, and nothing changes); `vigie backtest` never touches the weekly report's files."""
+    from flows.backtest import backtest_flow
+    from models.selection import ChampionRefused
+
+    settings = _settings(tmp_path)
+    first = run_flow(settings=settings)
+    week = pd.Timestamp(first["week_start"])
+    store = ScoreStore(settings.score_store_url)
+    published, exports_before = store.latest("MLI"), _tree(settings.exports_dir)
+    assert (settings.exports_dir / "MLI" / "skill_latest.csv").exists()
+    assert not (settings.exports_dir / ".staging").exists() or not any((settings.exports_dir / ".staging").iterdir())
+
+    past = (week - pd.Timedelta(weeks=30)).date()
+    with pytest.raises(ChampionRefused, match=f"trained on data up to {week.date()}, after the forecast week {past}"):
+        run_flow(settings=settings, as_of=past, retrain="never")
+    assert store.latest("MLI").equals(published) and list(store.publications()["week_start"].astype(str)) == [str(week.date())]
+    assert _tree(settings.exports_dir) == exports_before
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    failed = mlflow.search_runs(experiment_names=["vigie-mli-training"], filter_string="attributes.status = 'FAILED'")
+    assert len(failed) == 1 and "ChampionRefused" in failed["tags.failure"].iloc[0]
+
+    result = backtest_flow(start=(week - pd.Timedelta(weeks=8)).date(), horizons=(1, 4), refit_every=8, settings=settings)
+    folder = Path(result["metrics_csv"]).parent
+    assert folder == settings.exports_dir / "MLI" / "backtests" / f"{result['start']}_{result['end']}"
+    assert {p.name for p in folder.iterdir()} >= {"metrics.csv", "metrics.json", "skill.csv", "skill.json", "by_district.csv", "by_year.csv"}
+    assert _tree(settings.exports_dir / "MLI" / first["week_start"]) == {
+        k.split("/", 2)[2]: v for k, v in exports_before.items() if k.startswith(f"MLI/{first['week_start']}/")}
+    assert (settings.exports_dir / "MLI" / "skill_latest.csv").read_bytes() == exports_before["MLI/skill_latest.csv"]
+    nested = mlflow.search_runs(experiment_names=["vigie-mli-backtest"],
+                                filter_string=f"tags.mlflow.parentRunId = '{result['run_id']}'")
+    assert {"hawkes_nb", "mean_52", "base_rate"} <= set(nested["tags.model"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import special
 
@@ -12,23 +11,12 @@ from features.seasonality import SEASON_SIN
 from features.spec import FeatureSpec
 from models.glm import DEFAULT_GLM_FEATURES, NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
 from models.protocol import CountModel
+from synthetic_panels import nb_draw, panel
 
 W52 = window_spec("violent_events", "sum", window=52)
 WEEKS_SINCE = window_spec("violent_events", "weeks_since", unit="weeks")
 CONSTANT = FeatureSpec("constant_flag", "test", "a constant column", "indicator")
 FEATS = [W52, SEASON_SIN]
-
-
-def nb_draw(rng: np.random.Generator, mu: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
-    """NB2 counts: gamma-Poisson mixture with mean mu and variance mu + alpha mu^2."""
-    alpha = np.broadcast_to(alpha, mu.shape)
-    return rng.poisson(rng.gamma(1.0 / alpha, alpha * mu)).astype(np.float64)
-
-
-def panel(n_districts: int, n_weeks: int) -> pd.DataFrame:
-    weeks = pd.date_range("2019-01-07", periods=n_weeks, freq="7D")
-    return pd.DataFrame({"district_code": np.repeat([f"MLI-{i:04d}" for i in range(n_districts)], n_weeks),
-                         "week_start": np.tile(weeks, n_districts)})
 
 
 @pytest.fixture(scope="module")
