@@ -10,6 +10,7 @@ Every ingest runs in one transaction: a file that fails leaves the store as it w
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -69,6 +70,14 @@ class IngestReport:
         return asdict(self)
 
 
+#: How long opening the event store waits for another process that holds the file.
+LOCK_WAIT_SECONDS = 10.0
+
+
+class EventStoreUnavailable(RuntimeError):
+    """The event store file cannot be opened (another process holds it, or it is not a DuckDB file)."""
+
+
 class EventStore:
     """A DuckDB file of normalized, district-assigned events."""
 
@@ -83,7 +92,21 @@ class EventStore:
             con.execute("CREATE TABLE IF NOT EXISTS pull_state (source VARCHAR PRIMARY KEY, state JSON)")
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.path))
+        """A connection to the file; another process holding it is waited for up to :data:`LOCK_WAIT_SECONDS`,
+        then :class:`EventStoreUnavailable` says so in one line."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise EventStoreUnavailable(f"event store {self.path} cannot be opened: {exc}") from None
+                if time.monotonic() > deadline:
+                    holder = str(exc).split("(", 1)[-1].split(")", 1)[0] if "PID" in str(exc) else "another process"
+                    raise EventStoreUnavailable(
+                        f"event store {self.path} is in use by {holder} (waited {LOCK_WAIT_SECONDS:g} s): "
+                        "wait for that run to finish, then run again") from None
+                time.sleep(0.25)
 
     def ingest(self, events: pd.DataFrame, *, source_file: str) -> IngestReport:
         """Upsert normalized events that carry the gazetteer's assignment columns.

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from features.schema import SourceFileError
+from features.sources.countries import is_known_country_code
 
 #: Root folder of the shipped gazetteers, one sub-folder per ISO3 code.
 DATA_DIR = Path(__file__).resolve().parent / "data" / "gazetteers"
@@ -185,6 +186,11 @@ class Gazetteer:
         border goes to the lowest district code); else, for events without coordinates or outside
         every polygon, the admin2 name through the aliases (admin1 decides between districts sharing a
         name; events of another country are not matched by name); else unassigned with a reason.
+        An event whose country code is neither the gazetteer's own nor any known country
+        (features.sources.countries.ISO3_CODES; e.g. ``XYZ``) is never assigned, by point or name:
+        unassigned with the reason "country code 'XYZ' is not a known country". (An event of a real
+        other country whose point falls inside a polygon keeps the point rule: the source placed it
+        there.)
 
         Returns a frame with the index of ``events`` and columns district_code (string, NA when
         unassigned), assignment ("point", "name" or "unassigned") and unassigned_reason (string, NA
@@ -211,6 +217,9 @@ class Gazetteer:
         else:
             country = pd.Series(pd.NA, index=range(n), dtype="string")
             foreign = np.zeros(n, dtype=bool)
+        no_country = foreign & ~is_known_country_code(country).to_numpy(dtype=bool)
+        by_point &= ~no_country
+        codes[no_country] = pd.NA
 
         fallback = np.flatnonzero(~by_point & ~foreign)
         name_codes, outcome = _match_names(
@@ -236,6 +245,7 @@ class Gazetteer:
             outcomes.iloc[unassigned],
             self.country_iso3,
         ).to_numpy()
+        reasons[no_country] = "country code '" + country[no_country] + "' is not a known country"
 
         return pd.DataFrame(
             {

@@ -121,3 +121,13 @@ def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int
     kwargs = {"country_name": "Simulania", "country_iso3": gazetteer.country_iso3} if districts else {}
     result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed, **kwargs)
     return result, write_simulation(result, out), len(gazetteer.districts)
+
+
+class NoInput(RuntimeError):
+    """The scheduled run found nothing to ingest (no API credentials, an empty drop folder): nothing published."""
+
+
+def no_input(drop_dir: Path) -> NoInput:
+    return NoInput(f"no input: ACLED_USERNAME/ACLED_PASSWORD are not set and the drop folder {drop_dir} holds no "
+                   f"{'/'.join(INPUT_SUFFIXES)} file; the scheduled run never falls back to simulated data "
+                   "(use `vigie run` for the simulated demonstration); nothing published")

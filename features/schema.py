@@ -7,8 +7,11 @@ the gazetteer and the feature builders read nothing else.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 #: name -> (pandas dtype, meaning). Order is the column order of the table.
@@ -57,6 +60,29 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame[name] if name in frame.columns else pd.Series(pd.NA, index=frame.index)
         out[name] = col.astype(dtype)
     return out.reset_index(drop=True)
+
+
+def plain_value(value: object) -> str:
+    """A cell value as a person would write it in a message: 200 (not ``np.float64(200.0)``), 16.27,
+    2020-01-06 (not ``Timestamp('2020-01-06 00:00:00')``), 2020-01-06T10:15:00+00:00, 'text' (quoted,
+    with control characters escaped), or "an empty cell"."""
+    if isinstance(value, str):
+        return repr(value)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "an empty cell"
+    if isinstance(value, (pd.Timestamp, datetime)):
+        stamp = pd.Timestamp(value)
+        return stamp.date().isoformat() if stamp == stamp.normalize() and stamp.tz is None else stamp.isoformat()
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "an empty cell"
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    return str(value)
 
 
 @dataclass(frozen=True)

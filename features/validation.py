@@ -2,7 +2,10 @@
 
 :func:`events_schema` states what every parsed event must satisfy; :func:`validate_events` runs it
 lazily (collecting every failure) and reports the first one as a SourceFileError that names the
-file, the file line of the bad row, the column and the bad value, so a person can open the file there.
+file, the file line of the bad row, the column and the bad value (written plainly: 200, 2020-01-06,
+'text'), so a person can open the file there. Text columns must not hold a NUL byte (``\x00``): it
+is never a character of a real name or note, only the mark of a binary or mis-encoded file, and
+many tools cut the text there.
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from features.schema import ALL_EVENT_TYPES, EVENT_COLUMNS, SOURCES, SourceFileError
+from features.schema import ALL_EVENT_TYPES, EVENT_COLUMNS, SOURCES, SourceFileError, plain_value
 
 #: Earliest plausible event day: UCDP GED starts on 1989-01-01, ACLED on 1997-01-01.
 EARLIEST_EVENT_DATE = pd.Timestamp("1989-01-01")
 
 _UNIQUENESS_CHECKS = ("multiple_fields_uniqueness", "field_uniqueness")
+
+#: Error text of the check every text column passes: no NUL byte.
+NUL_IN_TEXT = "text must not contain a NUL byte (\\x00): a binary or mis-encoded file?"
+
+
+def _no_nul_byte(values: pd.Series) -> pd.Series:
+    return ~values.str.contains("\x00", regex=False).fillna(False)
 
 
 def events_schema(today: pd.Timestamp | None = None) -> pa.DataFrameSchema:
@@ -37,6 +47,9 @@ def events_schema(today: pd.Timestamp | None = None) -> pa.DataFrameSchema:
         "fatalities": [pa.Check.ge(0, error="fatalities must be >= 0")],
         "event_type": [pa.Check.isin(ALL_EVENT_TYPES, error=f"event_type must be one of: {', '.join(ALL_EVENT_TYPES)}")],
     }
+    for name, (dtype, _) in EVENT_COLUMNS.items():
+        if dtype == "string":
+            checks.setdefault(name, []).append(pa.Check(_no_nul_byte, error=NUL_IN_TEXT))
     required = {"event_id", "source", "event_date", "country_iso3", "event_type", "fatalities"}
     columns = {
         name: pa.Column(dtype, checks=checks.get(name, []), nullable=name not in required)
@@ -63,8 +76,8 @@ def _describe(failure: pd.Series) -> tuple[str | None, str]:
     if check in _UNIQUENESS_CHECKS:
         return column, f"duplicate (source, event_id): event id {value!r} appears more than once"
     if pd.isna(failure["index"]):
-        return column, f"{check}: {value}"
-    return column, f"{check}; found {value!r}"
+        return column, f"{check}: {plain_value(value)}"
+    return column, f"{check}; found {plain_value(value)}"
 
 
 def validate_events(frame: pd.DataFrame, *, file: str, line_numbers: pd.Series | None = None) -> pd.DataFrame:

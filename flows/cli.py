@@ -55,21 +55,55 @@ def _show(renderables: list) -> None:
     console.print(*renderables, sep="\n")
 
 
-def _fail(exc: Exception, as_json: bool) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+#: Exit codes (README, *Failure modes*): 0 done; 2 the input or the state refuses the run (bad file, stale
+#: data, failed gate, no input, a champion that may not score, another run publishing the week); 3 a store,
+#: MLflow or Prefect is unavailable; 1 only for an unexpected error (a bug: the traceback is printed).
+EXIT_REFUSED, EXIT_UNAVAILABLE = 2, 3
+
+
+def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
+    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
     if as_json:
         _emit_json(views.error_payload(exc))
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
 
 
 def _expected_errors():
-    from features.ingest import NothingToScore
+    from features.ingest import NoInput, NothingToScore
     from models.selection import ChampionRefused
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, ChampionRefused, QualityGateError, PublishConflict, ScoreValidationError)
+    return (SourceFileError, NothingToScore, NoInput, ChampionRefused, QualityGateError, PublishConflict,
+            ScoreValidationError)
+
+
+def _unavailable_errors():
+    from features.event_store import EventStoreUnavailable
+    from flows.prefect_api import PrefectUnavailable
+    from publish.score_store import StoreUnavailable
+    from publish.tracking import TrackingUnavailable
+
+    return (EventStoreUnavailable, StoreUnavailable, TrackingUnavailable, PrefectUnavailable)
+
+
+def _call(target, as_json: bool, **kwargs):
+    """``target(**kwargs)``, with refusals (exit 2) and unavailable infrastructure (exit 3) as one clear line."""
+    try:
+        return target(**kwargs)
+    except _expected_errors() as exc:
+        _fail(exc, as_json)
+    except _unavailable_errors() as exc:
+        _fail(exc, as_json, EXIT_UNAVAILABLE)
+
+
+def _in_prefect(settings: Settings, fn, *, services: bool = False, **kwargs):
+    """``fn(settings=settings, **kwargs)`` against the configured Prefect API or a temporary server started for it."""
+    from flows.prefect_api import prefect_api
+
+    with prefect_api(settings.prefect_home_dir(), settings.prefect_startup_timeout_seconds, services=services):
+        return fn(settings=settings, **kwargs)
 
 
 def _day(value: datetime | None):
@@ -92,10 +126,7 @@ def ingest(
 
     settings = _settings(home)
     settings.ensure_dirs()
-    try:
-        reports = ingest_files.fn(files, settings, Gazetteer.load(settings.country_iso3))
-    except SourceFileError as exc:
-        _fail(exc, as_json)
+    reports = _call(ingest_files.fn, as_json, paths=files, settings=settings, gazetteer=Gazetteer.load(settings.country_iso3))
     _show(views.ingest_view(reports, settings.event_store))
     if as_json:
         _emit_json(views.ingest_json(reports, settings.event_store))
@@ -104,10 +135,7 @@ def ingest(
 def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
     from flows.weekly import weekly_flow
 
-    try:
-        summary = weekly_flow(settings=settings, **kwargs)
-    except _expected_errors() as exc:
-        _fail(exc, as_json)
+    summary = _call(_in_prefect, as_json, settings=settings, fn=weekly_flow, **kwargs)
     _show(views.weekly_view(summary))
     if as_json:
         _emit_json({"ok": True, **summary})
@@ -127,7 +155,7 @@ def run(
     """Ingest, build features, train (when due) and track models, and publish one week's scores for every district."""
     settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store)
     _run_weekly(settings, as_json, events=_paths(events), as_of=_day(as_of), respect_timestamps=respect_timestamps,
-                retrain=retrain.value)
+                retrain=retrain.value, allow_simulated=True)
 
 
 @app.command()
@@ -137,8 +165,9 @@ def weekly(
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The scheduled job: new data from the ACLED API (when ACLED_USERNAME/ACLED_PASSWORD are set) or the drop folder."""
-    _run_weekly(_settings(home), as_json, as_of=_day(as_of), retrain=retrain.value)
+    """The scheduled job: new data from the ACLED API (when ACLED_USERNAME/ACLED_PASSWORD are set) or the drop
+    folder; with neither it fails (exit 2) and publishes nothing, never simulated data."""
+    _run_weekly(_settings(home), as_json, as_of=_day(as_of), retrain=retrain.value, allow_simulated=False)
 
 
 @app.command()
@@ -161,12 +190,9 @@ def backtest(
         hs = views.parse_horizons(horizons)
     except ValueError as exc:
         _fail(exc, as_json)
-    try:
-        summary = backtest_flow(events=_paths(events), start=_day(start), end=_day(end), horizons=hs,
-                                origin_every=origin_every, refit_every=refit_every,
-                                count_candidates=views.split_names(models), settings=settings)
-    except _expected_errors() as exc:
-        _fail(exc, as_json)
+    summary = _call(_in_prefect, as_json, settings=settings, fn=backtest_flow, events=_paths(events), start=_day(start),
+                    end=_day(end), horizons=hs, origin_every=origin_every, refit_every=refit_every,
+                    count_candidates=views.split_names(models))
     _show(views.backtest_view(summary))
     if as_json:
         _emit_json(summary)
@@ -204,7 +230,11 @@ def serve(home: HomeOpt = None) -> None:
 
     settings = _settings(home)
     console.print(f"serving vigie-weekly on '{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops")
-    prefect_serve(weekly_deployment(settings))
+    _call(_in_prefect, False, settings=settings, fn=_serve, services=True, deployment=weekly_deployment, prefect_serve=prefect_serve)
+
+
+def _serve(settings: Settings, deployment, prefect_serve) -> None:
+    prefect_serve(deployment(settings))
 
 
 @app.command()

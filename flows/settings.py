@@ -10,14 +10,14 @@ hazard) are not settings: they are part of the score tables' schema (see models/
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_serializer, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.slots import HORIZONS, SLOTS, Slot
+from publish.secrets import redact_url
 
 
 class MajorAttack(BaseModel):
@@ -66,6 +66,10 @@ class Schedule(BaseModel):
     timezone: str = "UTC"
 
 
+#: Settings that may carry a password (``scheme://user:password@host``).
+URL_FIELDS = ("score_store_url", "tracking_uri")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_", env_nested_delimiter="__", extra="ignore")
 
@@ -87,6 +91,10 @@ class Settings(BaseSettings):
     training: Training = Training()
     quality: Quality = Quality()
     schedule: Schedule = Schedule()
+    prefect_startup_timeout_seconds: float = Field(
+        600.0, description="How long a command waits for its temporary Prefect server (none is started when PREFECT_API_URL is set).")
+    lease_hours: float = Field(
+        6.0, description="A run's publish lease on its (country, week) lasts this long; a killed run's lease is taken over at once.")
     simulation_seed: int = 20130111
     simulation_start: str = "2012-01-02"
     simulation_weeks: int = 520
@@ -134,32 +142,38 @@ class Settings(BaseSettings):
         """The registered MLflow model of every published slot: ``<prefix>-<country>-<kind>-h<h>``."""
         return {s: f"{self.experiment_prefix}-{self.country_iso3.lower()}-{s.label}" for s in SLOTS}
 
+    def prefect_home_dir(self) -> Path:
+        """PREFECT_HOME as this process uses it (the environment's, else the settings')."""
+        return Path(os.environ.get("PREFECT_HOME", self.prefect_home))
+
     def ensure_dirs(self) -> None:
         """Create the folders the settings point at (idempotent)."""
         for path in (self.home, self.artifact_root, self.prefect_home, self.exports_dir, self.feature_dir, self.drop_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.event_store.parent.mkdir(parents=True, exist_ok=True)
 
+    # The one redaction point of settings: whatever serialises them as JSON (Prefect storing a flow run's
+    # parameters, MLflow params, logs, summaries) or prints them sees the URLs with their passwords masked;
+    # only the in-process object holds the real URL (API credentials are never part of the settings).
+    @field_serializer(*URL_FIELDS, when_used="json")
+    def _masked(self, value: str | None) -> str | None:
+        return None if value is None else redact_url(value)
+
+    def __repr_args__(self):
+        for key, value in super().__repr_args__():
+            yield key, (redact_url(value) if key in URL_FIELDS and isinstance(value, str) else value)
+
     def public_dict(self) -> dict:
-        """Settings as plain values, safe to log: passwords inside URLs are masked (API credentials are
-        never part of the settings)."""
-        values = self.model_dump(mode="json")
-        for key in ("score_store_url", "tracking_uri"):
-            values[key] = redact_url(values[key])
-        return values
-
-
-def redact_url(url: str) -> str:
-    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db``; other strings unchanged."""
-    return re.sub(r"(://[^/:@]+):[^@/]*@", r"\1:***@", url)
+        """Settings as plain values, safe to log: passwords inside URLs are masked."""
+        return self.model_dump(mode="json")
 
 
 def configure_prefect_home(settings: Settings) -> None:
     """Point Prefect at the project's home unless the user already chose a PREFECT_HOME or an API server."""
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # its API database lives there
-    # The temporary API server Prefect starts when no server is configured needs more than the default
-    # 20 s on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # `vigie` starts its own temporary server (flows/prefect_api.py); a flow called directly may still get
+    # Prefect's, which needs more than the default 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(int(settings.prefect_startup_timeout_seconds)))
     # Nothing leaves the machine; the telemetry heartbeat also races the temporary server's SQLite database.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

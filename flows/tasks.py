@@ -33,7 +33,8 @@ from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import suite
 from models.training import FittedSlot, fit_slots, hazard_ratios
 from publish import exports, figures, quality, report, summary, tracking
-from publish.score_store import PublishReport, ScoreStore
+from publish.faults import pause_point
+from publish.score_store import Lease, PublishReport, ScoreStore
 from publish.scoring import Champions, score_week
 
 
@@ -42,6 +43,30 @@ def _logger():
         return get_run_logger()
     except Exception:  # called outside a flow run (unit tests call .fn())
         return logging.getLogger("vigie")
+
+
+# --- infrastructure ---------------------------------------------------------------------------------------
+
+@task(name="check-infrastructure")
+def check_infrastructure(settings: Settings) -> None:
+    """Fail fast, before any work, when the score store or the tracking store does not answer (one line each)."""
+    ScoreStore(settings.score_store_url).migrated().close()
+    tracking.configure(settings.tracking_uri, settings.artifact_root)
+    tracking.check_tracking(settings.tracking_uri)
+
+
+@task(name="acquire-lease")
+def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> Lease:
+    """This run's claim on publishing its (country, week): a second run of the same week stops here (exit 2)."""
+    lease = ScoreStore(settings.score_store_url).acquire_lease(settings.country_iso3, forecast_week.date(),
+                                                               ttl=pd.Timedelta(hours=settings.lease_hours))
+    pause_point("lease-held")
+    return lease
+
+
+@task(name="release-lease")
+def release_lease(settings: Settings, lease: Lease) -> None:
+    ScoreStore(settings.score_store_url).release_lease(lease)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -110,6 +135,11 @@ def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Sett
         frames={"feature_catalog": table.catalog})
 
 
+@task(name="finish-tracking-run")
+def finish_tracking_run(run_id: str) -> None:
+    tracking.finish_run(run_id)
+
+
 @task(name="fail-tracking-run")
 def fail_tracking_run(run_id: str, error: BaseException) -> None:
     tracking.fail_run(run_id, summary.failure_text(error))
@@ -158,7 +188,9 @@ def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo
 @task(name="fit-challengers")
 def fit_challengers(table: FeatureTable, decisions: dict[Slot, SlotDecision], settings: Settings) -> dict[Slot, FittedSlot]:
     """Each slot's challenger fitted on every row from ``panel_start`` with a known target."""
-    return fit_slots(table, decisions, pd.Timestamp(settings.panel_start))
+    fitted = fit_slots(table, decisions, pd.Timestamp(settings.panel_start))
+    pause_point("after-training")
+    return fitted
 
 
 @task(name="register-models")
@@ -248,9 +280,10 @@ def discard_outputs(staged: Path) -> None:
 
 
 @task(name="publish")
-def publish(scores: pd.DataFrame, settings: Settings) -> PublishReport:
-    """Atomic, idempotent publish of the week (replaces that week if it was published before)."""
-    report_ = ScoreStore(settings.score_store_url).migrated().publish(scores)
+def publish(scores: pd.DataFrame, settings: Settings, lease: Lease) -> PublishReport:
+    """Atomic, idempotent publish of the week (replaces that week if it was published before), under this
+    run's lease."""
+    report_ = ScoreStore(settings.score_store_url).migrated().publish(scores, lease=lease)
     _logger().info("published %d rows for %s week %s (replaced %d)", report_.n_rows, report_.country_iso3,
                    report_.week_start, report_.replaced_rows)
     return report_
@@ -259,6 +292,7 @@ def publish(scores: pd.DataFrame, settings: Settings) -> PublishReport:
 @task(name="commit-outputs")
 def commit_outputs(staged: Path, settings: Settings) -> dict[str, str]:
     """Move the staged exports and report of a published week into place."""
+    pause_point("after-publish")
     return summary.output_paths(exports.commit_staged(staged, settings.exports_dir))
 
 

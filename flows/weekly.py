@@ -14,17 +14,26 @@ import pandas as pd
 from prefect import flow
 
 from features.gazetteer import Gazetteer
-from features.ingest import dropped_files, is_simulated, sources_of, week_after_newest
+from features.ingest import (
+    dropped_files,
+    is_simulated,
+    no_input,
+    sources_of,
+    week_after_newest,
+)
 from features.panel import monday_on_or_before
 from flows.settings import Settings
 from flows.tasks import (
+    acquire_lease,
     build_features,
     champion_infos,
+    check_infrastructure,
     commit_outputs,
     decide_promotions,
     discard_outputs,
     ensure_usable_champions,
     fail_tracking_run,
+    finish_tracking_run,
     fit_challengers,
     freshness_gate,
     ingest_files,
@@ -38,6 +47,7 @@ from flows.tasks import (
     quality_gates,
     record_artifacts,
     register_models,
+    release_lease,
     save_skill,
     score,
     selection_backtest,
@@ -57,22 +67,37 @@ def weekly_flow(
     as_of: date | None = None,
     respect_timestamps: bool = False,
     retrain: str = "auto",
+    allow_simulated: bool = False,
     settings: Settings | None = None,
 ) -> dict:
     """Publish the scores of one week for every district.
 
     Inputs, first that applies: the ``events`` files; else the ACLED API when ACLED_USERNAME/ACLED_PASSWORD
-    are set; else every file in the drop folder; else the simulated default data set (everything then
-    labelled simulated). ``as_of``: the forecast week is the Monday on or before it and only events dated
-    before that Monday are used; by default the Monday after the newest event for files and simulated data,
-    and today for the API and the drop folder. ``retrain``: "auto" (when due), "always" or "never".
+    are set; else every file in the drop folder; else, only when ``allow_simulated`` (``vigie run``), the
+    simulated default data set (everything then labelled simulated): the scheduled run fails instead
+    (:class:`features.ingest.NoInput`). ``as_of``: the forecast week is the Monday on or before it and only
+    events dated before that Monday are used; by default the Monday after the newest event for files and
+    simulated data, and today for the API and the drop folder. ``retrain``: "auto" (when due), "always" or
+    "never". ``settings`` travel in-process; serialised (Prefect's record of the run's parameters), their
+    passwords are masked.
     """
     settings = settings or Settings()
     settings.ensure_dirs()
     mode = check_retrain_mode(retrain)
+    check_infrastructure(settings)
     gazetteer = Gazetteer.load(settings.country_iso3)
-    reports, sources, default_as_of = _ingest(events, settings, gazetteer)
+    reports, sources, default_as_of = _ingest(events, settings, gazetteer, allow_simulated)
     forecast_week = monday_on_or_before(as_of or default_as_of or week_after_newest(store_summary(settings), sources))
+    lease = acquire_lease(settings, forecast_week)
+    try:
+        return _publish_week(settings, gazetteer, forecast_week, reports, sources, respect_timestamps, mode, lease)
+    finally:
+        release_lease(settings, lease)
+
+
+def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Timestamp, reports: list,
+                  sources: tuple[str, ...], respect_timestamps: bool, mode: str, lease) -> dict:
+    """Everything after the lease: features, training when due, scoring, gates, publish, outputs."""
     known, table = build_features_flow(settings, gazetteer, forecast_week, sources, respect_timestamps)
     simulated = is_simulated(sources)
     run_id = start_tracking_run(table, known, settings, is_simulated=simulated, sources=sources)
@@ -96,13 +121,14 @@ def weekly_flow(
         gates = quality_gates(scores, known, gazetteer, settings, table)
         staged = stage_outputs(scores, table, known, gazetteer, settings, previous=previous, sources=sources, run_id=run_id)
         try:
-            published = publish(scores, settings)
+            published = publish(scores, settings, lease)
         except BaseException:
             discard_outputs(staged)
             raise
         outputs = commit_outputs(staged, settings)
         log_outputs(run_id, scores, gazetteer, table, outputs)
-    except Exception as exc:
+        finish_tracking_run(run_id)
+    except BaseException as exc:
         fail_tracking_run(run_id, exc)
         raise
     public = settings.public_dict()
@@ -122,7 +148,7 @@ def build_features_flow(settings: Settings, gazetteer: Gazetteer, forecast_week:
     return known, build_features(known, gazetteer, settings, forecast_week)
 
 
-def _ingest(events: list[str] | None, settings: Settings, gazetteer: Gazetteer):
+def _ingest(events: list[str] | None, settings: Settings, gazetteer: Gazetteer, allow_simulated: bool = False):
     """Ingest the inputs the flow was given or finds; returns (reports, sources, default as_of or None)."""
     from features.sources.acled_api import AcledCredentials
 
@@ -136,6 +162,8 @@ def _ingest(events: list[str] | None, settings: Settings, gazetteer: Gazetteer):
     if dropped:
         reports = ingest_files(dropped, settings, gazetteer)
         return reports, sources_of(reports), date.today()
+    if not allow_simulated:
+        raise no_input(settings.drop_dir)
     return ingest_files([simulate_default(settings, gazetteer)], settings, gazetteer), ("simulated",), None
 
 

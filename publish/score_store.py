@@ -18,9 +18,13 @@ leaves the previous state untouched and a re-publish never duplicates rows.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool, StaticPool
 
+from publish.faults import pause_point
 from publish.schema import (
     _PANDAS_DTYPES,
     ARROW_TYPES,
@@ -115,8 +120,22 @@ _MIGRATION_1 = (
     """,
 )
 
+_MIGRATION_2 = (
+    """
+    CREATE TABLE publish_leases (
+        country_iso3 TEXT NOT NULL,
+        week_start DATE NOT NULL,
+        lease_id TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        acquired_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        expires_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        CONSTRAINT publish_leases_pk PRIMARY KEY (country_iso3, week_start)
+    )
+    """,
+)
+
 #: (version, statements), in the order they apply.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1),)
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2))
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
 
 _VERSION_TABLE_DDL = (
@@ -132,6 +151,44 @@ _VERSION_TABLE_DDL = (
 
 class PublishConflict(RuntimeError):
     """Another publish of the same country/week (or, on DuckDB, another writer of the file) is in progress."""
+
+
+class LeaseHeld(PublishConflict):
+    """Another live run holds the publish lease of the same (country, week)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The score store cannot be reached or opened (server down, wrong address, file held by another process)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A run's claim on publishing one (country, week); ``holder`` is ``host:pid``."""
+
+    country_iso3: str
+    week_start: date
+    lease_id: str
+    holder: str
+    expires_at: datetime
+
+
+def this_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_alive(holder: str) -> bool:
+    """False only when ``holder`` ran on this host and its process is gone (a killed run); other hosts' holders
+    are taken as alive until their lease expires."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class SchemaVersionError(RuntimeError):
@@ -217,6 +274,10 @@ def _has_version_table(conn: Connection) -> bool:
     return bool(found)
 
 
+#: How long a connection waits for a DuckDB file another process holds; PostgreSQL's connect timeout.
+LOCK_WAIT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 5
+
 _SCORE_SELECT = ", ".join(SCORE_COLUMNS)
 _SCORE_ORDER = "ORDER BY country_iso3, week_start, horizon_weeks, rank, district_code"
 
@@ -255,7 +316,7 @@ class ScoreStore:
 
         Raises :class:`SchemaVersionError` when the database was migrated by newer code than this one.
         """
-        with self._engine.begin() as conn:
+        with self._connection(begin=True) as conn:
             self._backend.lock_migrations(conn)
             conn.execute(sa.text(_VERSION_TABLE_DDL))
             current = self._recorded_version(conn)
@@ -274,6 +335,34 @@ class ScoreStore:
                 )
         return SCHEMA_VERSION
 
+    @contextmanager
+    def _connection(self, *, begin: bool = False):
+        """A connection (in a transaction when ``begin``). A DuckDB file another process holds is waited for up
+        to :data:`LOCK_WAIT_SECONDS`, then :class:`PublishConflict`; a store that does not answer raises
+        :class:`StoreUnavailable` in one line."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                conn = self._engine.connect()
+                break
+            except sa.exc.DBAPIError as exc:
+                first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+                if self._backend.is_conflict(exc):
+                    if time.monotonic() < deadline:
+                        time.sleep(0.25)
+                        continue
+                    raise PublishConflict(f"score store {self} is held by another process "
+                                          f"(waited {LOCK_WAIT_SECONDS:g} s): {first}") from None
+                raise StoreUnavailable(f"score store {self} is unavailable: {first}") from None
+        try:
+            if begin:
+                with conn.begin():
+                    yield conn
+            else:
+                yield conn
+        finally:
+            conn.close()
+
     def migrated(self) -> "ScoreStore":
         """This store after :meth:`migrate` (for one-line use: ``ScoreStore(url).migrated().publish(...)``)."""
         self.migrate()
@@ -281,7 +370,7 @@ class ScoreStore:
 
     def schema_version(self) -> int:
         """The schema version recorded in the database (0 when never migrated)."""
-        with self._engine.connect() as conn:
+        with self._connection() as conn:
             return self._recorded_version(conn) if _has_version_table(conn) else 0
 
     @staticmethod
@@ -296,13 +385,62 @@ class ScoreStore:
                 + ("upgrade Vigie" if found > SCHEMA_VERSION else "call ScoreStore.migrate() first")
             )
 
+    # -- leases ------------------------------------------------------------------------------------
+
+    def acquire_lease(self, country_iso3: str, week_start: date, *, ttl: timedelta) -> Lease:
+        """Claim publishing ``country_iso3``'s week for this process, for ``ttl``.
+
+        Raises :class:`LeaseHeld` naming the holder when another live run holds it. A lease whose holder process
+        is gone (killed on this host) or whose time ran out is taken over.
+        """
+        week = _as_date(week_start)
+        now = datetime.now(timezone.utc)
+        lease = Lease(country_iso3, week, uuid.uuid4().hex, this_holder(), now + ttl)
+        key = {"country": country_iso3, "week": week}
+        with self._connection(begin=True) as conn:
+            self._backend.lock_lease(conn, country_iso3, week)
+            self._require_current_schema(conn)
+            held = conn.execute(sa.text(
+                "SELECT lease_id, holder, acquired_at, expires_at FROM publish_leases"
+                " WHERE country_iso3 = :country AND week_start = :week"), key).first()
+            if held is not None:
+                expires = pd.Timestamp(held.expires_at).tz_convert("UTC") if pd.Timestamp(held.expires_at).tzinfo \
+                    else pd.Timestamp(held.expires_at).tz_localize("UTC")
+                if expires > pd.Timestamp(now) and holder_alive(held.holder):
+                    raise LeaseHeld(
+                        f"{country_iso3} week {week.isoformat()} is being published by another run ({held.holder}, "
+                        f"since {pd.Timestamp(held.acquired_at).strftime('%Y-%m-%d %H:%M:%S')} UTC, lease until "
+                        f"{expires.strftime('%Y-%m-%d %H:%M:%S')} UTC) in {self}: nothing was done; run again when it "
+                        "has finished")
+                conn.execute(sa.text("DELETE FROM publish_leases WHERE country_iso3 = :country AND week_start = :week"), key)
+            conn.execute(sa.text(
+                "INSERT INTO publish_leases (country_iso3, week_start, lease_id, holder, acquired_at, expires_at)"
+                " VALUES (:country, :week, :lease_id, :holder, :acquired_at, :expires_at)"),
+                key | {"lease_id": lease.lease_id, "holder": lease.holder, "acquired_at": now, "expires_at": lease.expires_at})
+        return lease
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give the lease back (nothing happens when it was already taken over)."""
+        with self._connection(begin=True) as conn:
+            conn.execute(sa.text("DELETE FROM publish_leases WHERE lease_id = :lease_id"), {"lease_id": lease.lease_id})
+
+    def leases(self) -> pd.DataFrame:
+        """The leases held now (one row per (country, week) being published)."""
+        with self._connection() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT country_iso3, week_start, lease_id, holder, acquired_at, expires_at FROM publish_leases"
+                " ORDER BY country_iso3, week_start")).all()
+        return pd.DataFrame([tuple(r) for r in rows],
+                            columns=["country_iso3", "week_start", "lease_id", "holder", "acquired_at", "expires_at"])
+
     # -- writing -----------------------------------------------------------------------------------
 
-    def publish(self, scores: pd.DataFrame) -> PublishReport:
+    def publish(self, scores: pd.DataFrame, lease: Lease | None = None) -> PublishReport:
         """Replace one (country, week)'s scores with ``scores`` atomically; see the module docstring.
 
         Validates first (:class:`ScoreValidationError`, nothing written). Raises :class:`PublishConflict`
-        when another publish of the same week holds it (on DuckDB: when another process holds the file).
+        when another publish of the same week holds it (on DuckDB: when another process holds the file), or
+        when ``lease`` is given and is no longer this run's (another run took the week over).
         """
         frame = validate_scores(scores)
         first = frame.iloc[0]
@@ -318,9 +456,11 @@ class ScoreStore:
         }
         table = _to_arrow(frame)
         try:
-            with self._engine.connect() as conn, conn.begin():
+            with self._connection(begin=True) as conn:
                 self._backend.lock_publication(conn, country, week)
                 self._require_current_schema(conn)
+                if lease is not None:
+                    self._require_lease(conn, lease, country, week)
                 where = {"country": country, "week": week}
                 replaced = conn.execute(
                     sa.text("DELETE FROM district_risk_scores WHERE country_iso3 = :country AND week_start = :week"),
@@ -355,6 +495,17 @@ class ScoreStore:
             is_simulated=meta["is_simulated"],
         )
 
+    @staticmethod
+    def _require_lease(conn: Connection, lease: Lease, country: str, week: date) -> None:
+        if (lease.country_iso3, lease.week_start) != (country, week):
+            raise PublishConflict(f"the lease is for {lease.country_iso3} week {lease.week_start}, not {country} week {week}")
+        found = conn.execute(sa.text("SELECT holder FROM publish_leases WHERE lease_id = :lease_id"),
+                             {"lease_id": lease.lease_id}).first()
+        if found is None:
+            raise PublishConflict(f"{country} week {week.isoformat()}: this run's publish lease was taken over by "
+                                  "another run; nothing published")
+        pause_point("publish-transaction")
+
     def _insert_rows(self, conn: Connection, table: pa.Table) -> None:
         """Bulk-insert validated rows inside the publish transaction (a seam the tests use to inject failures)."""
         self._backend.insert_scores(conn, table)
@@ -362,7 +513,7 @@ class ScoreStore:
     # -- reading -----------------------------------------------------------------------------------
 
     def _read(self, sql: str, params: dict, columns: dict[str, tuple[str, str]] = SCORE_COLUMNS) -> pd.DataFrame:
-        with self._engine.connect() as conn:
+        with self._connection() as conn:
             result = conn.execute(sa.text(sql), params)
             return _conform(result.fetchall(), list(result.keys()), columns)
 
@@ -434,6 +585,9 @@ class _DuckDBBackend:
     def lock_publication(self, conn: Connection, country_iso3: str, week_start: date) -> None:
         """Nothing to do: a concurrent publish of the same week fails with a transaction conflict."""
 
+    def lock_lease(self, conn: Connection, country_iso3: str, week_start: date) -> None:
+        """Nothing to do: one process at a time has the file open."""
+
     def insert_scores(self, conn: Connection, table: pa.Table) -> None:
         raw = conn.connection.driver_connection
         name = f"vigie_incoming_{uuid.uuid4().hex}"
@@ -462,7 +616,8 @@ class _PostgresBackend:
     """PostgreSQL: publishes of one (country, week) are serialised by a transaction-scoped advisory lock."""
 
     def create_engine(self, url: sa.URL) -> Engine:
-        return sa.create_engine(url, pool_pre_ping=True)
+        # A server that does not answer fails the connection in seconds, not minutes.
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
 
     def lock_migrations(self, conn: Connection) -> None:
         namespace = conn.execute(sa.text("SELECT current_schema()")).scalar() or ""
@@ -476,6 +631,11 @@ class _PostgresBackend:
             raise PublishConflict(
                 f"another publish of {country_iso3} week {week_start.isoformat()} holds the lock (schema {namespace})"
             )
+
+    def lock_lease(self, conn: Connection, country_iso3: str, week_start: date) -> None:
+        namespace = conn.execute(sa.text("SELECT current_schema()")).scalar() or ""
+        key = _lock_key(f"lease|{namespace}|{country_iso3}|{_as_date(week_start).isoformat()}")
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     def insert_scores(self, conn: Connection, table: pa.Table) -> None:
         raw = conn.connection.driver_connection

@@ -9,11 +9,14 @@ Registered models: ``<prefix>-<country>-count-h<h>`` and ``<prefix>-<country>-ha
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import tempfile
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+import httpx
 import mlflow
 import mlflow.pyfunc
 import numpy as np
@@ -25,6 +28,7 @@ from models.selection import ChampionInfo, SlotDecision
 from models.slots import Slot
 from models.training import FittedSlot
 from publish.scoring import Champions
+from publish.secrets import redact_url
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -64,8 +68,19 @@ class HazardModelPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"p_major_attack": np.asarray(self.model.predict_proba(model_input))}, index=model_input.index)
 
 
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking store does not answer (server down, wrong address, unreadable database)."""
+
+
+#: MLflow's own HTTP retry defaults wait about five minutes on a dead server; a run fails in about a minute.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
 def configure(tracking_uri: str, artifact_root: Path) -> None:
     """Point MLflow at the store; experiments created here keep artifacts under ``artifact_root``."""
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(tracking_uri)
     global _ARTIFACT_ROOT
     _ARTIFACT_ROOT = Path(artifact_root)
@@ -165,6 +180,40 @@ def load_registered(registered_name: str, alias: str = CHAMPION):
 # --------------------------------------------------------------------------------------------------
 
 
+def check_tracking(tracking_uri: str, timeout: float = 10.0) -> None:
+    """Fail fast, in one line, when the tracking store does not answer: a server's ``/health`` within
+    ``timeout`` seconds, a local store by listing one experiment."""
+    shown = redact_url(tracking_uri)
+    if tracking_uri.startswith(("http://", "https://")):
+        try:
+            response = httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise TrackingUnavailable(f"MLflow tracking server {shown} does not answer: {type(exc).__name__}: "
+                                      f"{redact_url(str(exc))}") from None
+        if response.status_code != 200:
+            raise TrackingUnavailable(f"MLflow tracking server {shown} answered {response.status_code} to /health")
+        return
+    try:
+        MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - any failure of the store is reported as unavailable
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise TrackingUnavailable(f"MLflow tracking store {shown} is unavailable: {type(exc).__name__}: "
+                                  f"{redact_url(first)}") from None
+
+
+@contextmanager
+def _resumed(run_id: str):
+    """Resume run ``run_id`` for logging and leave it RUNNING (MLflow's context would mark it FINISHED: a run
+    is finished only by :func:`finish_run`, so a killed run never shows as finished)."""
+    with mlflow.start_run(run_id=run_id):
+        yield
+    MlflowClient().update_run(run_id, status="RUNNING")
+
+
+def finish_run(run_id: str) -> None:
+    MlflowClient().set_terminated(run_id, "FINISHED")
+
+
 def experiment_name(prefix: str, country: str, purpose: str) -> str:
     """``<prefix>-<country>-<purpose>``: purpose "training" (weekly runs) or "backtest"."""
     return f"{prefix}-{country.lower()}-{purpose}"
@@ -178,6 +227,7 @@ def start_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dic
         mlflow.log_params(params)
         for name, frame in (frames or {}).items():
             log_frame(frame, name)
+    MlflowClient().update_run(run.info.run_id, status="RUNNING")
     return run.info.run_id
 
 
@@ -187,7 +237,7 @@ def log_to_run(run_id: str, *, tags: dict[str, str] | None = None, metrics: dict
                files: dict[str, Path] | None = None) -> None:
     """Resume run ``run_id`` and log tags, metrics (non-finite ones are left out), tables (``tables/``),
     figures (``figures/``), JSON (``tables/``), texts (at their given artifact path) and files (folder -> path)."""
-    with mlflow.start_run(run_id=run_id):
+    with _resumed(run_id):
         if tags:
             mlflow.set_tags(tags)
         finite = {k: float(v) for k, v in (metrics or {}).items() if np.isfinite(float(v))}
@@ -237,7 +287,7 @@ def register_all(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Sl
                  names: dict[Slot, str], *, tags: dict[str, str]) -> dict[Slot, str]:
     """:func:`register` every slot's fitted challenger, logged in run ``run_id`` and promoted as its decision
     says; returns the versions."""
-    with mlflow.start_run(run_id=run_id):
+    with _resumed(run_id):
         return {slot: register(f, names[slot], tags=tags, promote=decisions[slot].promote) for slot, f in fitted.items()}
 
 

@@ -20,6 +20,14 @@ Accepted shapes, told apart by their columns:
 
 Column names are matched ignoring case and surrounding blanks. Rows whose ACLED ``source`` is exactly
 "Vigie simulator" (written by our simulator) get source 'simulated', all others 'acled'.
+
+Country: ``iso3`` where filled, else the code of the ``country`` name (features.sources.countries);
+a row with neither, or with an unknown name and no code, is an error. A row whose ``iso3`` contradicts
+a country name the table knows (``XYZ`` beside ``Mali``) is an error too, at column ``iso3``: the two
+cannot both be right and the code would decide the district. A code alone is taken as written (ACLED
+covers the world, the name table only Africa); an event whose code is not a country code at all, or
+not the gazetteer's, is never placed in the gazetteer's districts by name, and one whose code is no
+known country is never placed at all (features.gazetteer.Gazetteer.assign).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.schema import SourceFileError, conform
+from features.schema import SourceFileError, conform, plain_value
 from features.sources.cell_parsing import (
     as_day,
     as_float,
@@ -106,7 +114,16 @@ def _country_iso3(raw: pd.DataFrame, lines: np.ndarray, file: str) -> pd.Series:
     """ISO3 from the iso3 column where filled, else from the country name; unknown names are errors."""
     given = as_text(_optional(raw, "iso3")).str.upper()
     names = as_text(_optional(raw, "country"))
-    iso3 = given.fillna(iso3_from_country_names(names))
+    named = iso3_from_country_names(names)
+    contradicts = (given.notna() & named.notna() & (given != named)).fillna(False).to_numpy()
+    if contradicts.any():
+        position = int(np.flatnonzero(contradicts)[0])
+        raise SourceFileError(
+            file, int(lines[position]), "iso3",
+            f"country code {plain_value(given.iloc[position])} contradicts country {plain_value(names.iloc[position])} "
+            f"({named.iloc[position]})",
+        )
+    iso3 = given.fillna(named)
     unknown = (iso3.isna()).to_numpy()
     if unknown.any():
         position = int(np.flatnonzero(unknown)[0])
@@ -161,8 +178,8 @@ def _check_monadic_consistency(rows: pd.DataFrame, first_position: np.ndarray, l
                 file,
                 int(lines[position]),
                 column,
-                f"event {rows['event_id'].iloc[position]!r} has {values.iloc[position]!r} here but "
-                f"{reference.iloc[position]!r} on its first row (row {int(lines[first_position[position]])})",
+                f"event {rows['event_id'].iloc[position]!r} has {plain_value(values.iloc[position])} here but "
+                f"{plain_value(reference.iloc[position])} on its first row (row {int(lines[first_position[position]])})",
             )
 
 

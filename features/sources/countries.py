@@ -2,7 +2,8 @@
 
 The table covers Africa, where both sources started and where Vigie works first, under the spellings
 of both sources (ACLED "Democratic Republic of Congo", UCDP "DR Congo (Zaire)", ...). Names are matched
-ignoring case, accents, punctuation spacing and surrounding blanks.
+ignoring case, accents, punctuation spacing and surrounding blanks. :data:`ISO3_CODES` lists every
+country code there is, to tell a foreign event (a real code) from a code that is no country at all.
 """
 
 from __future__ import annotations
@@ -71,6 +72,35 @@ COUNTRY_NAMES: dict[str, tuple[str, ...]] = {
     "ZMB": ("Zambia",),
     "ZWE": ("Zimbabwe", "Zimbabwe (Rhodesia)"),
 }
+
+
+#: Every ISO 3166-1 alpha-3 code (the 249 officially assigned ones), plus XKX, the user-assigned code
+#: ACLED and most data sets use for Kosovo. A country_iso3 outside this set is no known country.
+ISO3_CODES: frozenset[str] = frozenset((
+    "ABW", "AFG", "AGO", "AIA", "ALA", "ALB", "AND", "ARE", "ARG", "ARM", "ASM", "ATA", "ATF", "ATG", "AUS",
+    "AUT", "AZE", "BDI", "BEL", "BEN", "BES", "BFA", "BGD", "BGR", "BHR", "BHS", "BIH", "BLM", "BLR", "BLZ",
+    "BMU", "BOL", "BRA", "BRB", "BRN", "BTN", "BVT", "BWA", "CAF", "CAN", "CCK", "CHE", "CHL", "CHN", "CIV",
+    "CMR", "COD", "COG", "COK", "COL", "COM", "CPV", "CRI", "CUB", "CUW", "CXR", "CYM", "CYP", "CZE", "DEU",
+    "DJI", "DMA", "DNK", "DOM", "DZA", "ECU", "EGY", "ERI", "ESH", "ESP", "EST", "ETH", "FIN", "FJI", "FLK",
+    "FRA", "FRO", "FSM", "GAB", "GBR", "GEO", "GGY", "GHA", "GIB", "GIN", "GLP", "GMB", "GNB", "GNQ", "GRC",
+    "GRD", "GRL", "GTM", "GUF", "GUM", "GUY", "HKG", "HMD", "HND", "HRV", "HTI", "HUN", "IDN", "IMN", "IND",
+    "IOT", "IRL", "IRN", "IRQ", "ISL", "ISR", "ITA", "JAM", "JEY", "JOR", "JPN", "KAZ", "KEN", "KGZ", "KHM",
+    "KIR", "KNA", "KOR", "KWT", "LAO", "LBN", "LBR", "LBY", "LCA", "LIE", "LKA", "LSO", "LTU", "LUX", "LVA",
+    "MAC", "MAF", "MAR", "MCO", "MDA", "MDG", "MDV", "MEX", "MHL", "MKD", "MLI", "MLT", "MMR", "MNE", "MNG",
+    "MNP", "MOZ", "MRT", "MSR", "MTQ", "MUS", "MWI", "MYS", "MYT", "NAM", "NCL", "NER", "NFK", "NGA", "NIC",
+    "NIU", "NLD", "NOR", "NPL", "NRU", "NZL", "OMN", "PAK", "PAN", "PCN", "PER", "PHL", "PLW", "PNG", "POL",
+    "PRI", "PRK", "PRT", "PRY", "PSE", "PYF", "QAT", "REU", "ROU", "RUS", "RWA", "SAU", "SDN", "SEN", "SGP",
+    "SGS", "SHN", "SJM", "SLB", "SLE", "SLV", "SMR", "SOM", "SPM", "SRB", "SSD", "STP", "SUR", "SVK", "SVN",
+    "SWE", "SWZ", "SXM", "SYC", "SYR", "TCA", "TCD", "TGO", "THA", "TJK", "TKL", "TKM", "TLS", "TON", "TTO",
+    "TUN", "TUR", "TUV", "TWN", "TZA", "UGA", "UKR", "UMI", "URY", "USA", "UZB", "VAT", "VCT", "VEN", "VGB",
+    "VIR", "VNM", "VUT", "WLF", "WSM", "YEM", "ZAF", "ZMB", "ZWE",
+    "XKX",
+))
+
+
+def is_known_country_code(codes: pd.Series) -> pd.Series:
+    """True where the code (any case) is in :data:`ISO3_CODES`; False where it is not or is null."""
+    return codes.astype("string").str.upper().isin(ISO3_CODES).fillna(False).astype(bool)
 
 
 def _name_key(names: pd.Series) -> pd.Series:

@@ -29,7 +29,7 @@ def _settings(tmp_path, **kw) -> Settings:
 
 def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     settings = _settings(tmp_path)
-    summary = run_flow(settings=settings)
+    summary = run_flow(settings=settings, allow_simulated=True)
     assert summary["is_simulated"] and summary["districts"] == 50
     week = pd.Timestamp(summary["week_start"])
     assert week.dayofweek == 0 and week == pd.Timestamp("2016-01-04") + pd.Timedelta(weeks=160)
@@ -60,7 +60,7 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     assert Path(summary["outputs"]["report"]).exists() and Path(summary["outputs"]["parquet"]).exists()
 
     # Re-running the same week is safe: champions are fresh (no retraining), same scores, no duplicates.
-    again = run_flow(settings=settings)
+    again = run_flow(settings=settings, allow_simulated=True)
     assert again["week_start"] == summary["week_start"] and not again["retrained"]
     assert again["rows_replaced"] == 50 * len(settings.horizons)
     relatest = store.latest("MLI")
@@ -111,7 +111,7 @@ def _free_port() -> int:
 def test_run_flow_into_postgresql_with_mlflow_server(tmp_path, prefect_harness, postgres_url, mlflow_server):
     """Production shape: scores in PostgreSQL, runs and models on an MLflow server backed by PostgreSQL."""
     settings = _settings(tmp_path, score_store_url=postgres_url, tracking_uri=mlflow_server)
-    summary = run_flow(settings=settings)
+    summary = run_flow(settings=settings, allow_simulated=True)
     latest = ScoreStore(postgres_url).latest("MLI")
     assert len(latest) == 50 * len(settings.horizons)
     assert (latest["week_start"].astype(str) == summary["week_start"]).all()
@@ -134,7 +134,7 @@ def test_a_past_week_is_refused_with_future_champions_and_backtest_keeps_to_its_
     from models.selection import ChampionRefused
 
     settings = _settings(tmp_path)
-    first = run_flow(settings=settings)
+    first = run_flow(settings=settings, allow_simulated=True)
     week = pd.Timestamp(first["week_start"])
     store = ScoreStore(settings.score_store_url)
     published, exports_before = store.latest("MLI"), _tree(settings.exports_dir)
@@ -143,7 +143,7 @@ def test_a_past_week_is_refused_with_future_champions_and_backtest_keeps_to_its_
 
     past = (week - pd.Timedelta(weeks=30)).date()
     with pytest.raises(ChampionRefused, match=f"trained on data up to {week.date()}, after the forecast week {past}"):
-        run_flow(settings=settings, as_of=past, retrain="never")
+        run_flow(settings=settings, as_of=past, retrain="never", allow_simulated=True)
     assert store.latest("MLI").equals(published) and list(store.publications()["week_start"].astype(str)) == [str(week.date())]
     assert _tree(settings.exports_dir) == exports_before
     mlflow.set_tracking_uri(settings.tracking_uri)

@@ -36,3 +36,17 @@ def test_given_files_win_over_the_drop_folder(vigie_settings, gazetteer, tmp_pat
     given.write_text(HEADER + ROW.replace("DROP1", "GIVEN1"))
     reports, sources, as_of = _ingest([str(given)], vigie_settings, gazetteer)
     assert [r.source_file for r in reports] == [str(given.resolve())] and as_of is None and sources == ("acled",)
+
+
+def test_the_scheduled_run_with_no_input_fails_and_never_simulates(vigie_settings, gazetteer, monkeypatch, prefect_harness):
+    """A worker that lost its credentials and has an empty drop folder must not publish simulated scores."""
+    from features.ingest import NoInput
+
+    monkeypatch.delenv("ACLED_USERNAME", raising=False)
+    monkeypatch.delenv("ACLED_PASSWORD", raising=False)
+    with pytest.raises(NoInput, match="never falls back to simulated data"):
+        _ingest(None, vigie_settings, gazetteer)
+    assert not (vigie_settings.home / "simulated").exists()
+    vigie_settings.simulation_weeks = 60
+    reports, sources, _ = _ingest(None, vigie_settings, gazetteer, allow_simulated=True)  # `vigie run`'s demonstration
+    assert sources == ("simulated",) and reports[0].added > 0

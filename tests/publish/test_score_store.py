@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,16 @@ from publish.schema import (
     score_dtypes,
     validate_scores,
 )
-from publish.score_store import SCHEMA_VERSION, PublishConflict, SchemaVersionError, ScoreStore, publish_lock_key
+from publish.score_store import (
+    SCHEMA_VERSION,
+    LeaseHeld,
+    PublishConflict,
+    SchemaVersionError,
+    ScoreStore,
+    StoreUnavailable,
+    publish_lock_key,
+    this_holder,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 W1, W2, W3 = date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)
@@ -165,7 +175,7 @@ def test_migrate_creates_tables_view_and_records_version(make_store, store_url):
             assert list(view.keys()) == list(SCORE_COLUMNS)
     finally:
         engine.dispose()
-    assert versions == [SCHEMA_VERSION]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))  # one row per migration applied
     kinds = {name: kind for name, kind in tables}
     assert {"district_risk_scores", "score_publications", "vigie_schema_version"} <= set(kinds)
     assert kinds["latest_district_risk"] == "VIEW" and kinds["district_risk_scores"] == "BASE TABLE"
@@ -185,7 +195,7 @@ def test_migrate_twice_is_a_no_op(store, store_url):
             after = conn.execute(sa.text("SELECT version, applied_at FROM vigie_schema_version")).all()
     finally:
         engine.dispose()
-    assert after == before and len(after) == 1
+    assert after == before and len(after) == SCHEMA_VERSION
     pd.testing.assert_frame_equal(store.week(W1), expected_rows(make_scores(W1)))
 
 
@@ -527,3 +537,64 @@ def test_validation_accepts_plain_python_values_and_normalizes_them():
     pd.testing.assert_frame_equal(out, validate_scores(make_scores(W1)))
     assert dict(out.dtypes.astype(str)) == score_dtypes()
     assert list(empty_scores().columns) == list(SCORE_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Publish leases: one run at a time per (country, week), seen at the start of a run
+# --------------------------------------------------------------------------------------------------
+
+
+def _plant_lease(store: ScoreStore, holder: str, *, expires_in: timedelta) -> None:
+    now = datetime.now(timezone.utc)
+    with store._engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO publish_leases VALUES (:c, :w, :id, :holder, :at, :until)"),
+                     {"c": "MLI", "w": W2, "id": "planted", "holder": holder, "at": now, "until": now + expires_in})
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_lease_keeps_a_second_run_out_until_released(store):
+    lease = store.acquire_lease("MLI", W2, ttl=timedelta(hours=1))
+    assert lease.holder == this_holder() and list(store.leases()["lease_id"]) == [lease.lease_id]
+    other = ScoreStore(store.url.render_as_string(hide_password=False))
+    try:
+        with other._engine.begin() as conn:  # another live run (our parent process) took it over
+            conn.execute(sa.text("UPDATE publish_leases SET holder = :h, lease_id = 'theirs'"),
+                         {"h": f"{socket.gethostname()}:{os.getppid()}"})
+        with pytest.raises(LeaseHeld, match=r"MLI week 2024-01-08 is being published by another run .*nothing was done"):
+            store.acquire_lease("MLI", W2, ttl=timedelta(hours=1))
+        with pytest.raises(PublishConflict, match="taken over"):
+            store.publish(make_scores(W2, run_id="run-late"), lease=lease)  # our lease row is gone: refuse
+        store.acquire_lease("MLI", W3, ttl=timedelta(hours=1))  # other weeks are free
+    finally:
+        other.close()
+
+
+def test_a_killed_or_expired_holder_is_taken_over_and_a_released_lease_is_free(store):
+    _plant_lease(store, f"{socket.gethostname()}:{_dead_pid()}", expires_in=timedelta(hours=1))
+    lease = store.acquire_lease("MLI", W2, ttl=timedelta(hours=1))
+    store.publish(make_scores(W2, run_id="run-ok"), lease=lease)
+    store.release_lease(lease)
+    assert store.leases().empty
+    _plant_lease(store, "another-host:123", expires_in=timedelta(seconds=-1))
+    assert store.acquire_lease("MLI", W2, ttl=timedelta(hours=1)).holder == this_holder()
+
+
+def test_a_live_holder_on_another_host_is_respected(store):
+    _plant_lease(store, "another-host:123", expires_in=timedelta(hours=1))
+    with pytest.raises(LeaseHeld, match="another-host:123"):
+        store.acquire_lease("MLI", W2, ttl=timedelta(hours=1))
+
+
+def test_a_store_that_does_not_answer_fails_in_one_line_within_seconds():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=rf"score store .*127.0.0.1:{port}.* is unavailable") as caught:
+        ScoreStore(f"postgresql+psycopg://postgres:SECRETpw@127.0.0.1:{port}/test").migrate()
+    assert time.monotonic() - started < 15 and "\n" not in str(caught.value) and "SECRETpw" not in str(caught.value)

@@ -1,0 +1,97 @@
+"""The Prefect API a command runs its flows against.
+
+A scheduled run (a worker, or any process with ``PREFECT_API_URL`` set) uses its server and starts none.
+Otherwise ``vigie`` starts one temporary ``prefect server start`` on loopback for the whole command, waits
+for it as long as ``settings.prefect_startup_timeout_seconds`` (600 s by default: a loaded 2-core machine
+can take minutes), and stops it at the end. The server is started so that the kernel stops it when the
+``vigie`` process dies, even by ``kill -9``: no orphaned server is left behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PR_SET_PDEATHSIG = 1
+
+
+class PrefectUnavailable(RuntimeError):
+    """No Prefect API could be reached or started."""
+
+
+def configured_api_url() -> str | None:
+    """The API the current process is configured for (environment, profile or a test harness), if any."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = False):
+    """Run the body against the configured Prefect API, or against a temporary server started for it (with
+    its scheduler ``services`` when the body serves a schedule)."""
+    if configured_api_url():
+        yield configured_api_url()
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    port = _free_port()
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    log_path = prefect_home / "server.log"
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false"}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(port), *([] if services else ["--no-services"])],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(url, proc, log_path, startup_timeout)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise PrefectUnavailable(f"the temporary Prefect server exited with status {proc.returncode}: {tail[0]} "
+                                     f"(log: {log_path})")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise PrefectUnavailable(f"the temporary Prefect server did not answer within {timeout:g} s (log: {log_path}); "
+                             "set VIGIE_PREFECT_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running server")
