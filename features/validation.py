@@ -22,7 +22,7 @@ EARLIEST_EVENT_DATE = pd.Timestamp("1989-01-01")
 _UNIQUENESS_CHECKS = ("multiple_fields_uniqueness", "field_uniqueness")
 
 #: Error text of the check every text column passes: no NUL byte.
-NUL_IN_TEXT = "text must not contain a NUL byte (\\x00): a binary or mis-encoded file?"
+NUL_IN_TEXT = "text must not contain a NUL byte (\\x00), the mark of a binary or mis-encoded file"
 
 
 def _no_nul_byte(values: pd.Series) -> pd.Series:

@@ -116,25 +116,39 @@ def _paths(values: list[Path] | None) -> list[str] | None:
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="ACLED export (CSV/xlsx) or UCDP GED CSV files.", exists=True, dir_okay=False)],
+    files: Annotated[Optional[list[Path]], typer.Argument(help="ACLED export (CSV/xlsx) or UCDP GED CSV files.", show_default=False)] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse, validate, assign to districts and store events (idempotent; revisions replace older copies)."""
     from features.gazetteer import Gazetteer
+    from features.sources.detect import check_input_files
+
+    # Existence is checked here, not by Typer, so that a missing path or a folder is a bad input like any
+    # other: exit 2 and, with --json, one JSON line.
+    paths = _call(check_input_files, as_json, paths=files)
     from flows.tasks import ingest_files
 
     settings = _settings(home)
     settings.ensure_dirs()
-    reports = _call(ingest_files.fn, as_json, paths=files, settings=settings, gazetteer=Gazetteer.load(settings.country_iso3))
+    reports = _call(ingest_files.fn, as_json, paths=paths, settings=settings, gazetteer=Gazetteer.load(settings.country_iso3))
     _show(views.ingest_view(reports, settings.event_store))
     if as_json:
         _emit_json(views.ingest_json(reports, settings.event_store))
 
 
+def _preflight(settings: Settings, as_json: bool) -> None:
+    """The stores and MLflow answer (checked again inside the flow, for runs that a worker starts), before a
+    Prefect server is even started: an outage is one line and exit 3."""
+    from flows.tasks import check_infrastructure
+
+    _call(check_infrastructure.fn, as_json, settings=settings)
+
+
 def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
     from flows.weekly import weekly_flow
 
+    _preflight(settings, as_json)
     summary = _call(_in_prefect, as_json, settings=settings, fn=weekly_flow, **kwargs)
     _show(views.weekly_view(summary))
     if as_json:
@@ -190,6 +204,7 @@ def backtest(
         hs = views.parse_horizons(horizons)
     except ValueError as exc:
         _fail(exc, as_json)
+    _preflight(settings, as_json)
     summary = _call(_in_prefect, as_json, settings=settings, fn=backtest_flow, events=_paths(events), start=_day(start),
                     end=_day(end), horizons=hs, origin_every=origin_every, refit_every=refit_every,
                     count_candidates=views.split_names(models))

@@ -13,9 +13,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
-import scoringrules as sr
 from scipy import stats
 
+
+
+def _scoringrules():
+    """scoringrules, imported on first use: it compiles its kernels with numba (seconds), and a week that
+    only scores computes no CRPS."""
+    import scoringrules
+
+    return scoringrules
 
 class CountDistribution(ABC):
     """A predictive distribution over non-negative integer counts for each of n rows."""
@@ -77,6 +84,7 @@ class NegativeBinomial(CountDistribution):
     def crps(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
         with np.errstate(all="ignore"):
+            sr = _scoringrules()
             pois = sr.crps_poisson(y, self._mu)
             nb = sr.crps_negbinom(y, self._n, mu=self._mu)
         out = np.where(self._poisson | ~np.isfinite(nb), pois, nb)
@@ -116,7 +124,7 @@ class Empirical(CountDistribution):
         return np.quantile(self.samples, q, axis=1, method="inverted_cdf")
 
     def crps(self, y) -> np.ndarray:
-        return sr.crps_ensemble(np.asarray(y, dtype=np.float64), self.samples, sorted_ensemble=True)
+        return _scoringrules().crps_ensemble(np.asarray(y, dtype=np.float64), self.samples, sorted_ensemble=True)
 
     def log_score(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

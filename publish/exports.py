@@ -185,8 +185,25 @@ def _write_parquet(frame: pd.DataFrame, handle: BinaryIO) -> None:
     pq.write_table(_arrow_table(frame), handle)
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells that a spreadsheet would read as a formula (starting with = + - @, tab or CR)
+    start with an apostrophe instead, as OWASP advises; numbers and nulls are unchanged."""
+    out = frame.copy()
+    for name in out.columns:
+        if pd.api.types.is_string_dtype(out[name]) or out[name].dtype == object:
+            text = out[name].astype("string")
+            risky = text.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(bool)
+            out[name] = text.mask(risky, "'" + text)
+    return out
+
+
 def _write_csv(frame: pd.DataFrame, handle: BinaryIO) -> None:
-    handle.write(iso_text_columns(frame).to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    """The CSV export: ISO dates, and formula-like text made safe for spreadsheets (see :func:`spreadsheet_safe`)."""
+    handle.write(spreadsheet_safe(iso_text_columns(frame)).to_csv(index=False, lineterminator="\n").encode("utf-8"))
 
 
 def _write_geojson(collection: dict, handle: BinaryIO) -> None:
@@ -290,6 +307,12 @@ def commit_staged(staged_root: Path, out_dir: Path) -> dict[str, Path]:
     return moved
 
 
+def discard_stale_staging(out_dir: Path, country: str, week: date) -> None:
+    """Remove what killed runs left staged for this (country, week) (the caller holds the week's lease)."""
+    for folder in (Path(out_dir) / STAGING_DIR).glob(f"*/{country}/{pd.Timestamp(week).date().isoformat()}"):
+        discard_staged(folder.parent.parent)
+
+
 def discard_staged(staged_root: Path) -> None:
     """Remove a staging folder (a failed run's files never reach the published folders)."""
     shutil.rmtree(staged_root, ignore_errors=True)
@@ -340,8 +363,8 @@ def stage_week(scores: pd.DataFrame, districts: gpd.GeoDataFrame, report_html: s
     """Write one week's exports and report under :func:`staging_root` (the published folders are untouched);
     :func:`commit_staged` moves them into place once the publish has committed. Returns the staging root."""
     root = staging_root(out_dir, run_id)
-    discard_staged(root)
-    write_week_exports(scores, districts, root)
     country, week = publication_key(scores)
+    discard_stale_staging(out_dir, country, week)
+    write_week_exports(scores, districts, root)
     write_report(report_html, root, country, week)
     return root

@@ -22,8 +22,8 @@ Column names are matched ignoring case and surrounding blanks. Rows whose ACLED 
 "Vigie simulator" (written by our simulator) get source 'simulated', all others 'acled'.
 
 Country: ``iso3`` where filled, else the code of the ``country`` name (features.sources.countries);
-a row with neither, or with an unknown name and no code, is an error. A row whose ``iso3`` contradicts
-a country name the table knows (``XYZ`` beside ``Mali``) is an error too, at column ``iso3``: the two
+a row with neither, or with an unknown name and no code, is an error. A row whose (three-letter) ``iso3``
+contradicts a country name the table knows (``XYZ`` beside ``Mali``) is an error too, at column ``iso3``: the two
 cannot both be right and the code would decide the district. A code alone is taken as written (ACLED
 covers the world, the name table only Africa); an event whose code is not a country code at all, or
 not the gazetteer's, is never placed in the gazetteer's districts by name, and one whose code is no
@@ -115,7 +115,9 @@ def _country_iso3(raw: pd.DataFrame, lines: np.ndarray, file: str) -> pd.Series:
     given = as_text(_optional(raw, "iso3")).str.upper()
     names = as_text(_optional(raw, "country"))
     named = iso3_from_country_names(names)
-    contradicts = (given.notna() & named.notna() & (given != named)).fillna(False).to_numpy()
+    # A malformed code (not three letters) is left to the validation, which says what a code looks like.
+    well_formed = given.str.fullmatch(r"[A-Z]{3}").fillna(False).to_numpy(dtype=bool)
+    contradicts = well_formed & (named.notna() & (given != named)).fillna(False).to_numpy(dtype=bool)
     if contradicts.any():
         position = int(np.flatnonzero(contradicts)[0])
         raise SourceFileError(

@@ -63,6 +63,11 @@ def required_present(values: pd.Series, lines: Sequence[int] | np.ndarray, *, fi
 
 def as_float(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, column: str) -> pd.Series:
     """Cells as Float64; blank -> NA; anything that is not a number is an error."""
+    return _numbers(values, lines, file=file, column=column, expected="a finite number")
+
+
+def _numbers(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, column: str, expected: str) -> pd.Series:
+    """Cells as Float64; blank -> NA; a cell that is not a finite number is an error saying ``expected``."""
     text = as_text(values)
     try:
         numbers = text.astype("Float64")
@@ -70,7 +75,7 @@ def as_float(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str,
         # Slow path, only for a column holding some non-number: find which cell it is.
         numbers = pd.to_numeric(text, errors="coerce").astype("Float64")
     unreadable = text.notna() & ~(numbers.abs() < np.inf).fillna(False)
-    _first_bad(unreadable.to_numpy(), text, lines, file=file, column=column, expected="a finite number")
+    _first_bad(unreadable.to_numpy(), text, lines, file=file, column=column, expected=expected)
     return numbers
 
 
@@ -85,13 +90,13 @@ def as_int(
 ) -> pd.Series:
     """Cells as Int64 ('3' and '3.0' both read as 3); blank -> NA; non-integers and values outside
     [low, high] (when given) are errors."""
-    numbers = as_float(values, lines, file=file, column=column)
+    span = "" if low is None and high is None else f" in [{low if low is not None else ''}, {high if high is not None else ''}]"
+    numbers = _numbers(values, lines, file=file, column=column, expected=f"a whole number{span}")
     bad = numbers.notna() & (numbers != numbers.round())
     if low is not None:
         bad |= numbers < low
     if high is not None:
         bad |= numbers > high
-    span = "" if low is None and high is None else f" in [{low if low is not None else ''}, {high if high is not None else ''}]"
     _first_bad(bad.fillna(False).to_numpy(), as_text(values), lines, file=file, column=column, expected=f"a whole number{span}")
     return numbers.astype("Int64")
 

@@ -1,7 +1,18 @@
-"""Recognise an event file by its header and read it with the matching parser."""
+"""Recognise an event file by its header and read it with the matching parser.
+
+Also the checks on the file arguments of ``vigie ingest`` (:func:`check_input_files`), so that a path
+that does not exist or is a folder is a :class:`~features.schema.SourceFileError` like any other bad
+input (exit 2, one JSON line with ``--json``) rather than a usage error of the command-line parser.
+
+A file whose header is right but that holds no event row (header only, or header and HXL hashtag
+row) is an error, "no event rows": an export that came out empty is almost always a wrong filter or
+a truncated download, and must not pass as a successful ingest of nothing.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +25,46 @@ from features.sources.ucdp import read_ucdp_ged
 #: Header columns that identify each format (compared ignoring case and surrounding blanks).
 ACLED_HEADER: tuple[str, ...] = ("event_id_cnty", "event_date", "event_type")
 UCDP_HEADER: tuple[str, ...] = ("id", "type_of_violence", "date_start", "best")
+#: Separators other than the comma that a one-column header betrays.
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def check_input_files(paths: Sequence[str | Path] | None) -> list[Path]:
+    """The given paths as Paths, after checking that each names a readable file.
+
+    Raises SourceFileError naming the path when it does not exist, is a folder or cannot be read,
+    and (with file "vigie ingest") when no path is given at all.
+    """
+    if not paths:
+        raise SourceFileError("vigie ingest", None, None, "no event file given: pass one or more ACLED export "
+                              "(CSV or xlsx) or UCDP GED files")
+    checked = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            raise SourceFileError(str(path), None, None, "is a folder, not an event file")
+        if not path.exists():
+            raise SourceFileError(str(path), None, None, "no such file")
+        if not os.access(path, os.R_OK):
+            raise SourceFileError(str(path), None, None, "cannot be read (permission denied)")
+        checked.append(path)
+    return checked
+
+
+def _unknown_format(file: str, columns: list[str]) -> SourceFileError:
+    header = {str(name).strip().lower() for name in columns}
+    expected = (f"expected an ACLED export (header with {', '.join(ACLED_HEADER)}) or a UCDP GED file "
+                f"(header with {', '.join(UCDP_HEADER)})")
+    if not header or header == {""}:
+        return SourceFileError(file, None, None, f"empty file (no header line): {expected}")
+    if len(columns) == 1:
+        separator = next((d for d in _OTHER_DELIMITERS if d in columns[0]), None)
+        if separator is not None:
+            shown = "a tab" if separator == "\t" else f"'{separator}'"
+            return SourceFileError(file, 1, None, f"the header is one cell holding {shown}: the file is separated by "
+                                   f"{shown}, but Vigie reads comma-separated files; {expected}")
+    found = ", ".join(sorted(header)[:12]) + (", ..." if len(header) > 12 else "")
+    return SourceFileError(file, None, None, f"unknown event file format: {expected}; found header: {found}")
 
 
 def read_events(path: str | Path) -> pd.DataFrame:
@@ -21,19 +72,18 @@ def read_events(path: str | Path) -> pd.DataFrame:
 
     The format is told from the header line alone; see features.sources.acled_files and
     features.sources.ucdp for what each accepts. A file that is neither raises SourceFileError
-    naming the file and the header columns expected.
+    naming the file and the header columns expected; a file with no event row raises
+    SourceFileError "no event rows".
     """
-    header = {str(name).strip().lower() for name in read_header(path)}
+    columns = read_header(path)
+    header = {str(name).strip().lower() for name in columns}
     if set(ACLED_HEADER) <= header:
-        return read_acled_export(path)
-    if set(UCDP_HEADER) <= header:
-        return read_ucdp_ged(path)
-    found = ", ".join(sorted(header)[:12]) + (", ..." if len(header) > 12 else "")
-    raise SourceFileError(
-        str(path),
-        None,
-        None,
-        "unknown event file format: expected an ACLED export (header with "
-        f"{', '.join(ACLED_HEADER)}) or a UCDP GED file (header with {', '.join(UCDP_HEADER)}); "
-        f"found header: {found or '(empty)'}",
-    )
+        events = read_acled_export(path)
+    elif set(UCDP_HEADER) <= header:
+        events = read_ucdp_ged(path)
+    else:
+        raise _unknown_format(str(path), columns)
+    if events.empty:
+        raise SourceFileError(str(path), None, None, "no event rows: the file has a header but no data row "
+                              "(an empty export? check its filters, or the download)")
+    return events

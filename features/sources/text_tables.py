@@ -66,7 +66,7 @@ def _read_workbook(path: str | Path, read):
         return read(path)
     except SourceFileError:
         raise
-    except Exception as exc:  # openpyxl/zipfile/XML errors of a damaged workbook have no common base class
+    except Exception as exc:  # noqa: BLE001 - openpyxl/zipfile/XML errors of a damaged workbook share no base class
         raise SourceFileError(str(path), None, None, f"a damaged xlsx workbook ({type(exc).__name__}: {exc}); "
                               "save it again from the spreadsheet, or export it as CSV") from None
 
@@ -140,7 +140,7 @@ def _looks_like_header(cells: list[str], header: list[str]) -> bool:
 
 def _ragged_row(file: str, line: int, cells: list[str], header: list[str]) -> SourceFileError:
     if len(cells) > len(header):
-        column, what = f"(cell {len(header) + 1})", "extra cells"
+        column, what = None, f"extra cells: cell {len(header) + 1} and after have no column"
     else:
         column, what = header[len(cells)], "a truncated line?"
     if _looks_like_header(cells, header):

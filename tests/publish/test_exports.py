@@ -15,6 +15,7 @@ import shapely
 from features.gazetteer import Gazetteer
 from publish import exports
 from publish.exports import (
+    FORMULA_STARTS,
     publication_key,
     scores_geojson,
     simplified_geometries,
@@ -242,3 +243,18 @@ def test_the_weekly_skill_file_and_backtest_tables_live_apart(tmp_path):
     assert paths["skill_csv"].parent == tmp_path / "MLI" / "backtests" / "2019-01-07_2019-12-30"
     assert json.loads(paths["metrics_json"].read_text())[0]["model"] == "hawkes_nb"
     pd.testing.assert_frame_equal(exports.read_skill(tmp_path, "MLI"), skill)  # the report's table is untouched
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path, districts):
+    districts = districts.assign(district_name=["=cmd|' /C calc'!A0", "@SUM(1)", "Gao", "-2+3"])
+    scores = make_scores(districts, [5.0, 30.0, 60.0, 12.0])
+    paths = write_week_exports(scores, districts, tmp_path)
+    text = paths["csv"].read_text()
+    cells = [c for line in text.splitlines()[1:] for c in line.split(",")]
+    assert not any(c.startswith(FORMULA_STARTS) for c in cells if c)
+    csv = pd.read_csv(paths["csv"])
+    assert set(csv["driver_1"]) == {"'+ violent events, last 4 weeks"} and set(csv["driver_2"]) == {"'- population"}
+    assert "'=cmd|' /C calc'!A0" in set(csv["district_name"]) and "Gao" in set(csv["district_name"])
+    assert (csv["risk_score"] >= 0).all()  # numbers stay numbers
+    parquet = pd.read_parquet(paths["parquet"])  # the typed exports and the tables keep the text as it is
+    assert set(parquet["driver_1"]) == {"+ violent events, last 4 weeks"}
