@@ -29,7 +29,16 @@ for path in (ROOT, ROOT / "tests" / "reliability", ROOT / "bench"):
 
 from reliability_inputs import bad_input_figures  # noqa: E402
 from runs import (  # noqa: E402
-    complete_weeks, copy_home, files_of, kill, run, same_scores, start, store_state, vigie_env, wait_for,
+    complete_weeks,
+    copy_home,
+    files_of,
+    kill,
+    run,
+    same_scores,
+    start,
+    store_state,
+    vigie_env,
+    wait_for,
 )
 
 POSTGRES_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -36,7 +36,11 @@ import pandas as pd
 from scipy import sparse
 
 from features.panel import Panel, day_numbers, panel_days
-from features.registries import FORCE_KINDS, load_foreign_force_actors, match_foreign_force
+from features.registries import (
+    FORCE_KINDS,
+    load_foreign_force_actors,
+    match_foreign_force,
+)
 from features.spec import BEFORE_WEEK, FeatureBlock, FeatureSpec
 from features.windows import past_sum, weeks_since
 

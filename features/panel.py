@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.measures import ATTRIBUTE_INPUTS, MEASURES, MajorAttackRule, Measure, event_attributes
+from features.measures import (
+    ATTRIBUTE_INPUTS,
+    MEASURES,
+    MajorAttackRule,
+    Measure,
+    event_attributes,
+)
 
 __all__ = ["Measure", "Panel", "build_panel", "monday_on_or_before", "week_start", "week_index"]
 

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from features.schema import ALL_EVENT_TYPES, EVENT_COLUMNS, SOURCES, SourceFileError, plain_value
+from features.schema import (
+    ALL_EVENT_TYPES,
+    EVENT_COLUMNS,
+    SOURCES,
+    SourceFileError,
+    plain_value,
+)
 
 #: Earliest plausible event day: UCDP GED starts on 1989-01-01, ACLED on 1997-01-01.
 EARLIEST_EVENT_DATE = pd.Timestamp("1989-01-01")

@@ -16,7 +16,6 @@ import numpy as np
 from scipy import stats
 
 
-
 def _scoringrules():
     """scoringrules, imported on first use: it compiles its kernels with numba (seconds), and a week that
     only scores computes no CRPS."""

@@ -36,7 +36,13 @@ import pandas as pd
 
 from features.schema import empty_events
 from features.sources.acled_files import normalize_acled_frame
-from features.sources.cell_parsing import as_text, as_utc_timestamp, lowercase_columns, require_columns, required_present
+from features.sources.cell_parsing import (
+    as_text,
+    as_utc_timestamp,
+    lowercase_columns,
+    require_columns,
+    required_present,
+)
 
 logger = logging.getLogger(__name__)
 

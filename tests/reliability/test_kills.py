@@ -6,7 +6,19 @@ from __future__ import annotations
 import time
 
 import pytest
-from runs import alive, children, complete_weeks, files_of, kill, run, same_scores, start, store_state, vigie_env, wait_for
+from runs import (
+    alive,
+    children,
+    complete_weeks,
+    files_of,
+    kill,
+    run,
+    same_scores,
+    start,
+    store_state,
+    vigie_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
