@@ -95,3 +95,14 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     assert after.sort_values(["district_code", "horizon_weeks"]).reset_index(drop=True).equals(
         week.sort_values(["district_code", "horizon_weeks"]).reset_index(drop=True))
     assert list(store.publications()["week_start"].astype(str)) == ["2020-06-01"]
+
+
+def test_choices_are_checked_at_parse_time_and_listed_in_help():
+    import time
+
+    started = time.monotonic()
+    bad = runner.invoke(app, ["run", "--retrain", "sometimes"])
+    assert bad.exit_code == 2 and "sometimes" in bad.output and time.monotonic() - started < 5
+    assert "auto" in bad.output and "always" in bad.output and "never" in bad.output
+    assert runner.invoke(app, ["scores", "--format", "xml"]).exit_code == 2
+    assert "table" in runner.invoke(app, ["scores", "--help"]).output

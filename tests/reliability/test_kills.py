@@ -34,9 +34,14 @@ def _kill_at(point, home, tmp_path, *, api_url, score_store=None):
 
 def test_killed_runs_leave_whole_weeks_and_the_next_run_recovers(home, tmp_path, api_url):
     """kill -9 at three points of re-publishing the week, then one clean run."""
+    import mlflow
+
     url = f"duckdb:///{home / 'scores.duckdb'}"
     before, week_files = store_state(url), files_of(home / "exports" / "MLI")
     (week,) = before["weeks"]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    training = [client.get_experiment_by_name("vigie-mli-training").experiment_id]
+    runs_before = {r.info.run_id for r in client.search_runs(training)}
     for point in ("lease-held", "publish-transaction", "after-publish"):
         env, _ = _kill_at(point, home, tmp_path, api_url=api_url)
         after = store_state(url)
@@ -47,6 +52,8 @@ def test_killed_runs_leave_whole_weeks_and_the_next_run_recovers(home, tmp_path,
         else:
             assert same_scores(after, before), point
         assert files_of(home / "exports" / "MLI") == week_files, point  # staged files never reached it
+    killed = [r for r in client.search_runs(training) if r.info.run_id not in runs_before]
+    assert len(killed) == 2 and {r.info.status for r in killed} == {"RUNNING"}  # never FINISHED (lease-held: no run yet)
 
     env.pop("VIGIE_PAUSE_AT")
     again = run(["run", "--json"], env)
