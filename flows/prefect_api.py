@@ -70,7 +70,10 @@ def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = 
     try:
         _wait_healthy(url, proc, log_path, startup_timeout)
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
+            try:
+                yield url
+            finally:
+                _flush_logs()
     finally:
         proc.terminate()
         try:
@@ -78,6 +81,16 @@ def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def _flush_logs() -> None:
+    """Send the run's buffered logs to the server before it stops (else Prefect reports it could not)."""
+    from prefect.logging.handlers import APILogHandler
+
+    try:
+        APILogHandler.flush()
+    except Exception:  # noqa: BLE001 - losing a few log lines must not fail a finished run
+        pass
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
