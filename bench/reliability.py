@@ -72,9 +72,9 @@ def kills(template: Path, scratch: Path, api_url: str, store_url: str | None) ->
         home = copy_home(template, scratch / f"kill-{i}")
         url = store_url or f"duckdb:///{home / 'scores.duckdb'}"
         if store_url:
-            run(["run", "--json"], vigie_env(home, api_url=api_url, score_store=url))
+            run(["run", "--simulated", "--json"], vigie_env(home, api_url=api_url, score_store=url))
         before, files = store_state(url), files_of(home / "exports" / "MLI")
-        args = ["run", "--json", *(["--retrain", "always"] if point == "after-training" else [])]
+        args = ["run", "--simulated", "--json", *(["--retrain", "always"] if point == "after-training" else [])]
         env = vigie_env(home, api_url=api_url, score_store=store_url, pause_at=point, pause_dir=scratch / f"kill-{i}")
         proc = start(args, env, scratch / f"kill-{i}.log")
         wait_for(scratch / f"kill-{i}" / f"{point}.paused", proc, scratch / f"kill-{i}.log")
@@ -85,16 +85,16 @@ def kills(template: Path, scratch: Path, api_url: str, store_url: str | None) ->
         whole = complete_weeks(after) and (point == "after-publish" or same_scores(after, before))
         intact += bool(whole and files_of(home / "exports" / "MLI") == files)
         env.pop("VIGIE_PAUSE_AT")
-        recovered += run(["run", "--json"], env).code == 0 and complete_weeks(store_state(url))
+        recovered += run(["run", "--simulated", "--json"], env).code == 0 and complete_weeks(store_state(url))
     return {"kills": tried, "intact": intact, "recovered": recovered}
 
 
 def concurrency(template: Path, scratch: Path, api_url: str, store_url: str) -> dict:
     a_home, b_home = copy_home(template, scratch / "a"), copy_home(template, scratch / "b")
-    a = start(["run", "--json"], vigie_env(a_home, api_url=api_url, score_store=store_url, pause_at="lease-held",
+    a = start(["run", "--simulated", "--json"], vigie_env(a_home, api_url=api_url, score_store=store_url, pause_at="lease-held",
                                            pause_dir=scratch), scratch / "a.log")
     wait_for(scratch / "lease-held.paused", a, scratch / "a.log")
-    b = run(["run", "--json"], vigie_env(b_home, api_url=api_url, score_store=store_url))
+    b = run(["run", "--simulated", "--json"], vigie_env(b_home, api_url=api_url, score_store=store_url))
     (scratch / "lease-held.go").touch()
     a_code = a.wait(timeout=600)
     return {"concurrent_runs": 2, "published": int(a_code == 0) + int(b.code == 0), "refused_exit_2": int(b.code == 2),
@@ -107,7 +107,7 @@ def outages(template: Path, scratch: Path, api_url: str) -> dict:
         port = _closed_port()
         extra = ({"VIGIE_SCORE_STORE_URL": f"postgresql+psycopg://postgres:pw@127.0.0.1:{port}/x"} if what == "postgresql"
                  else {"VIGIE_TRACKING_URI": f"http://127.0.0.1:{port}"})
-        result = run(["run", "--json"], vigie_env(copy_home(template, scratch / what), api_url=api_url, extra=extra))
+        result = run(["run", "--simulated", "--json"], vigie_env(copy_home(template, scratch / what), api_url=api_url, extra=extra))
         out[what] = {"exit": result.code, "one_line": "\n" not in result.last_json.get("error", "\n"),
                      "seconds": round(result.seconds, 1)}
     return out
@@ -125,7 +125,7 @@ def main() -> None:
         figures["bad_inputs"] = bad_input_figures(scratch / "inputs")
         with prefect_api(scratch / "prefect", 600) as api_url:
             template = scratch / "template"
-            first = run(["run", "--json"], vigie_env(template, api_url=api_url))
+            first = run(["run", "--simulated", "--json"], vigie_env(template, api_url=api_url))
             if first.code != 0:
                 raise SystemExit(f"the first run failed:\n{first.stderr[-3000:]}")
             figures["kills_duckdb"] = kills(template, scratch / "kills-duckdb", api_url, None)

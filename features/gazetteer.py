@@ -192,6 +192,14 @@ class Gazetteer:
         other country whose point falls inside a polygon keeps the point rule: the source placed it
         there.)
 
+        UCDP events located only to a region, a wider area or the country (``source`` 'ucdp' and
+        ``geo_precision`` = where_prec >= 4, when those columns are present; ACLED's codes stop at 3 and
+        are not affected) are never placed by their point, which is a region's, an area's or the
+        country's centroid: where_prec 5 (a wider area) is placed by its admin2 name when the source gives
+        one (UCDP's ' cercle' suffix dropped for the match, as for every UCDP name); 4, 6 and 7 stay unassigned with the reason "located only to the region 'Mopti region'
+        (where_prec 4)", "located only to the country 'MLI' (where_prec 6)" or "located only to the
+        country or international waters/airspace (where_prec 7)" (see features.sources.ucdp).
+
         Returns a frame with the index of ``events`` and columns district_code (string, NA when
         unassigned), assignment ("point", "name" or "unassigned") and unassigned_reason (string, NA
         unless unassigned). No row is dropped; ``events`` is not modified.
@@ -204,7 +212,8 @@ class Gazetteer:
         lon = pd.to_numeric(events["longitude"]).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         has_point = np.isfinite(lat) & np.isfinite(lon)
 
-        polygon = _containing_polygon(self.districts, lat, lon, has_point)
+        coarse = _coarse_precision(events)
+        polygon = _containing_polygon(self.districts, lat, lon, has_point & (coarse == 0))
         by_point = polygon >= 0
         codes = pd.Series(pd.NA, index=range(n), dtype="string")
         codes[by_point] = self.districts["district_code"].to_numpy()[polygon[by_point]]
@@ -221,9 +230,9 @@ class Gazetteer:
         by_point &= ~no_country
         codes[no_country] = pd.NA
 
-        fallback = np.flatnonzero(~by_point & ~foreign)
+        fallback = np.flatnonzero(~by_point & ~foreign & ((coarse == 0) | (coarse == _WIDER_AREA)))
         name_codes, outcome = _match_names(
-            admin2.iloc[fallback], admin1.iloc[fallback], self.aliases, self.admin1_aliases, self.districts
+            _without_ucdp_suffix(admin2, events).iloc[fallback], admin1.iloc[fallback], self.aliases, self.admin1_aliases, self.districts
         )
         by_name = np.zeros(n, dtype=bool)
         by_name[fallback] = (outcome == _MATCHED).to_numpy()
@@ -244,6 +253,10 @@ class Gazetteer:
             foreign[unassigned],
             outcomes.iloc[unassigned],
             self.country_iso3,
+        ).to_numpy()
+        located = np.flatnonzero((coarse > 0) & ~by_name)
+        reasons[located] = _coarse_reasons(
+            coarse[located], admin1.iloc[located], admin2.iloc[located], country.iloc[located].fillna(self.country_iso3),
         ).to_numpy()
         reasons[no_country] = "country code '" + country[no_country] + "' is not a known country"
 
@@ -418,6 +431,53 @@ def _match_names(
         default=_AMBIGUOUS,
     )
     return codes, pd.Series(outcome, dtype="string")
+
+
+#: UCDP where_prec of an event located only to a wider area (placed by admin2 name, never by point).
+_WIDER_AREA = 5
+
+
+def _without_ucdp_suffix(admin2: pd.Series, events: pd.DataFrame) -> pd.Series:
+    """admin2 for the name match: UCDP writes 'Niono cercle', the gazetteer knows 'Niono' (UCDP rows only)."""
+    if "source" not in events.columns:
+        return admin2
+    ucdp = (events["source"].astype("string") == "ucdp").fillna(False).to_numpy(dtype=bool)
+    return admin2.mask(ucdp, admin2.str.replace(r"(?i)\s+cercle$", "", regex=True))
+
+
+def _coarse_precision(events: pd.DataFrame) -> np.ndarray:
+    """UCDP's where_prec for UCDP events located only to a region, an area or the country (>= 4), else 0."""
+    if "geo_precision" not in events.columns or "source" not in events.columns:
+        return np.zeros(len(events), dtype=np.int64)
+    precision = pd.to_numeric(events["geo_precision"]).astype("Float64").fillna(0).to_numpy(dtype=float)
+    ucdp = (events["source"].astype("string") == "ucdp").fillna(False).to_numpy(dtype=bool)
+    return np.where(ucdp & (precision >= 4), precision, 0).astype(np.int64)
+
+
+def _coarse_reasons(precision: np.ndarray, admin1: pd.Series, admin2: pd.Series, country: pd.Series) -> pd.Series:
+    """Why each UCDP event located only to a region, an area or the country has no district."""
+    admin1 = admin1.reset_index(drop=True)
+    admin2 = admin2.reset_index(drop=True)
+    code = pd.Series(precision).astype("string")
+    in_region = pd.Series(np.where(admin1.notna(), " in the region '" + admin1.fillna("") + "'", ""), dtype="string")
+    in_region = in_region.mask(admin1.isna(), " of the country")
+    wider = pd.Series(
+        np.where(admin2.isna(), "located only to a wider area" + in_region + " (where_prec 5, no adm_2)",
+                 "located only to a wider area (where_prec 5) and admin2 '" + admin2.fillna("")
+                 + "' matches no single district"),
+        dtype="string",
+    )
+    reasons = np.select(
+        [precision == 4, precision == _WIDER_AREA, precision == 6],
+        [
+            np.where(admin1.notna(), "located only to the region '" + admin1.fillna("") + "' (where_prec 4)",
+                     "located only to a region not named (where_prec 4)"),
+            wider.to_numpy(),
+            "located only to the country '" + country.reset_index(drop=True).fillna("") + "' (where_prec 6)",
+        ],
+        default="located only to the country or international waters/airspace (where_prec " + code + ")",
+    )
+    return pd.Series(reasons, dtype="string")
 
 
 def _unassigned_reasons(

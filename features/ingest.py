@@ -131,3 +131,28 @@ def no_input(drop_dir: Path) -> NoInput:
     return NoInput(f"no input: ACLED_USERNAME/ACLED_PASSWORD are not set and the drop folder {drop_dir} holds no "
                    f"{'/'.join(INPUT_SUFFIXES)} file; the scheduled run never falls back to simulated data "
                    "(use `vigie run` for the simulated demonstration); nothing published")
+
+
+class MixedSources(RuntimeError):
+    """A run was given events of several sources for one country and no choice among them."""
+
+
+def choose_source(sources: Sequence[str], choice: str | None = None) -> tuple[str, ...]:
+    """The one source a run models: ``choice`` (``--source``) or the only one given.
+
+    ACLED and UCDP describe many of the same events under different ids and count very differently (UCDP only
+    deadly organised violence): they are never added up, and a model of one is never used on the other."""
+    if choice:
+        if choice not in sources:
+            raise MixedSources(f"--source {choice}: no {choice} events were given (given: {', '.join(sources) or 'none'})")
+        return (choice,)
+    if len(sources) > 1:
+        raise MixedSources(f"events of several sources were given for one country ({', '.join(sources)}): they describe "
+                           "many of the same events under different ids and are never added up; choose one with "
+                           f"--source {' or --source '.join(sources)}")
+    return tuple(sources)
+
+
+def shipped_events(country_iso3: str) -> list[Path]:
+    """The real event files shipped with Vigie for a country (UCDP GED for Mali: CC BY 4.0), if any."""
+    return sorted((Path(__file__).resolve().parent / "data" / "events" / country_iso3).glob("*.csv"))

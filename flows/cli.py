@@ -41,6 +41,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readabl
 RetrainOpt = Annotated[Retrain, typer.Option("--retrain", help="When to retrain the models: auto (when due), always or never.")]
 
 
+class Source(str, Enum):
+    acled = "acled"
+    ucdp = "ucdp"
+
+
+SourceOpt = Annotated[Optional[Source], typer.Option("--source", help="The one source to model when events of several are given (never mixed).")]
+
+
 def _settings(home: Path | None, **overrides) -> Settings:
     settings = Settings.from_options(home, **overrides)
     configure_prefect_home(settings)
@@ -69,13 +77,13 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
 
 
 def _expected_errors():
-    from features.ingest import NoInput, NothingToScore
+    from features.ingest import MixedSources, NoInput, NothingToScore
     from models.selection import ChampionRefused
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, NoInput, ChampionRefused, QualityGateError, PublishConflict,
+    return (SourceFileError, NothingToScore, NoInput, MixedSources, ChampionRefused, QualityGateError, PublishConflict,
             ScoreValidationError)
 
 
@@ -108,6 +116,10 @@ def _in_prefect(settings: Settings, fn, *, services: bool = False, **kwargs):
 
 def _day(value: datetime | None):
     return value.date() if value else None
+
+
+def _value(choice: Enum | None) -> str | None:
+    return choice.value if choice else None
 
 
 def _paths(values: list[Path] | None) -> list[str] | None:
@@ -157,7 +169,9 @@ def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
 
 @app.command()
 def run(
-    events: Annotated[Optional[list[Path]], typer.Option("--events", help="Event files to use (default: the simulated data set).", exists=True, dir_okay=False)] = None,
+    events: Annotated[Optional[list[Path]], typer.Option("--events", help="Event files to use (default: the real events shipped for the country: UCDP GED for Mali).", exists=True, dir_okay=False)] = None,
+    simulated: Annotated[bool, typer.Option("--simulated", help="Use the simulated country instead (labelled simulated everywhere).")] = False,
+    source: SourceOpt = None,
     as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast the week of this date (Monday on or before); only events dated before that Monday are used.")] = None,
     respect_timestamps: Annotated[bool, typer.Option("--respect-timestamps", help="Also drop events the source published on or after the cutoff.")] = False,
     retrain: RetrainOpt = Retrain.auto,
@@ -167,21 +181,26 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest, build features, train (when due) and track models, and publish one week's scores for every district."""
+    from features.ingest import shipped_events
+
     settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store)
-    _run_weekly(settings, as_json, events=_paths(events), as_of=_day(as_of), respect_timestamps=respect_timestamps,
-                retrain=retrain.value, allow_simulated=True)
+    given = None if simulated else (_paths(events) or _paths(shipped_events(settings.country_iso3)))
+    _run_weekly(settings, as_json, events=given, as_of=_day(as_of), respect_timestamps=respect_timestamps,
+                retrain=retrain.value, allow_simulated=True, source=_value(source))
 
 
 @app.command()
 def weekly(
     as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast week (default: this week).")] = None,
     retrain: RetrainOpt = Retrain.auto,
+    source: SourceOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The scheduled job: new data from the ACLED API (when ACLED_USERNAME/ACLED_PASSWORD are set) or the drop
     folder; with neither it fails (exit 2) and publishes nothing, never simulated data."""
-    _run_weekly(_settings(home), as_json, as_of=_day(as_of), retrain=retrain.value, allow_simulated=False)
+    _run_weekly(_settings(home), as_json, as_of=_day(as_of), retrain=retrain.value, allow_simulated=False,
+                source=_value(source))
 
 
 @app.command()

@@ -85,10 +85,10 @@ def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = 
 
 def _flush_logs() -> None:
     """Send the run's buffered logs to the server before it stops (else Prefect reports it could not)."""
-    from prefect.logging.handlers import APILogHandler
+    from prefect.logging.handlers import APILogWorker
 
     try:
-        APILogHandler.flush()
+        APILogWorker.drain_all(timeout=10)
     except Exception:  # noqa: BLE001 - losing a few log lines must not fail a finished run
         pass
 

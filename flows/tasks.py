@@ -154,16 +154,20 @@ def champion_infos(settings: Settings) -> dict[Slot, ChampionInfo | None]:
 
 
 @task(name="retrain-reason")
-def why_retrain(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings, mode: str) -> str | None:
+def why_retrain(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings, mode: str,
+                sources: tuple[str, ...]) -> str | None:
     tr = settings.training
     return retrain_reason(champions, table.forecast_week, table.feature_names, mode=mode,
-                          retrain_every_weeks=tr.retrain_every_weeks, max_age_weeks=tr.max_champion_age_weeks)
+                          retrain_every_weeks=tr.retrain_every_weeks, max_age_weeks=tr.max_champion_age_weeks,
+                          sources=sources)
 
 
 @task(name="check-champions")
-def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings) -> None:
-    """Refuse (nothing is published) when a champion may not score the forecast week."""
-    check_champions(champions, table.forecast_week, table.feature_names, settings.training.max_champion_age_weeks)
+def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings,
+                            sources: tuple[str, ...]) -> None:
+    """Refuse (nothing is published) when a champion may not score the forecast week from these sources."""
+    check_champions(champions, table.forecast_week, table.feature_names, settings.training.max_champion_age_weeks,
+                    sources)
 
 
 @task(name="selection-backtest")
@@ -177,12 +181,12 @@ def selection_backtest(table: FeatureTable, settings: Settings) -> BacktestResul
 
 @task(name="decide-promotions")
 def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo | None], table: FeatureTable,
-                      settings: Settings) -> dict[Slot, SlotDecision]:
+                      settings: Settings, sources: tuple[str, ...]) -> dict[Slot, SlotDecision]:
     tr = settings.training
     return decide_slots(result.metrics, champions, table.forecast_week, table.feature_names,
                         candidates={"count": tr.count_candidates, "hazard": tr.hazard_candidates},
                         max_age_weeks=tr.max_champion_age_weeks, min_gain_vs_champion=tr.min_gain_vs_champion,
-                        min_skill_vs_baseline=tr.min_skill_vs_baseline)
+                        min_skill_vs_baseline=tr.min_skill_vs_baseline, sources=sources)
 
 
 @task(name="fit-challengers")
@@ -195,10 +199,10 @@ def fit_challengers(table: FeatureTable, decisions: dict[Slot, SlotDecision], se
 
 @task(name="register-models")
 def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
-                    table: FeatureTable, settings: Settings) -> dict[str, dict]:
+                    table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> dict[str, dict]:
     """Register every challenger (``@challenger``; ``@champion`` when promoted); returns the decisions by name."""
     tracking.configure(settings.tracking_uri, settings.artifact_root)
-    versions = tracking.register_all(run_id, fitted, decisions, settings.registered_names(), tags=summary.model_tags(table))
+    versions = tracking.register_all(run_id, fitted, decisions, settings.registered_names(), tags=summary.model_tags(table, sources))
     decided = summary.decisions_by_name(decisions, versions, settings.registered_names())
     summary.log_decisions(decided, _logger())
     return decided

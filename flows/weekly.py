@@ -15,6 +15,7 @@ from prefect import flow
 
 from features.gazetteer import Gazetteer
 from features.ingest import (
+    choose_source,
     dropped_files,
     is_simulated,
     no_input,
@@ -68,6 +69,7 @@ def weekly_flow(
     respect_timestamps: bool = False,
     retrain: str = "auto",
     allow_simulated: bool = False,
+    source: str | None = None,
     settings: Settings | None = None,
 ) -> dict:
     """Publish the scores of one week for every district.
@@ -78,7 +80,8 @@ def weekly_flow(
     (:class:`features.ingest.NoInput`). ``as_of``: the forecast week is the Monday on or before it and only
     events dated before that Monday are used; by default the Monday after the newest event for files and
     simulated data, and today for the API and the drop folder. ``retrain``: "auto" (when due), "always" or
-    "never". ``settings`` travel in-process; serialised (Prefect's record of the run's parameters), their
+    "never". ``source``: the one source to model when events of several were given (they are never mixed).
+    ``settings`` travel in-process; serialised (Prefect's record of the run's parameters), their
     passwords are masked.
     """
     settings = settings or Settings()
@@ -86,7 +89,8 @@ def weekly_flow(
     mode = check_retrain_mode(retrain)
     check_infrastructure(settings)
     gazetteer = Gazetteer.load(settings.country_iso3)
-    reports, sources, default_as_of = _ingest(events, settings, gazetteer, allow_simulated)
+    reports, given, default_as_of = _ingest(events, settings, gazetteer, allow_simulated)
+    sources = choose_source(given, source)
     forecast_week = monday_on_or_before(as_of or default_as_of or week_after_newest(store_summary(settings), sources))
     lease = acquire_lease(settings, forecast_week)
     try:
@@ -104,17 +108,17 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
     try:
         freshness_gate(known, table, settings)
         champions_known = champion_infos(settings)
-        reason = why_retrain(champions_known, table, settings, mode)
+        reason = why_retrain(champions_known, table, settings, mode, sources)
         decided = None
         if reason:
             result = selection_backtest(table, settings)
-            decisions = decide_promotions(result, champions_known, table, settings)
+            decisions = decide_promotions(result, champions_known, table, settings, sources)
             fitted = fit_challengers(table, decisions, settings)
-            decided = register_models(run_id, fitted, decisions, table, settings)
+            decided = register_models(run_id, fitted, decisions, table, settings, sources)
             log_training(run_id, result, fitted, decided, table, settings, reason)
             save_skill(result, settings)
             champions_known = champion_infos(settings)
-        ensure_usable_champions(champions_known, table, settings)
+        ensure_usable_champions(champions_known, table, settings, sources)
         champions = load_champions(settings)
         previous = previous_scores(settings, forecast_week)
         scores = score(table, champions, gazetteer, settings, run_id=run_id, is_simulated=simulated, previous=previous)

@@ -46,21 +46,31 @@ class ChampionInfo:
     recipe: str | None
     data_cutoff: pd.Timestamp | None
     features: tuple[str, ...] = ()
+    #: The event sources the model was trained on ("acled", "ucdp", "simulated"); () when not recorded.
+    sources: tuple[str, ...] = ()
 
     @classmethod
     def from_tags(cls, version: str, tags: Mapping[str, str]) -> "ChampionInfo":
-        """From a registered model version's tags (``spec``, ``data_cutoff``, ``features``)."""
+        """From a registered model version's tags (``spec``, ``data_cutoff``, ``features``, ``sources``)."""
         cutoff = tags.get("data_cutoff")
         features = tuple(f for f in tags.get("features", "").split(",") if f)
-        return cls(str(version), tags.get("spec"), pd.Timestamp(cutoff) if cutoff else None, features)
+        sources = tuple(s for s in tags.get("sources", "").split(",") if s)
+        return cls(str(version), tags.get("spec"), pd.Timestamp(cutoff) if cutoff else None, features, sources)
 
 
 def champion_problem(info: ChampionInfo | None, slot: Slot, forecast_week: pd.Timestamp,
-                     feature_names: Sequence[str], max_age_weeks: int) -> str | None:
-    """Why the champion of ``slot`` may not score ``forecast_week`` (None when it may)."""
+                     feature_names: Sequence[str], max_age_weeks: int, sources: Sequence[str] = ()) -> str | None:
+    """Why the champion of ``slot`` may not score ``forecast_week`` from events of ``sources`` (None when it may).
+
+    A model is only used on the features of the source it was trained on: UCDP counts far fewer events than
+    ACLED for the same place and week, so a model of one source is miscalibrated on the other."""
     week = pd.Timestamp(forecast_week)
     if info is None:
         return f"no champion for {slot}"
+    if sources and tuple(info.sources) != tuple(sources):
+        trained = "/".join(info.sources) if info.sources else "events of an unrecorded source"
+        return (f"champion {slot} v{info.version} was trained on {trained}; this run's events are "
+                f"{'/'.join(sources)}: a model is never used on another source's features")
     if info.data_cutoff is None:
         return f"champion {slot} v{info.version} records no data cutoff"
     cutoff = info.data_cutoff.date()
@@ -86,7 +96,7 @@ def check_retrain_mode(mode: str) -> str:
 
 def retrain_reason(champions: Mapping[Slot, ChampionInfo | None], forecast_week: pd.Timestamp,
                    feature_names: Sequence[str], *, mode: str, retrain_every_weeks: int,
-                   max_age_weeks: int) -> str | None:
+                   max_age_weeks: int, sources: Sequence[str] = ()) -> str | None:
     """Why the models are retrained this week, or None (``mode``: auto, always or never)."""
     if check_retrain_mode(mode) == "always":
         return "retraining was asked for"
@@ -94,7 +104,7 @@ def retrain_reason(champions: Mapping[Slot, ChampionInfo | None], forecast_week:
         return None
     week = pd.Timestamp(forecast_week)
     for slot, info in champions.items():
-        problem = champion_problem(info, slot, week, feature_names, max_age_weeks)
+        problem = champion_problem(info, slot, week, feature_names, max_age_weeks, sources)
         if problem:
             return problem
         if week - info.data_cutoff >= retrain_every_weeks * WEEK:
@@ -104,10 +114,10 @@ def retrain_reason(champions: Mapping[Slot, ChampionInfo | None], forecast_week:
 
 
 def check_champions(champions: Mapping[Slot, ChampionInfo | None], forecast_week: pd.Timestamp,
-                    feature_names: Sequence[str], max_age_weeks: int) -> None:
+                    feature_names: Sequence[str], max_age_weeks: int, sources: Sequence[str] = ()) -> None:
     """Raise :class:`ChampionRefused` naming every slot whose champion may not score ``forecast_week``."""
     problems = [p for slot, info in champions.items()
-                if (p := champion_problem(info, slot, forecast_week, feature_names, max_age_weeks))]
+                if (p := champion_problem(info, slot, forecast_week, feature_names, max_age_weeks, sources))]
     if problems:
         raise ChampionRefused("; ".join(problems) + " (run with --retrain auto or always to train new champions)")
 
@@ -182,11 +192,12 @@ def backtest_window(start, end_week: pd.Timestamp, default_weeks: int = 104) -> 
 
 def decide_slots(metrics: pd.DataFrame, champions: Mapping[Slot, ChampionInfo | None], forecast_week: pd.Timestamp,
                  feature_names: Sequence[str], *, candidates: Mapping[str, Sequence[str]], max_age_weeks: int,
-                 min_gain_vs_champion: float = 0.0, min_skill_vs_baseline: float = 0.0) -> dict[Slot, SlotDecision]:
+                 min_gain_vs_champion: float = 0.0, min_skill_vs_baseline: float = 0.0,
+                 sources: Sequence[str] = ()) -> dict[Slot, SlotDecision]:
     """:func:`decide_slot` for every slot of ``champions`` (``candidates`` by kind: "count", "hazard")."""
     decisions = {}
     for slot, info in champions.items():
-        usable = champion_problem(info, slot, forecast_week, feature_names, max_age_weeks) is None
+        usable = champion_problem(info, slot, forecast_week, feature_names, max_age_weeks, sources) is None
         decisions[slot] = decide_slot(slot_scores(metrics, slot), slot, candidates=candidates[slot.kind],
                                       baselines=BASELINES if slot.kind == "count" else HAZARD_BASELINES,
                                       champion=info, champion_usable=usable, min_gain_vs_champion=min_gain_vs_champion,

@@ -54,9 +54,11 @@ def weekly_run_params(table: FeatureTable, public_settings: dict, digest: str, n
         "feature_catalog_version": table.catalog_version, "n_features": len(table.specs)}
 
 
-def model_tags(table: FeatureTable) -> dict[str, str]:
-    """Tags every registered model version carries besides its recipe and features."""
-    return {"data_cutoff": str(table.data_cutoff.date()), "catalog_version": table.catalog_version}
+def model_tags(table: FeatureTable, sources: tuple[str, ...]) -> dict[str, str]:
+    """Tags every registered model version carries besides its recipe and features: its data cutoff, feature
+    catalog version and the event sources it was trained on (checked before it scores)."""
+    return {"data_cutoff": str(table.data_cutoff.date()), "catalog_version": table.catalog_version,
+            "sources": ",".join(sources)}
 
 
 def decisions_by_name(decisions: dict[Slot, SlotDecision], versions: dict[Slot, str],

@@ -101,11 +101,20 @@ def as_int(
     return numbers.astype("Int64")
 
 
-def as_day(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, column: str) -> pd.Series:
+def as_day(
+    values: pd.Series,
+    lines: Sequence[int] | np.ndarray,
+    *,
+    file: str,
+    column: str,
+    formats: Sequence[str] = DATE_FORMATS,
+    expected: str = "a date such as 2020-07-31 or 31 July 2020",
+) -> pd.Series:
     """Cells as calendar days, datetime64[s] at midnight (no time zone); blank -> NaT.
 
-    Text is tried against each of :data:`DATE_FORMATS` in turn, each format applied at once to every
-    cell still unread; a cell no format reads is an error. Datetime columns are floored to the day.
+    Text is tried against each of ``formats`` (default :data:`DATE_FORMATS`) in turn, each format
+    applied at once to every cell still unread; a cell no format reads is an error saying ``expected``.
+    Datetime columns are floored to the day.
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         stamps = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
@@ -113,21 +122,21 @@ def as_day(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, c
     text = as_text(values)
     days = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     unread = text.notna()
-    for fmt in _formats_first_matching(text):
+    for fmt in _formats_first_matching(text, formats):
         if not unread.any():
             break
         parsed = pd.to_datetime(text[unread], format=fmt, errors="coerce")
         days = days.mask(unread, parsed.dt.floor("D").astype("datetime64[s]").reindex(text.index))
         unread &= days.isna()
-    _first_bad(unread.to_numpy(), text, lines, file=file, column=column, expected="a date such as 2020-07-31 or 31 July 2020")
+    _first_bad(unread.to_numpy(), text, lines, file=file, column=column, expected=expected)
     return days
 
 
-def _formats_first_matching(text: pd.Series) -> list[str]:
-    """DATE_FORMATS with those that read the column's first filled cell first (a file uses one format)."""
+def _formats_first_matching(text: pd.Series, formats: Sequence[str] = DATE_FORMATS) -> list[str]:
+    """``formats`` with those that read the column's first filled cell first (a file uses one format)."""
     sample = text.dropna().head(1)
-    reads = [fmt for fmt in DATE_FORMATS if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all()]
-    return reads + [fmt for fmt in DATE_FORMATS if fmt not in reads]
+    reads = [fmt for fmt in formats if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all()]
+    return reads + [fmt for fmt in formats if fmt not in reads]
 
 
 def as_utc_timestamp(values: pd.Series, lines: Sequence[int] | np.ndarray, *, file: str, column: str) -> pd.Series:

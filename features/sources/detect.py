@@ -25,6 +25,8 @@ from features.sources.ucdp import read_ucdp_ged
 #: Header columns that identify each format (compared ignoring case and surrounding blanks).
 ACLED_HEADER: tuple[str, ...] = ("event_id_cnty", "event_date", "event_type")
 UCDP_HEADER: tuple[str, ...] = ("id", "type_of_violence", "date_start", "best")
+#: Other names a UCDP header may give a column of UCDP_HEADER (UCDP's download tool writes best_est).
+UCDP_HEADER_ALTERNATIVES: dict[str, tuple[str, ...]] = {"best": ("best_est",)}
 #: Separators other than the comma that a one-column header betrays.
 _OTHER_DELIMITERS = (";", "\t", "|")
 
@@ -54,7 +56,7 @@ def check_input_files(paths: Sequence[str | Path] | None) -> list[Path]:
 def _unknown_format(file: str, columns: list[str]) -> SourceFileError:
     header = {str(name).strip().lower() for name in columns}
     expected = (f"expected an ACLED export (header with {', '.join(ACLED_HEADER)}) or a UCDP GED file "
-                f"(header with {', '.join(UCDP_HEADER)})")
+                f"(header with {', '.join(UCDP_HEADER)} or best_est)")
     if not header or header == {""}:
         return SourceFileError(file, None, None, f"empty file (no header line): {expected}")
     if len(columns) == 1:
@@ -65,6 +67,12 @@ def _unknown_format(file: str, columns: list[str]) -> SourceFileError:
                                    f"{shown}, but Vigie reads comma-separated files; {expected}")
     found = ", ".join(sorted(header)[:12]) + (", ..." if len(header) > 12 else "")
     return SourceFileError(file, None, None, f"unknown event file format: {expected}; found header: {found}")
+
+
+def is_ucdp_header(header: set[str]) -> bool:
+    """True when the (lower-cased, stripped) header names every UCDP_HEADER column or an alternative name."""
+    return all(name in header or any(other in header for other in UCDP_HEADER_ALTERNATIVES.get(name, ()))
+               for name in UCDP_HEADER)
 
 
 def read_events(path: str | Path) -> pd.DataFrame:
@@ -79,7 +87,7 @@ def read_events(path: str | Path) -> pd.DataFrame:
     header = {str(name).strip().lower() for name in columns}
     if set(ACLED_HEADER) <= header:
         events = read_acled_export(path)
-    elif set(UCDP_HEADER) <= header:
+    elif is_ucdp_header(header):
         events = read_ucdp_ged(path)
     else:
         raise _unknown_format(str(path), columns)

@@ -17,6 +17,12 @@ the row (file line) and column whenever the fault has one:
 * a cell longer than :data:`MAX_CELL_CHARS` characters: its row and column (no ACLED or UCDP field
   comes near; a longer one is a broken file, and would only exhaust the parser);
 * a zip archive that is not an xlsx workbook (an exported ``.zip``), or a damaged workbook.
+
+Two things some export tools write are read as they come. A CSV file where **every** data row has one
+cell more than the header and that last cell is empty in every row (a separator written after the last
+field, as UCDP's download tool does) is read with the header's columns and the empty last cell dropped;
+if only some rows have it, or any of those cells is filled, it is the "extra cells" error above. Quoted
+cells may hold line breaks; :func:`read_text_records` gives the file line where each record starts.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -202,6 +209,41 @@ def _excel_table(path: str | Path) -> pd.DataFrame:
     return pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", keep_default_na=False, na_values=[""])
 
 
+_TRAILING = "\x00trailing field"
+
+
+def _read_with_trailing_field(path: str | Path) -> pd.DataFrame | None:
+    """The CSV table when every data row ends with one extra, always empty cell (dropped); else None."""
+    header = read_header(path)
+    if not header or len(set(header)) != len(header) or _TRAILING in header:
+        return None
+    try:
+        table = pd.read_csv(path, dtype="string", engine="pyarrow", keep_default_na=False, na_values=[""],
+                            header=None, skiprows=1, names=[*header, _TRAILING])
+    except (UnicodeDecodeError, pa.ArrowInvalid, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if table.empty or table[_TRAILING].notna().any():
+        return None
+    return table.drop(columns=_TRAILING)
+
+
+def read_text_records(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`read_text_table` and, for each row, the file line (header = line 1) where its record starts.
+
+    In a CSV file a record whose quoted cells hold line breaks spans several lines, so the next record
+    starts that many lines further on (line breaks are counted as ``\\n``; blank lines between records,
+    which the reader skips, are not counted). In an xlsx workbook a row is one record: row i is line i + 2.
+    """
+    table = read_text_table(path)
+    first = np.arange(len(table), dtype="int64") + 2
+    if is_xlsx(path) or table.empty:
+        return table, first
+    breaks = np.zeros(len(table), dtype="int64")
+    for column in range(table.shape[1]):
+        breaks += table.iloc[:, column].str.count("\n").fillna(0).to_numpy(dtype="int64")
+    return table, first + np.concatenate([[0], np.cumsum(breaks)[:-1]])
+
+
 def read_text_table(path: str | Path) -> pd.DataFrame:
     """The whole first table of a CSV or xlsx file, every cell a nullable string (empty cell -> NA).
 
@@ -217,11 +259,18 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype="string", engine="pyarrow", keep_default_na=False, na_values=[""])
     except (UnicodeDecodeError, pa.ArrowInvalid, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        trailing = _read_with_trailing_field(path)
+        if trailing is not None:
+            return _checked(trailing, path)
         found = _diagnose(path)
         if found is not None:
             raise found from None
         raise SourceFileError(file, None, None, f"cannot be read as a table: {exc}") from None
+    return _checked(table, path)
+
+
+def _checked(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     table = table.astype("string")
     if Path(path).stat().st_size > MAX_CELL_CHARS:  # else no cell can be longer (UTF-8: a character >= 1 byte)
-        _check_cell_sizes(table, file)
+        _check_cell_sizes(table, str(path))
     return table

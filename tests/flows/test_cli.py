@@ -106,3 +106,15 @@ def test_choices_are_checked_at_parse_time_and_listed_in_help():
     assert "auto" in bad.output and "always" in bad.output and "never" in bad.output
     assert runner.invoke(app, ["scores", "--format", "xml"]).exit_code == 2
     assert "table" in runner.invoke(app, ["scores", "--help"]).output
+
+
+@pytest.mark.integration
+def test_a_run_given_two_sources_for_one_country_refuses(acled_file, tmp_path, prefect_harness):
+    from features.ingest import shipped_events
+
+    (ucdp,) = shipped_events("MLI")
+    result = runner.invoke(app, ["run", "--events", str(acled_file), "--events", str(ucdp), "--home", str(tmp_path / "h"),
+                                 "--json"])
+    assert result.exit_code == 2, result.output
+    error = _last_json(result.stdout)
+    assert error["error_type"] == "MixedSources" and "--source acled or --source ucdp" in error["error"]

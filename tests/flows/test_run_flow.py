@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import httpx
-
 import mlflow
 import pandas as pd
 import pytest
 
-from flows.weekly import weekly_flow as run_flow
 from flows.settings import Settings
+from flows.weekly import weekly_flow as run_flow
 from publish.score_store import ScoreStore
 
 pytestmark = pytest.mark.integration

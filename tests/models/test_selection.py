@@ -167,3 +167,16 @@ def test_selection_and_backtest_windows():
     first, forecast = backtest_window(None, pd.Timestamp("2020-06-29"))
     assert first == pd.Timestamp("2018-07-02") and forecast == pd.Timestamp("2020-07-06")
     assert backtest_window(pd.Timestamp("2019-01-09"), pd.Timestamp("2020-06-29"))[0] == pd.Timestamp("2019-01-07")
+
+
+def test_a_champion_is_never_used_on_another_sources_features():
+    ucdp = {slot: ChampionInfo("2", "hawkes_nb", pd.Timestamp("2020-05-25"), ("a",), ("ucdp",)) for slot in SLOTS}
+    assert champion_problem(ucdp[COUNT1], COUNT1, WEEK, ["a"], 13, sources=("ucdp",)) is None
+    problem = champion_problem(ucdp[COUNT1], COUNT1, WEEK, ["a"], 13, sources=("acled",))
+    assert "trained on ucdp; this run's events are acled" in problem
+    assert "unrecorded source" in champion_problem(info(), COUNT1, WEEK, ["a", "b"], 13, sources=("acled",))
+    kw = dict(retrain_every_weeks=4, max_age_weeks=13)
+    assert "never used on another source" in retrain_reason(ucdp, WEEK, ["a"], mode="auto", sources=("acled",), **kw)
+    with pytest.raises(ChampionRefused, match="trained on ucdp"):
+        check_champions(ucdp, WEEK, ["a"], max_age_weeks=13, sources=("acled",))
+    assert ChampionInfo.from_tags("1", {"sources": "ucdp", "data_cutoff": "2020-05-25"}).sources == ("ucdp",)

@@ -18,10 +18,10 @@ def shared_store(request, tmp_path) -> str:
 def test_one_publisher_per_week(shared_store, trained_home, tmp_path, api_url):
     first_home, second_home = copy_home(trained_home, tmp_path / "a"), copy_home(trained_home, tmp_path / "b")
     env_a = vigie_env(first_home, api_url=api_url, score_store=shared_store, pause_at="lease-held", pause_dir=tmp_path)
-    a = start(["run", "--json"], env_a, tmp_path / "a.log")
+    a = start(["run", "--simulated", "--json"], env_a, tmp_path / "a.log")
     wait_for(tmp_path / "lease-held.paused", a, tmp_path / "a.log")
 
-    b = run(["run", "--json"], vigie_env(second_home, api_url=api_url, score_store=shared_store))
+    b = run(["run", "--simulated", "--json"], vigie_env(second_home, api_url=api_url, score_store=shared_store))
     assert b.code == 2, b.stderr[-3000:]
     assert not b.last_json["ok"] and "is being published by another run" in b.last_json["error"]
     assert b.last_json["error_type"] == "LeaseHeld" and b.seconds < 120

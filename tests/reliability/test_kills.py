@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 def _kill_at(point, home, tmp_path, *, api_url, score_store=None):
     env = vigie_env(home, api_url=api_url, score_store=score_store, pause_at=point, pause_dir=tmp_path)
-    proc = start(["run", "--json"], env, tmp_path / f"{point}.log")
+    proc = start(["run", "--simulated", "--json"], env, tmp_path / f"{point}.log")
     wait_for(tmp_path / f"{point}.paused", proc, tmp_path / f"{point}.log")
     descendants = children(proc.pid)
     kill(proc)
@@ -56,7 +56,7 @@ def test_killed_runs_leave_whole_weeks_and_the_next_run_recovers(home, tmp_path,
     assert len(killed) == 2 and {r.info.status for r in killed} == {"RUNNING"}  # never FINISHED (lease-held: no run yet)
 
     env.pop("VIGIE_PAUSE_AT")
-    again = run(["run", "--json"], env)
+    again = run(["run", "--simulated", "--json"], env)
     assert again.code == 0, again.stderr[-3000:]
     final = store_state(url)
     assert complete_weeks(final) and final["publications"]["run_id"].iloc[0] == again.last_json["run_id"]
@@ -67,14 +67,14 @@ def test_killed_runs_leave_whole_weeks_and_the_next_run_recovers(home, tmp_path,
 
 @pytest.mark.postgres
 def test_a_run_killed_inside_the_publish_transaction_on_postgresql(home, tmp_path, api_url, postgres_url):
-    first = run(["run", "--json"], vigie_env(home, api_url=api_url, score_store=postgres_url))
+    first = run(["run", "--simulated", "--json"], vigie_env(home, api_url=api_url, score_store=postgres_url))
     assert first.code == 0, first.stderr[-3000:]
     before = store_state(postgres_url)
     env, _ = _kill_at("publish-transaction", home, tmp_path, api_url=api_url, score_store=postgres_url)
     time.sleep(0.5)  # the server notices the dead client and rolls its transaction back
     assert same_scores(store_state(postgres_url), before)
     env.pop("VIGIE_PAUSE_AT")
-    again = run(["run", "--json"], env)
+    again = run(["run", "--simulated", "--json"], env)
     assert again.code == 0, again.stderr[-3000:]
     assert complete_weeks(store_state(postgres_url))
 

@@ -30,7 +30,7 @@ def test_an_outage_fails_fast_in_one_line_and_changes_nothing(what, home, api_ur
              if what == "score store" else {"VIGIE_TRACKING_URI": f"http://u:SECRETpw1@127.0.0.1:{port}"})
     duckdb_url = f"duckdb:///{home / 'scores.duckdb'}"
     before, runs_before = store_state(duckdb_url), _mlflow_runs(home)
-    result = run(["run", "--json"], vigie_env(home, api_url=api_url, extra=extra), timeout=120)
+    result = run(["run", "--simulated", "--json"], vigie_env(home, api_url=api_url, extra=extra), timeout=120)
     assert result.code == 3, result.stderr[-3000:]
     error = result.last_json
     assert not error["ok"] and str(port) in error["error"] and "\n" not in error["error"]
