@@ -65,6 +65,8 @@ class IngestReport:
     assigned: int = 0
     unassigned: int = 0
     unassigned_events: list[dict] = field(default_factory=list)
+    #: Unassigned events counted by their reason (e.g. "located only to the region 'Mopti region' (where_prec 4)").
+    unassigned_by_reason: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +130,8 @@ class EventStore:
             batch["district_code"].isna(), ["event_id", "event_date", "admin1", "admin2", "latitude", "longitude", "unassigned_reason"]
         ]
         report.unassigned_events = json.loads(unassigned.to_json(orient="records", date_format="iso"))
+        reasons = unassigned["unassigned_reason"].fillna("no reason recorded").value_counts()
+        report.unassigned_by_reason = {str(k): int(v) for k, v in reasons.items()}
         now = datetime.now(timezone.utc)
         with self._connect() as con:
             con.register("batch", batch)

@@ -42,7 +42,7 @@ def ingest_view(reports, event_store: Path) -> list:
     table = Table("file", "events", *INGEST_COUNTS[1:], title="Ingest")
     for r in reports:
         table.add_row(Path(r.source_file).name, *(str(r.as_dict()[k]) for k in INGEST_COUNTS))
-    lines = [f"  unassigned {ev['event_id']}: {ev['unassigned_reason']}" for r in reports for ev in r.unassigned_events]
+    lines = [f"  unassigned: {n} x {reason}" for reason, n in unassigned_by_reason(reports).items()]
     totals = ingest_totals(reports)
     return [table, *lines, f"assigned {assigned_share(totals):.2%} of {totals['rows']} events to a district; store: {event_store}"]
 
@@ -51,10 +51,19 @@ def assigned_share(totals: dict[str, int]) -> float:
     return totals["assigned"] / totals["rows"] if totals["rows"] else 1.0
 
 
+def unassigned_by_reason(reports) -> dict[str, int]:
+    """Unassigned events of every report counted by reason, most frequent first."""
+    counts: dict[str, int] = {}
+    for r in reports:
+        for reason, n in r.as_dict()["unassigned_by_reason"].items():
+            counts[reason] = counts.get(reason, 0) + n
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def ingest_json(reports, event_store: Path) -> dict:
     totals = ingest_totals(reports)
     return {"ok": True, **totals, "assigned_share": assigned_share(totals), "event_store": str(event_store),
-            "files": [r.as_dict() for r in reports]}
+            "unassigned_by_reason": unassigned_by_reason(reports), "files": [r.as_dict() for r in reports]}
 
 
 # --- the weekly run -------------------------------------------------------------------------------------------

@@ -39,6 +39,13 @@ CHANGES_N = 5
 RECENT_VIOLENCE_COLUMNS = ("district_name", "events_4w", "fatalities_4w", "events_13w", "fatalities_13w")
 SKILL_COLUMNS = ("model", "horizon", "metric", "value", "skill")
 
+#: What each source's events must carry when shown (their licences' attribution).
+SOURCE_ATTRIBUTION: dict[str, str] = {
+    "ucdp": ("Events: UCDP Georeferenced Event Dataset (GED), Uppsala Conflict Data Program, CC BY 4.0 "
+             "(Sundberg and Melander 2013, Journal of Peace Research 50(4); Davies, Pettersson and Öberg 2024)."),
+    "acled": "Events: Armed Conflict Location & Event Data (ACLED), acleddata.com, used under ACLED's terms of use.",
+    "simulated": "Events: simulated by Vigie's generative model (not real data).",
+}
 COUNTRY_NAMES = {"MLI": "Mali", "BFA": "Burkina Faso", "NER": "Niger", "TCD": "Chad", "MRT": "Mauritania"}
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -361,6 +368,7 @@ def freshness_view(freshness: dict, data_cutoff: date) -> dict:
         "stale": days is None or days > limit,
         "limit": limit,
         "sources": source_text,
+        "attribution": [text for key, text in SOURCE_ATTRIBUTION.items() if key in source_text.lower()],
         "ingested_at": _as_text_time(freshness.get("ingested_at")),
     }
 

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.attacks import STATISTICS, WindowSet, window_features, window_name, window_spec
+from features.attacks import (
+    STATISTICS,
+    WindowSet,
+    window_features,
+    window_name,
+    window_spec,
+)
 from features.panel import Panel
 from features.spatial import SCOPE_PREFIXES, Scope
 from features.spec import AnyOf, FeatureSpec, Select, catalog, select

@@ -5,7 +5,13 @@ import pytest
 from features.attacks import WindowSet
 from features.gazetteer import Gazetteer
 from features.schema import VIOLENT_EVENT_TYPES, conform
-from features.table import DEFAULT_RECIPE, FeatureConfig, Registries, build_feature_table, target_names
+from features.table import (
+    DEFAULT_RECIPE,
+    FeatureConfig,
+    Registries,
+    build_feature_table,
+    target_names,
+)
 
 JNIM = "JNIM: Group for Support of Islam and Muslims"
 FAMA = "Military Forces of Mali (2021-)"

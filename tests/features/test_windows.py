@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from features.windows import decayed_sum, future_sum, lag, log_ratio_trend, past_sum, past_sums, weeks_since
+from features.windows import (
+    decayed_sum,
+    future_sum,
+    lag,
+    log_ratio_trend,
+    past_sum,
+    past_sums,
+    weeks_since,
+)
 
 X = np.array([[1, 0, 2, 0, 0, 3], [0, 0, 0, 0, 0, 0]], dtype=np.float32)
 

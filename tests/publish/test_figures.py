@@ -9,8 +9,14 @@ import pytest
 import shapely
 from matplotlib.figure import Figure
 
-from publish.figures import district_map, feature_importance, pit_histogram, predicted_vs_observed, reliability_diagram
 from models.metrics import reliability_table
+from publish.figures import (
+    district_map,
+    feature_importance,
+    pit_histogram,
+    predicted_vs_observed,
+    reliability_diagram,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -2,7 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from publish.quality import QualityGateError, coverage, enforce, freshness, in_range, jumps, no_missing, run_gates
+from publish.quality import (
+    QualityGateError,
+    coverage,
+    enforce,
+    freshness,
+    in_range,
+    jumps,
+    no_missing,
+    run_gates,
+)
 
 
 def _scores(n=2, horizons=(1, 4)):

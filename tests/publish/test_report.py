@@ -315,3 +315,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
     # The severe tier's colour and the red simulated banner are actually painted.
     painted = {colour for _, colour in colours}
     assert (0xBD, 0x00, 0x26) in painted
+
+
+def test_the_report_carries_the_attribution_of_its_events_sources(square4):
+    scores = make_scores(square4, [5.0, 30.0, 60.0, 12.0])
+    ucdp = section(render(square4, scores, freshness=FRESH | {"sources": "ucdp"}), "freshness")
+    assert "UCDP Georeferenced Event Dataset" in ucdp and "CC BY 4.0" in ucdp and "ACLED" not in ucdp
+    acled = section(render(square4, scores), "freshness")
+    assert "acleddata.com" in acled and "UCDP" not in acled

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -14,7 +14,12 @@ import pandas as pd
 import pytest
 
 from features.schema import EVENT_COLUMNS, SourceFileError, event_dtypes
-from features.sources.acled_api import AcledApiError, AcledClient, AcledCredentials, PullState
+from features.sources.acled_api import (
+    AcledApiError,
+    AcledClient,
+    AcledCredentials,
+    PullState,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "acled_api"
 

@@ -184,3 +184,16 @@ def test_the_real_shared_ucdp_file_is_stored_and_every_event_accounted_for(tmp_p
     assert all(event["unassigned_reason"].startswith("located only to ") for event in report.unassigned_events)
     [again] = ingest_files([SHARED_UCDP], gazetteer, store)
     assert again.unchanged == 1801 and again.added == again.updated == 0
+
+
+def test_the_ingest_report_counts_the_unassigned_events_by_reason(tmp_path: Path) -> None:
+    from features.event_store import EventStore
+    from features.gazetteer import Gazetteer
+    from features.ingest import ingest_files
+
+    [report] = ingest_files([TOOL_FIXTURE], Gazetteer.load("MLI"), EventStore(tmp_path / "events.duckdb"))
+    assert report.unassigned_by_reason == {
+        "located only to the region 'Mopti region' (where_prec 4)": 1,
+        "located only to the country 'MLI' (where_prec 6)": 1,
+        "located only to a wider area of the country (where_prec 5, no adm_2)": 1}
+    assert sum(report.unassigned_by_reason.values()) == report.unassigned == 3
