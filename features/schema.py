@@ -85,6 +85,11 @@ def plain_value(value: object) -> str:
     return str(value)
 
 
+def newest_event(events: pd.DataFrame) -> pd.Timestamp | None:
+    """The date of the newest event of a normalized event table (None when it has none)."""
+    return pd.to_datetime(events["event_date"]).max() if len(events) else None
+
+
 @dataclass(frozen=True)
 class SourceFileError(ValueError):
     """A problem in an input file, pinned to the file, the row and the column.

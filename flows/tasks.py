@@ -209,13 +209,14 @@ def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict
 
 
 @task(name="log-training")
-def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedSlot], decided: dict[str, dict],
+def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
+                 decided: dict[str, dict],
                  table: FeatureTable, settings: Settings, reason: str) -> None:
     """The selection backtest, decisions, figures, feature importance and Cox hazard ratios, on the week's run."""
     ratios = hazard_ratios(table, pd.Timestamp(settings.panel_start))
     importance = summary.importances(fitted)
     tracking.log_to_run(run_id, **summary.training_log(
-        result, decided, table, reason, ratios, importance,
+        result, decisions, decided, table, reason, ratios, importance,
         figures=[figures.backtest_figures(result), figures.importance_figures(importance, settings.registered_names())]))
 
 

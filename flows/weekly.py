@@ -115,7 +115,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
             decisions = decide_promotions(result, champions_known, table, settings, sources)
             fitted = fit_challengers(table, decisions, settings)
             decided = register_models(run_id, fitted, decisions, table, settings, sources)
-            log_training(run_id, result, fitted, decided, table, settings, reason)
+            log_training(run_id, result, fitted, decisions, decided, table, settings, reason)
             save_skill(result, settings)
             champions_known = champion_infos(settings)
         ensure_usable_champions(champions_known, table, settings, sources)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from features.schema import newest_event
 from models.slots import HORIZONS
 from publish.schema import INTERVAL_ORDER, RANGES, required_columns
 
@@ -116,7 +117,7 @@ def run_week_gates(scores: pd.DataFrame, events: pd.DataFrame, district_codes, c
                    max_staleness_days: int, max_jump: float) -> list[GateResult]:
     """Every gate of a weekly publish: ``events`` are the events the run used (their newest date is the
     freshness), every district of ``district_codes`` at every published horizon, every NOT NULL column filled."""
-    last_event = pd.to_datetime(events["event_date"]).max() if len(events) else None
+    last_event = newest_event(events)
     return run_gates(scores, district_codes=district_codes, horizons=HORIZONS, last_event=last_event, cutoff=cutoff,
                      max_staleness_days=max_staleness_days, max_jump=max_jump,
                      required=[c for c in required_columns() if c in scores.columns])
@@ -124,7 +125,7 @@ def run_week_gates(scores: pd.DataFrame, events: pd.DataFrame, district_codes, c
 
 def check_fresh(events: pd.DataFrame, cutoff: pd.Timestamp, max_staleness_days: int) -> GateResult:
     """The freshness gate run before any training or scoring: raises :class:`QualityGateError` on stale data."""
-    last_event = pd.to_datetime(events["event_date"]).max() if len(events) else None
+    last_event = newest_event(events)
     result = freshness(last_event, cutoff, max_staleness_days)
     enforce([result])
     return result

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from features.schema import newest_event
 from models.slots import HAZARD_HORIZON
 from publish.exports import export_frame, publication_key, simplified_geometries
 from publish.schema import TIERS
@@ -461,7 +462,8 @@ def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: 
                   previous: pd.DataFrame | None, sources: tuple[str, ...], skill: pd.DataFrame | None,
                   max_staleness_days: int) -> str:
     """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness."""
-    freshness = {"last_event_date": str(pd.to_datetime(events["event_date"]).max().date()) if len(events) else None,
+    last = newest_event(events)
+    freshness = {"last_event_date": str(last.date()) if last is not None else None,
                  "data_cutoff": str(table.data_cutoff.date()), "sources": ", ".join(sources),
                  "ingested_at": str(pd.Timestamp.now(tz="UTC").floor("s")), "max_staleness_days": max_staleness_days}
     return render_report(scores, districts, recent_violence=recent_violence_table(table, districts), skill=skill,

@@ -15,6 +15,7 @@ from models.selection import SlotDecision
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import BASELINES, HAZARD_BASELINES
 from models.training import FittedSlot
+from publish.exports import EXPORT_FILES, REPORT_FILE
 
 #: Metrics of the backtest shown in the `vigie backtest` summary.
 SUMMARY_METRICS = ("crps", "brier", "average_precision", "coverage90_active")
@@ -79,17 +80,17 @@ def importances(fitted: dict[Slot, FittedSlot]) -> dict[Slot, tuple[str, pd.Seri
     return out
 
 
-def training_log(result: BacktestResult, decided: dict[str, dict], table: FeatureTable, reason: str,
+def training_log(result: BacktestResult, decisions: dict[Slot, SlotDecision], decided: dict[str, dict],
+                 table: FeatureTable, reason: str,
                  ratios: pd.DataFrame | None, importance: dict[Slot, tuple[str, pd.Series]],
                  figures: list[dict[str, object]]) -> dict:
     """Keyword arguments of :func:`publish.tracking.log_to_run` for a retraining week (``figures``: dicts of
     figures by name, merged)."""
     descriptions = {s.name: s.description for s in table.specs}
     metrics = {f"backtest_{r.model}_h{r.horizon}_{r.metric}": float(r.value) for r in result.metrics.itertuples()}
-    for d in decided.values():
-        slot = _slot_of(d)
-        metrics |= {f"{slot.kind}_{k}": v for k, v in d["numbers"].items()}
-        metrics[f"{slot.kind}_h{slot.horizon}_promoted"] = float(d["promote"])
+    for slot, d in decisions.items():
+        metrics |= {f"{slot.kind}_{k}": v for k, v in d.numbers.items()}
+        metrics[f"{slot.kind}_h{slot.horizon}_promoted"] = float(d.promote)
     frames = {"selection_backtest_metrics": result.metrics, "selection_by_district": result.breakdown("district_code")}
     for slot, (_, values) in importance.items():
         frames[f"feature_importance_{slot.kind}_h{slot.horizon}"] = values.rename_axis("feature").reset_index().assign(
@@ -101,11 +102,6 @@ def training_log(result: BacktestResult, decided: dict[str, dict], table: Featur
     return {"tags": {"retrained": "true", "retrain_reason": reason}, "metrics": metrics, "frames": frames,
             "json_tables": {"promotion_decisions": decided},
             "figures": {k: v for drawn in figures for k, v in drawn.items()}, "texts": texts}
-
-
-def _slot_of(decision: dict) -> Slot:
-    kind, h = decision["slot"].split("-h")
-    return Slot(kind, int(h))
 
 
 def skill_table(result: BacktestResult) -> pd.DataFrame:
@@ -126,7 +122,7 @@ def log_gates(results, logger) -> None:
 
 def output_paths(moved: dict[str, object]) -> dict[str, str]:
     """{"parquet", "csv", "geojson", "report"} -> path of a committed week's files (file name -> path in)."""
-    kinds = {"scores.parquet": "parquet", "scores.csv": "csv", "districts.geojson": "geojson", "report.html": "report"}
+    kinds = {name: kind for kind, name in EXPORT_FILES.items()} | {REPORT_FILE: "report"}
     return {kinds[name]: str(path) for name, path in moved.items() if name in kinds}
 
 

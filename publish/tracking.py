@@ -155,13 +155,6 @@ def alias_info(registered_name: str, alias: str = CHAMPION) -> dict | None:
     return {"version": mv.version, "run_id": mv.run_id, "tags": dict(mv.tags or {})}
 
 
-def champion_version(registered_name: str) -> str | None:
-    try:
-        return MlflowClient().get_model_version_by_alias(registered_name, CHAMPION).version
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
 def set_alias(registered_name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(registered_name, alias, version)
 

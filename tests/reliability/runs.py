@@ -24,7 +24,8 @@ CLI = "from flows.cli import app; app()"
 def settings_for(home: Path, **overrides):
     from flows.settings import Settings
 
-    return Settings(home=home, simulation_weeks=160, simulation_start="2016-01-04", panel_start="2016-01-04", **overrides)
+    return Settings(home=home, simulation_weeks=int(SMALL["VIGIE_SIMULATION_WEEKS"]),
+                    simulation_start=SMALL["VIGIE_SIMULATION_START"], panel_start=SMALL["VIGIE_PANEL_START"], **overrides)
 
 
 def vigie_env(home: Path, *, api_url: str | None, score_store: str | None = None, pause_at: str | None = None,
