@@ -15,6 +15,11 @@ os.environ.setdefault("PREFECT_HOME", str(ROOT / ".vigie" / "prefect-tests"))
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+# Prefect sets up its console log handler on the stream it finds when first imported: import it now, on the
+# real stderr, rather than inside a CliRunner invocation whose captured stream is closed afterwards.
+from prefect.logging.configuration import setup_logging  # noqa: E402
+
+setup_logging()
 
 SHARED = ROOT.parent / "shared"
 ACLED_FILE = SHARED / "data" / "acled" / "mli_acled_1997-01-01_2020-07-31.csv"
