@@ -113,6 +113,11 @@ def is_simulated(sources: Sequence[str]) -> bool:
     return tuple(sources) == ("simulated",)
 
 
+def source_label(sources: Sequence[str]) -> str:
+    """The ``event_source`` label of a run's scores: its one source ("acled", "ucdp" or "simulated")."""
+    return "+".join(sources)
+
+
 def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int | None = None):
     """Simulate ``weeks`` weeks from ``start`` for Mali, or for a synthetic grid country of ``districts``
     districts, and write the export to ``out``; returns (result, paths, number of districts)."""

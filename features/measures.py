@@ -35,6 +35,15 @@ MajorRuleName = Literal["fatalities", "military", "either", "both"]
 MAJOR_RULES: tuple[str, ...] = ("fatalities", "military", "either", "both")
 
 
+#: What each source's ``fatalities`` column is (the deaths a major attack is counted on).
+DEATHS_BY_SOURCE: dict[str, str] = {
+    "acled": "ACLED's reported fatalities (the `fatalities` column: a conservative count, 0 when unknown)",
+    "ucdp": "UCDP's best estimate of deaths (`best`: every UCDP GED event is deadly organised violence, "
+            "state-based, non-state or one-sided)",
+    "simulated": "the simulator's fatalities (no real event)",
+}
+
+
 @dataclass(frozen=True)
 class MajorAttackRule:
     """Which violent events are "major attacks".
@@ -67,6 +76,11 @@ class MajorAttackRule:
             "either": f"violent events {deadly} or {military}",
             "both": f"violent events {deadly} and {military}",
         }[self.rule]
+
+    def definition(self, source: str) -> str:
+        """The rule in words for events of ``source`` (which deaths it counts): shown to analysts and in MLflow."""
+        deaths = DEATHS_BY_SOURCE.get(source, f"the {source} events' fatalities")
+        return f"{self.describe()}, where fatalities are {deaths}"
 
     def flags(self, violent: np.ndarray, fatalities: np.ndarray, target: pd.Series) -> np.ndarray:
         """Bool per event; ``target`` holds the actor2 families."""

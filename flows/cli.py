@@ -79,12 +79,13 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
 def _expected_errors():
     from features.ingest import MixedSources, NoInput, NothingToScore
     from models.selection import ChampionRefused
+    from models.training import TooFewMajorAttacks
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, NoInput, MixedSources, ChampionRefused, QualityGateError, PublishConflict,
-            ScoreValidationError)
+    return (SourceFileError, NothingToScore, NoInput, MixedSources, ChampionRefused, TooFewMajorAttacks,
+            QualityGateError, PublishConflict, ScoreValidationError)
 
 
 def _unavailable_errors():

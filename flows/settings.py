@@ -52,6 +52,7 @@ class Training(BaseModel):
     min_gain_vs_champion: float = Field(0.0, description="Relative CRPS/Brier gain a challenger needs over the champion.")
     min_skill_vs_baseline: float = Field(0.0, description="Relative skill a challenger needs over the best baseline.")
     history_weeks: int = Field(52, description="Weeks of events before panel_start used only to fill feature windows.")
+    min_major_attack_weeks: int = Field(100, description="Refuse to train when the training rows hold fewer district-weeks with a major attack (about ten per hazard covariate).")
 
 
 class Quality(BaseModel):

@@ -31,7 +31,7 @@ from models.selection import (
 )
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import suite
-from models.training import FittedSlot, fit_slots, hazard_ratios
+from models.training import FittedSlot, check_major_attacks, fit_slots, hazard_ratios
 from publish import exports, figures, quality, report, summary, tracking
 from publish.faults import pause_point
 from publish.score_store import Lease, PublishReport, ScoreStore
@@ -179,6 +179,15 @@ def selection_backtest(table: FeatureTable, settings: Settings) -> BacktestResul
                                                        pd.Timestamp(settings.panel_start)))
 
 
+@task(name="check-major-attacks")
+def enough_major_attacks(table: FeatureTable, settings: Settings, sources: tuple[str, ...], run_id: str) -> int:
+    """Refuse to train when the hazard models would have too few major attacks; the count goes to the run."""
+    found = check_major_attacks(table, pd.Timestamp(settings.panel_start), settings.training.min_major_attack_weeks,
+                                ingest.source_label(sources))
+    tracking.log_to_run(run_id, metrics={"major_attack_weeks": float(found)})
+    return found
+
+
 @task(name="decide-promotions")
 def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo | None], table: FeatureTable,
                       settings: Settings, sources: tuple[str, ...]) -> dict[Slot, SlotDecision]:
@@ -244,10 +253,10 @@ def previous_scores(settings: Settings, forecast_week: pd.Timestamp) -> pd.DataF
 
 @task(name="score-week")
 def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, settings: Settings, *, run_id: str,
-          is_simulated: bool, previous: pd.DataFrame | None) -> pd.DataFrame:
+          sources: tuple[str, ...], previous: pd.DataFrame | None) -> pd.DataFrame:
     """Score the forecast week with the champions (pure)."""
     return score_week(table, champions, gazetteer.districts, country_iso3=settings.country_iso3, run_id=run_id,
-                      is_simulated=is_simulated, previous=previous, tiers=settings.tiers.thresholds(),
+                      event_source=ingest.source_label(sources), previous=previous, tiers=settings.tiers.thresholds(),
                       published_at=pd.Timestamp.now(tz="UTC"))
 
 

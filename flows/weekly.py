@@ -32,6 +32,7 @@ from flows.tasks import (
     commit_outputs,
     decide_promotions,
     discard_outputs,
+    enough_major_attacks,
     ensure_usable_champions,
     fail_tracking_run,
     finish_tracking_run,
@@ -111,6 +112,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         reason = why_retrain(champions_known, table, settings, mode, sources)
         decided = None
         if reason:
+            enough_major_attacks(table, settings, sources, run_id)
             result = selection_backtest(table, settings)
             decisions = decide_promotions(result, champions_known, table, settings, sources)
             fitted = fit_challengers(table, decisions, settings)
@@ -121,7 +123,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         ensure_usable_champions(champions_known, table, settings, sources)
         champions = load_champions(settings)
         previous = previous_scores(settings, forecast_week)
-        scores = score(table, champions, gazetteer, settings, run_id=run_id, is_simulated=simulated, previous=previous)
+        scores = score(table, champions, gazetteer, settings, run_id=run_id, sources=sources, previous=previous)
         gates = quality_gates(scores, known, gazetteer, settings, table)
         staged = stage_outputs(scores, table, known, gazetteer, settings, previous=previous, sources=sources, run_id=run_id)
         try:

@@ -40,6 +40,29 @@ def training_rows(table: FeatureTable, target: str, panel_start: pd.Timestamp) -
     return f[(f["week_start"] >= pd.Timestamp(panel_start)) & f[target].notna()]
 
 
+class TooFewMajorAttacks(RuntimeError):
+    """The training rows hold too few major attacks for a hazard model to be fitted and judged."""
+
+
+def major_attack_weeks(table: FeatureTable, panel_start: pd.Timestamp) -> int:
+    """District-weeks with at least one major attack among the training rows (the hazard models' positives
+    at one week; a 4-week window is positive when any of its weeks is)."""
+    target = target_column("hazard", 1)
+    return int(training_rows(table, target, panel_start)[target].sum())
+
+
+def check_major_attacks(table: FeatureTable, panel_start: pd.Timestamp, minimum: int, source: str) -> int:
+    """The number of major-attack district-weeks to train on, or :class:`TooFewMajorAttacks` below ``minimum``."""
+    found = major_attack_weeks(table, panel_start)
+    if found < minimum:
+        raise TooFewMajorAttacks(
+            f"only {found} district-weeks with a major attack ({table.config.major.definition(source)}) from "
+            f"{pd.Timestamp(panel_start).date()} to {table.data_cutoff.date()}; the hazard models need at least "
+            f"{minimum} (setting training.min_major_attack_weeks): lower the threshold with "
+            "VIGIE_MAJOR_ATTACK__MIN_FATALITIES or give more events; nothing trained or published")
+    return found
+
+
 def model_rows(model: Model, table: FeatureTable, rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with the lag columns the model declares it reads (``model.history_weeks``) attached."""
     return attach_history(table, rows, model.history_weeks) if model.history_weeks else rows

@@ -156,10 +156,15 @@ def scores_json(frame: pd.DataFrame) -> dict:
     return {"ok": True, "week_start": str(frame["week_start"].iloc[0])[:10], "rows": len(frame), "scores": records}
 
 
+def _source_of(frame: pd.DataFrame) -> str:
+    return "/".join(sorted(frame["event_source"].astype(str).unique()))
+
+
 def scores_view(frame: pd.DataFrame, horizon: int | None) -> Table:
     shown = frame[frame["horizon_weeks"] == (horizon or frame["horizon_weeks"].min())]
     table = Table("rank", "district", "region", "score", "tier", "change", "expected events", "80% interval",
-                  title=f"Week of {str(frame['week_start'].iloc[0])[:10]}" + (" (SIMULATED)" if frame["is_simulated"].any() else ""))
+                  title=f"Week of {str(frame['week_start'].iloc[0])[:10]}, scored from {_source_of(frame)} events"
+                  + (" (SIMULATED)" if frame["is_simulated"].any() else ""))
     changes = shown["score_change"].map(lambda c: "" if pd.isna(c) else f"{c:+.1f}")
     for r, change in zip(shown.itertuples(), changes):
         table.add_row(str(r.rank), r.district_name, r.admin1_name, f"{r.risk_score:.1f}", r.tier, change,

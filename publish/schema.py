@@ -17,6 +17,15 @@ import pyarrow as pa
 
 from models.slots import HORIZONS
 
+#: What the ``event_source`` columns hold (schema version 3 on).
+EVENT_SOURCE_MEANING = (
+    "Event data the week was scored from: 'acled', 'ucdp' or 'simulated'; the features and both champions come "
+    "from this one source. 'unrecorded' for real-data rows published before schema version 3 (simulated ones "
+    "were set to 'simulated')."
+)
+#: Values a publish may write to ``event_source`` ('unrecorded' only ever comes from the migration).
+EVENT_SOURCES: tuple[str, ...] = ("acled", "ucdp", "simulated")
+
 #: name -> (SQL type description, meaning). Order is the column order of ``district_risk_scores``.
 SCORE_COLUMNS: dict[str, tuple[str, str]] = {
     "country_iso3": ("TEXT NOT NULL", "ISO 3166-1 alpha-3 code of the country."),
@@ -45,6 +54,7 @@ SCORE_COLUMNS: dict[str, tuple[str, str]] = {
     "run_id": ("TEXT NOT NULL", "Id of the pipeline run that produced the scores (the MLflow run id)."),
     "published_at": ("TIMESTAMP WITH TIME ZONE NOT NULL", "When the scores were published."),
     "is_simulated": ("BOOLEAN NOT NULL", "True when the scores come from simulated events, not real data."),
+    "event_source": ("TEXT NOT NULL", EVENT_SOURCE_MEANING),
 }
 
 #: name -> (SQL type description, meaning) of ``score_publications``.
@@ -56,6 +66,7 @@ PUBLICATION_COLUMNS: dict[str, tuple[str, str]] = {
     "n_rows": ("INTEGER NOT NULL", "Number of district_risk_scores rows of this week."),
     "is_simulated": ("BOOLEAN NOT NULL", "True when the scores come from simulated events."),
     "data_cutoff": ("DATE NOT NULL", "Data cutoff: only events dated before this day were used (equals week_start: nothing of the forecast week itself is known)."),
+    "event_source": ("TEXT NOT NULL", EVENT_SOURCE_MEANING),
 }
 
 
@@ -83,7 +94,7 @@ ARROW_TYPES = {
     "BOOLEAN": pa.bool_(),
 }
 # Columns that describe the publish as a whole: every row of one publish carries the same value.
-_PUBLICATION_LEVEL = ("run_id", "published_at", "is_simulated", "data_cutoff")
+_PUBLICATION_LEVEL = ("run_id", "published_at", "is_simulated", "data_cutoff", "event_source")
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,10 @@ def _check_ranges(raw: pd.DataFrame, out: pd.DataFrame) -> None:
           lambda v: f"{v!r} is not an ISO 3166-1 alpha-3 code")
     _fail(raw, "horizon_weeks", ~out["horizon_weeks"].isin(HORIZONS), lambda v: f"{v!r} is not one of {HORIZONS}")
     _fail(raw, "tier", ~out["tier"].isin(TIERS), lambda v: f"{v!r} is not one of {TIERS}")
+    _fail(raw, "event_source", ~out["event_source"].isin(EVENT_SOURCES),
+          lambda v: f"{v!r} is not one of {EVENT_SOURCES}")
+    _fail(raw, "is_simulated", out["is_simulated"] != (out["event_source"] == "simulated"),
+          lambda v: f"is_simulated {v!r} contradicts event_source (true exactly when the source is 'simulated')")
     _fail(raw, "week_start", out["week_start"].dt.dayofweek != 0, lambda v: f"{_describe(v)} is not a Monday")
     _fail(raw, "rank", out["rank"] < 1, lambda v: f"rank {v!r} is below 1")
     _fail(raw, "expected_events", out["expected_events"] < 0, lambda v: f"{v!r} is negative")

@@ -134,8 +134,34 @@ _MIGRATION_2 = (
     """,
 )
 
+# The event source of every row and publish. DuckDB cannot alter a table that has indexes or a view on it,
+# nor set NOT NULL after an UPDATE in the same transaction: hence the order (drop, add with a default,
+# NOT NULL, drop the default, recreate, then backfill the simulated rows).
+_LATEST_VIEW = _MIGRATION_1[-1]
+
+
+def _add_event_source(table: str) -> tuple[str, ...]:
+    return (
+        f"ALTER TABLE {table} ADD COLUMN event_source TEXT DEFAULT 'unrecorded'",
+        f"ALTER TABLE {table} ALTER COLUMN event_source SET NOT NULL",
+        f"ALTER TABLE {table} ALTER COLUMN event_source DROP DEFAULT",
+    )
+
+
+_MIGRATION_3 = (
+    "DROP VIEW latest_district_risk",
+    "DROP INDEX district_risk_scores_week",
+    "DROP INDEX district_risk_scores_district",
+    *_add_event_source("district_risk_scores"),
+    *_add_event_source("score_publications"),
+    *_MIGRATION_1[1:3],
+    "UPDATE district_risk_scores SET event_source = 'simulated' WHERE is_simulated",
+    "UPDATE score_publications SET event_source = 'simulated' WHERE is_simulated",
+    _LATEST_VIEW,
+)
+
 #: (version, statements), in the order they apply.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2), (3, _MIGRATION_3))
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
 
 _VERSION_TABLE_DDL = (
@@ -207,6 +233,7 @@ class PublishReport:
     horizons: tuple[int, ...]
     published_at: datetime
     is_simulated: bool
+    event_source: str
 
 
 # --------------------------------------------------------------------------------------------------
@@ -453,6 +480,7 @@ class ScoreStore:
             "n_rows": len(frame),
             "is_simulated": bool(first["is_simulated"]),
             "data_cutoff": first["data_cutoff"].date(),
+            "event_source": str(first["event_source"]),
         }
         table = _to_arrow(frame)
         try:
@@ -470,11 +498,14 @@ class ScoreStore:
                 conn.execute(
                     sa.text(
                         "INSERT INTO score_publications"
-                        " (country_iso3, week_start, run_id, published_at, n_rows, is_simulated, data_cutoff)"
-                        " VALUES (:country, :week, :run_id, :published_at, :n_rows, :is_simulated, :data_cutoff)"
+                        " (country_iso3, week_start, run_id, published_at, n_rows, is_simulated, data_cutoff,"
+                        " event_source)"
+                        " VALUES (:country, :week, :run_id, :published_at, :n_rows, :is_simulated, :data_cutoff,"
+                        " :event_source)"
                         " ON CONFLICT (country_iso3, week_start) DO UPDATE SET run_id = excluded.run_id,"
                         " published_at = excluded.published_at, n_rows = excluded.n_rows,"
-                        " is_simulated = excluded.is_simulated, data_cutoff = excluded.data_cutoff"
+                        " is_simulated = excluded.is_simulated, data_cutoff = excluded.data_cutoff,"
+                        " event_source = excluded.event_source"
                     ),
                     meta,
                 )
@@ -493,6 +524,7 @@ class ScoreStore:
             horizons=tuple(sorted(int(h) for h in frame["horizon_weeks"].unique())),
             published_at=meta["published_at"],
             is_simulated=meta["is_simulated"],
+            event_source=meta["event_source"],
         )
 
     @staticmethod

@@ -28,6 +28,7 @@ class ScoreContext:
     hazard_model: str
     published_at: pd.Timestamp
     is_simulated: bool
+    event_source: str
 
 
 def tier_of(score: np.ndarray, elevated: float, high: float, severe: float) -> np.ndarray:
@@ -101,6 +102,7 @@ def score_rows(
     out["run_id"] = context.run_id
     out["published_at"] = pd.Timestamp(context.published_at)
     out["is_simulated"] = context.is_simulated
+    out["event_source"] = context.event_source
     return out
 
 
@@ -131,12 +133,14 @@ def week_drivers(champions: Champions, table: FeatureTable, rows: pd.DataFrame) 
 
 
 def score_week(table: FeatureTable, champions: Champions, districts: pd.DataFrame, *, country_iso3: str,
-               run_id: str, is_simulated: bool, previous: pd.DataFrame | None, tiers: tuple[float, float, float],
+               run_id: str, event_source: str, previous: pd.DataFrame | None, tiers: tuple[float, float, float],
                published_at: pd.Timestamp) -> pd.DataFrame:
     """The publishable rows of the table's forecast week: every district at every horizon of :data:`HORIZONS`.
 
     ``districts``: the gazetteer's district_code, district_name, admin1_name; ``previous``: the last published
-    week's rows (for score_change) or None; ``tiers``: the elevated, high and severe thresholds (0-100).
+    week's rows (for score_change) or None; ``event_source``: the one source of the table's events and of the
+    champions ("acled", "ucdp" or "simulated"; rows are labelled simulated exactly when it is "simulated");
+    ``tiers``: the elevated, high and severe thresholds (0-100).
     """
     rows = table.forecast_rows().reset_index(drop=True)
     names = districts[["district_code", "district_name", "admin1_name"]].set_index("district_code")
@@ -150,5 +154,5 @@ def score_week(table: FeatureTable, champions: Champions, districts: pd.DataFram
     p_major = hazard.predict_proba(model_rows(hazard, table, rows))
     context = ScoreContext(country_iso3, table.forecast_week, table.data_cutoff, run_id,
                            ",".join(champions.labels[Slot("count", h)] for h in HORIZONS), champions.labels[hazard_slot],
-                           published_at, is_simulated)
+                           published_at, event_source == "simulated", event_source)
     return score_rows(names, counts, p_major, week_drivers(champions, table, rows), previous, context, tiers)

@@ -46,7 +46,8 @@ def weekly_run_name(table: FeatureTable) -> str:
 
 def weekly_run_tags(table: FeatureTable, country: str, is_simulated: bool, sources: tuple[str, ...]) -> dict[str, str]:
     return {"data_cutoff": str(table.data_cutoff.date()), "simulated": str(is_simulated).lower(),
-            "sources": ",".join(sources), "country": country, "purpose": "weekly"}
+            "sources": ",".join(sources), "country": country, "purpose": "weekly",
+            "major_attack_definition": table.config.major.definition(",".join(sources))}
 
 
 def weekly_run_params(table: FeatureTable, public_settings: dict, digest: str, n_events: int) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -95,6 +96,46 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     assert after.sort_values(["district_code", "horizon_weeks"]).reset_index(drop=True).equals(
         week.sort_values(["district_code", "horizon_weeks"]).reset_index(drop=True))
     assert list(store.publications()["week_start"].astype(str)) == ["2020-06-01"]
+
+    # The ACLED champions never score UCDP features: told not to retrain, the shipped UCDP run refuses.
+    other = runner.invoke(app, ["run", "--retrain", "never", "--home", str(home), "--json"])
+    assert other.exit_code == 2, other.output
+    refused = _last_json(other.stdout)
+    assert refused["error_type"] == "ChampionRefused" and "acled" in refused["error"] and "ucdp" in refused["error"]
+    assert list(store.publications()["week_start"].astype(str)) == ["2020-06-01"]
+
+
+@pytest.mark.integration
+def test_the_default_run_scores_the_shipped_ucdp_events(acled_file, tmp_path, prefect_harness, monkeypatch):
+    """`vigie run` with no input publishes real scores from the shipped UCDP GED events, labelled with their
+    source and attribution; its champions then refuse ACLED features; too few major attacks refuse training."""
+    home = tmp_path / "home"
+    result = runner.invoke(app, ["run", "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = _last_json(result.stdout)
+    assert summary["sources"] == ["ucdp"] and not summary["is_simulated"] and summary["districts"] == 50
+    assert summary["week_start"] == "2023-01-02"
+    from publish.score_store import ScoreStore
+
+    store = ScoreStore(summary["score_store"])
+    week = store.latest("MLI")
+    assert len(week) == 150 and (week["event_source"] == "ucdp").all() and not week["is_simulated"].any()
+    assert store.publications()["event_source"].tolist() == ["ucdp"]
+    report = Path(summary["outputs"]["report"]).read_text()
+    assert "ucdp" in report.lower() and "CC BY 4.0" in report and "simulated-banner" not in report
+
+    acled = runner.invoke(app, ["run", "--events", str(acled_file), "--as-of", "2020-06-01", "--retrain", "never",
+                                "--home", str(home), "--json"])
+    assert acled.exit_code == 2, acled.output
+    refused = _last_json(acled.stdout)
+    assert refused["error_type"] == "ChampionRefused" and "ucdp" in refused["error"]
+    assert store.publications()["week_start"].astype(str).tolist() == ["2023-01-02"]
+
+    monkeypatch.setenv("VIGIE_TRAINING__MIN_MAJOR_ATTACK_WEEKS", "100000")
+    few = runner.invoke(app, ["run", "--retrain", "always", "--home", str(tmp_path / "other"), "--json"])
+    assert few.exit_code == 2, few.output
+    error = _last_json(few.stdout)
+    assert error["error_type"] == "TooFewMajorAttacks" and "UCDP's best estimate" in error["error"]
 
 
 def test_choices_are_checked_at_parse_time_and_listed_in_help():

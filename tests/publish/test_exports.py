@@ -62,6 +62,7 @@ def make_scores(districts: gpd.GeoDataFrame, risk, *, week: date = WEEK, horizon
         run_id="run-1",
         published_at=pd.Timestamp("2024-01-08 06:00", tz="UTC"),
         is_simulated=False,
+        event_source="acled",
     )[list(SCORE_COLUMNS)]
 
 

@@ -68,6 +68,7 @@ def make_scores(
         run_id="run-42",
         published_at=pd.Timestamp("2024-01-08 06:00", tz="UTC"),
         is_simulated=simulated,
+        event_source="simulated" if simulated else "acled",
     )[list(SCORE_COLUMNS)]
 
 

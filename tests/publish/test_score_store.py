@@ -87,6 +87,7 @@ def make_scores(
                 [pd.Timestamp("2024-01-02 06:30", tz="UTC")] * 3 * n, dtype="datetime64[us, UTC]"
             ),
             "is_simulated": pd.array([True] * 3 * n, dtype="boolean"),
+            "event_source": pd.array(["simulated"] * 3 * n, dtype="string"),
         }
     )
 
@@ -214,6 +215,46 @@ def test_a_newer_database_is_refused(store, store_url):
     with pytest.raises(SchemaVersionError, match="upgrade Vigie"):
         store.publish(make_scores(W1))
     assert store.publications().empty
+
+
+def test_upgrade_from_version_2_keeps_rows_and_labels_their_source(make_store, store_url):
+    """A store published by schema-2 code (no event_source) is upgraded in place: rows kept, simulated ones
+    labelled 'simulated', real ones 'unrecorded' (the source was not recorded then), the view sees the column."""
+    from publish.score_store import _VERSION_TABLE_DDL, MIGRATIONS
+
+    v2_columns = [name for name in SCORE_COLUMNS if name != "event_source"]
+    real = make_scores(W1).assign(is_simulated=False)
+    simulated = make_scores(W2, run_id="run-b")
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(_VERSION_TABLE_DDL))
+            for version, statements in MIGRATIONS[:2]:
+                for statement in statements:
+                    conn.execute(sa.text(statement))
+                conn.execute(sa.text("INSERT INTO vigie_schema_version VALUES (:v, :at)"),
+                             {"v": version, "at": datetime.now(timezone.utc)})
+            for frame in (real, simulated):
+                rows = frame[v2_columns].astype(object).where(frame[v2_columns].notna(), None)
+                rows["week_start"] = rows["week_start"].map(lambda t: t.date())
+                rows["data_cutoff"] = rows["data_cutoff"].map(lambda t: t.date())
+                conn.execute(sa.text(f"INSERT INTO district_risk_scores ({', '.join(v2_columns)}) VALUES "
+                                     f"({', '.join(':' + c for c in v2_columns)})"), rows.to_dict("records"))
+                first = rows.iloc[0]
+                conn.execute(sa.text("INSERT INTO score_publications VALUES (:c, :w, :r, :p, :n, :s, :d)"),
+                             {"c": "MLI", "w": first["week_start"], "r": first["run_id"], "p": first["published_at"],
+                              "n": len(rows), "s": bool(first["is_simulated"]), "d": first["data_cutoff"]})
+    finally:
+        engine.dispose()
+    store = make_store()
+    assert store.schema_version() == 2
+    assert store.migrate() == SCHEMA_VERSION == 3
+    assert (store.week(W1)["event_source"] == "unrecorded").all() and len(store.week(W1)) == len(real)
+    assert (store.week(W2)["event_source"] == "simulated").all()
+    assert store.publications()["event_source"].tolist() == ["unrecorded", "simulated"]
+    assert (store.latest("MLI")["event_source"] == "simulated").all()
+    store.publish(make_scores(W2, run_id="run-c").assign(is_simulated=False, event_source="ucdp"))
+    assert (store.latest("MLI")["event_source"] == "ucdp").all()
 
 
 def test_publish_before_migrate_asks_for_migrate(make_store):
@@ -502,6 +543,8 @@ def _set(column, value, row=4):
         (_set("expected_events", float("inf")), "expected_events", "not finite"),
         (_set("district_name", 17), "district_name", "expected text"),
         (_set("is_simulated", "yes"), "is_simulated", "true/false"),
+        (lambda f: f.assign(event_source="gdelt"), "event_source", "not one of"),
+        (lambda f: f.assign(is_simulated=False), "is_simulated", "contradicts event_source"),
         (_set("data_cutoff", pd.Timestamp("2023-12-31 12:00")), "data_cutoff", "time of day"),
         (lambda f: f.assign(published_at=f["published_at"].dt.tz_localize(None)), "published_at", "time-zone-aware"),
         (lambda f: f.assign(extra=1), "extra", "unknown column"),

@@ -23,7 +23,7 @@ def test_score_rows_one_per_district_and_horizon():
     drivers = pd.DataFrame({"driver_1": ["+ x", "+ y"], "driver_2": [pd.NA, pd.NA], "driver_3": [pd.NA, pd.NA]})
     previous = pd.DataFrame({"district_code": ["A"], "risk_score": [30.0]})
     ctx = ScoreContext("MLI", pd.Timestamp("2020-06-01"), pd.Timestamp("2020-06-01"), "run1", "c:v1", "h:v1",
-                       pd.Timestamp("2020-06-01", tz="UTC"), False)
+                       pd.Timestamp("2020-06-01", tz="UTC"), False, "ucdp")
     out = score_rows(districts, counts, np.array([0.2, 0.6]), drivers, previous, ctx, (10, 25, 50))
     assert len(out) == 4 and set(out["horizon_weeks"]) == {1, 4}
     b = out[(out["district_code"] == "B") & (out["horizon_weeks"] == 4)].iloc[0]
