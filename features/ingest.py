@@ -56,6 +56,31 @@ def pull_acled(client, gazetteer: Gazetteer, store: EventStore, *, country_name:
     return report
 
 
+class NoUcdpToken(RuntimeError):
+    """``--ucdp-api`` was asked for without an access token in the environment."""
+
+
+def ucdp_credentials():
+    """The UCDP API token from ``UCDP_ACCESS_TOKEN``, or :class:`NoUcdpToken`."""
+    from features.sources.ucdp_api import TOKEN_ENV, UcdpCredentials
+
+    credentials = UcdpCredentials.from_env()
+    if credentials is None:
+        raise NoUcdpToken(f"--ucdp-api needs a UCDP API access token in {TOKEN_ENV} (UCDP issues them on request: "
+                          "https://ucdp.uu.se/apidocs/); nothing downloaded")
+    return credentials
+
+
+def pull_ucdp(client, gazetteer: Gazetteer, store: EventStore, *, start: date, end: date,
+              logger: logging.Logger | logging.LoggerAdapter = log) -> IngestReport:
+    """Every UCDP GED event of the gazetteer's country dated start..end from the API, upserted like a file."""
+    events = client.fetch_events(gazetteer.country_iso3, start, end)
+    report = store.ingest(pd.concat([events, gazetteer.assign(events)], axis=1), source_file=client.label)
+    logger.info("%s: %d added, %d updated, %d unchanged, %d unassigned", client.label, report.added, report.updated,
+                report.unchanged, report.unassigned)
+    return report
+
+
 def dropped_files(drop_dir: Path) -> list[Path]:
     """The event files waiting in the drop folder, in name order."""
     return sorted(p for p in Path(drop_dir).glob("*") if p.suffix.lower() in INPUT_SUFFIXES)

@@ -77,24 +77,25 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
 
 
 def _expected_errors():
-    from features.ingest import MixedSources, NoInput, NothingToScore
+    from features.ingest import MixedSources, NoInput, NothingToScore, NoUcdpToken
     from models.selection import ChampionRefused
     from models.training import TooFewMajorAttacks
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, NoInput, MixedSources, ChampionRefused, TooFewMajorAttacks,
+    return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, MixedSources, ChampionRefused, TooFewMajorAttacks,
             QualityGateError, PublishConflict, ScoreValidationError)
 
 
 def _unavailable_errors():
     from features.event_store import EventStoreUnavailable
+    from features.sources.ucdp_api import UcdpApiError
     from flows.prefect_api import PrefectUnavailable
     from publish.score_store import StoreUnavailable
     from publish.tracking import TrackingUnavailable
 
-    return (EventStoreUnavailable, StoreUnavailable, TrackingUnavailable, PrefectUnavailable)
+    return (EventStoreUnavailable, StoreUnavailable, TrackingUnavailable, PrefectUnavailable, UcdpApiError)
 
 
 def _call(target, as_json: bool, **kwargs):
@@ -130,24 +131,45 @@ def _paths(values: list[Path] | None) -> list[str] | None:
 @app.command()
 def ingest(
     files: Annotated[Optional[list[Path]], typer.Argument(help="ACLED export (CSV/xlsx) or UCDP GED CSV files.", show_default=False)] = None,
+    ucdp_api: Annotated[bool, typer.Option("--ucdp-api", help="Download the country's UCDP GED events from UCDP's API (token in UCDP_ACCESS_TOKEN) instead of reading files.")] = False,
+    start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="With --ucdp-api: first event date.")] = datetime(1989, 1, 1),
+    end: Annotated[Optional[datetime], typer.Option("--end", formats=["%Y-%m-%d"], help="With --ucdp-api: last event date (default: today).", show_default=False)] = None,
+    ucdp_version: Annotated[str, typer.Option("--ucdp-version", help="With --ucdp-api: the GED version to ask for.")] = "25.1",
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse, validate, assign to districts and store events (idempotent; revisions replace older copies)."""
     from features.gazetteer import Gazetteer
+
+    settings = _settings(home)
+    settings.ensure_dirs()
+    gazetteer = Gazetteer.load(settings.country_iso3)
+    if ucdp_api:
+        reports = [_pull_ucdp(settings, gazetteer, as_json, start.date(), (end or datetime.now()).date(), ucdp_version)]
+    else:
+        reports = _ingest_paths(settings, gazetteer, as_json, files)
+    _show(views.ingest_view(reports, settings.event_store))
+    if as_json:
+        _emit_json(views.ingest_json(reports, settings.event_store))
+
+
+def _ingest_paths(settings: Settings, gazetteer, as_json: bool, files: list[Path] | None) -> list:
     from features.sources.detect import check_input_files
+    from flows.tasks import ingest_files
 
     # Existence is checked here, not by Typer, so that a missing path or a folder is a bad input like any
     # other: exit 2 and, with --json, one JSON line.
     paths = _call(check_input_files, as_json, paths=files)
-    from flows.tasks import ingest_files
+    return _call(ingest_files.fn, as_json, paths=paths, settings=settings, gazetteer=gazetteer)
 
-    settings = _settings(home)
-    settings.ensure_dirs()
-    reports = _call(ingest_files.fn, as_json, paths=paths, settings=settings, gazetteer=Gazetteer.load(settings.country_iso3))
-    _show(views.ingest_view(reports, settings.event_store))
-    if as_json:
-        _emit_json(views.ingest_json(reports, settings.event_store))
+
+def _pull_ucdp(settings: Settings, gazetteer, as_json: bool, start, end, version: str):
+    from features.ingest import ucdp_credentials
+    from flows.tasks import pull_ucdp
+
+    credentials = _call(ucdp_credentials, as_json)
+    return _call(pull_ucdp.fn, as_json, settings=settings, gazetteer=gazetteer, credentials=credentials, start=start,
+                 end=end, version=version)
 
 
 def _preflight(settings: Settings, as_json: bool) -> None:

@@ -94,6 +94,17 @@ def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> IngestR
                                  initial_start=settings.history_start().date(), logger=_logger())
 
 
+@task(name="pull-ucdp-api")
+def pull_ucdp(settings: Settings, gazetteer: Gazetteer, credentials, *, start: date, end: date,
+              version: str) -> IngestReport:
+    """The UCDP GED events of the country dated start..end from UCDP's API (only when the user asks)."""
+    from features.sources.ucdp_api import UcdpClient
+
+    with UcdpClient(credentials, version=version) as client:
+        return ingest.pull_ucdp(client, gazetteer, EventStore(settings.event_store), start=start, end=end,
+                                logger=_logger())
+
+
 @task(name="event-store-summary")
 def store_summary(settings: Settings) -> dict:
     return EventStore(settings.event_store).summary()

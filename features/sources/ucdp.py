@@ -73,8 +73,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 #: Column names of UCDP's download-tool export -> UCDP's own names (used when the own name is absent).
 DOWNLOAD_TOOL_NAMES: dict[str, str] = {"best_est": "best", "high_est": "high", "low_est": "low"}
 
-#: Date forms of date_start / date_end: UCDP's CSV (ISO, with or without time) and the download tool's.
-UCDP_DATE_FORMATS: tuple[str, ...] = DATE_FORMATS + ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
+#: Date forms of date_start / date_end: UCDP's CSV (ISO, with or without time), the download tool's, and the API's (ISO with T).
+UCDP_DATE_FORMATS: tuple[str, ...] = DATE_FORMATS + ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S")
 
 #: type_of_violence -> (event_type, sub_event_type)
 VIOLENCE_TYPES: dict[int, tuple[str, str]] = {
