@@ -78,13 +78,14 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
 
 def _expected_errors():
     from features.ingest import MixedSources, NoInput, NothingToScore, NoUcdpToken
+    from features.sources.ucdp_api import UcdpVersionError
     from models.selection import ChampionRefused
     from models.training import TooFewMajorAttacks
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, MixedSources, ChampionRefused, TooFewMajorAttacks,
+    return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, ChampionRefused, TooFewMajorAttacks,
             QualityGateError, PublishConflict, ScoreValidationError)
 
 
