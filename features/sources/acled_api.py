@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -42,6 +41,10 @@ from features.sources.cell_parsing import (
     lowercase_columns,
     require_columns,
     required_present,
+)
+from features.sources.http_retry import (
+    REQUEST_TIMEOUT_SECONDS,
+    send_with_retries,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,11 +63,8 @@ ACCESS_TOKEN_LIFETIME_SECONDS = 24 * 3600
 REFRESH_TOKEN_LIFETIME_SECONDS = 14 * 24 * 3600
 #: Renew a token this many seconds before it expires, so a request never starts with a dying token.
 TOKEN_EXPIRY_MARGIN_SECONDS = 300
-#: Longest wait between two attempts, whether from backoff or from ``Retry-After``.
-MAX_RETRY_WAIT_SECONDS = 900.0
 #: How far back an incremental pull re-reads: ACLED timestamps are whole seconds and a pull can race an edit.
 DEFAULT_OVERLAP = timedelta(hours=1)
-REQUEST_TIMEOUT_SECONDS = 120.0
 
 _MASK = "***"
 
@@ -173,23 +173,6 @@ def _unix_seconds(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError("a naive datetime is ambiguous here: pass a timezone-aware one (UTC)")
     return int(moment.timestamp())
-
-
-def _retry_after_seconds(response: httpx.Response, now: float) -> float | None:
-    """``Retry-After`` as seconds to wait: an integer, or an HTTP date. None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 class AcledClient:
@@ -468,32 +451,10 @@ class AcledClient:
 
     def _send(self, method: str, path: str, label: str, **kwargs: Any) -> httpx.Response:
         """One request, retried on 429, 5xx and transport errors; other statuses are returned as they are."""
-        attempts = self.max_retries + 1
-        attempt = 1
-        while True:
-            status: int | None = None
-            wait: float | None = None
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                reason = type(exc).__name__
-            else:
-                status = response.status_code
-                if status != 429 and status < 500:
-                    return response
-                reason = f"HTTP {status}"
-                wait = _retry_after_seconds(response, self._clock())
-            if attempt == attempts:
-                raise AcledApiError(
-                    f"{label}: gave up after {attempts} attempts, the last one failed with {reason}",
-                    status_code=status,
-                )
-            if wait is None:
-                wait = self.backoff_seconds * 2 ** (attempt - 1)
-            wait = min(wait, MAX_RETRY_WAIT_SECONDS)
-            logger.warning("%s: %s, retrying in %.1f s (attempt %d of %d)", label, reason, wait, attempt + 1, attempts)
-            self._sleep(wait)
-            attempt += 1
+        return send_with_retries(lambda: self._http.request(method, path, **kwargs), label,
+                                 attempts=self.max_retries + 1, backoff_seconds=self.backoff_seconds,
+                                 sleep=self._sleep, clock=self._clock, logger=logger,
+                                 fail=lambda message, status: AcledApiError(message, status_code=status))
 
     def _secrets(self) -> list[str]:
         secrets = [self._credentials.password]

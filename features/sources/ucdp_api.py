@@ -52,11 +52,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import SourceFileError
-from features.sources.acled_api import (
-    MAX_RETRY_WAIT_SECONDS,
-    REQUEST_TIMEOUT_SECONDS,
-    _retry_after_seconds,
-)
+from features.sources.http_retry import REQUEST_TIMEOUT_SECONDS, send_with_retries
 from features.sources.ucdp import REQUIRED_COLUMNS, normalize_ucdp_frame
 
 logger = logging.getLogger(__name__)
@@ -295,32 +291,12 @@ class UcdpClient:
 
     def _send(self, path: str, label: str, *, params: Mapping[str, Any]) -> httpx.Response:
         """One GET with the token header, retried on 429, 5xx and transport errors; other statuses returned."""
-        attempts = self.max_retries + 1
-        attempt = 1
-        while True:
-            status: int | None = None
-            wait: float | None = None
-            try:
-                response = self._http.get(path, params=params, headers={TOKEN_HEADER: self._credentials.token})
-            except httpx.TransportError as exc:
-                reason = type(exc).__name__
-            else:
-                status = response.status_code
-                if status != 429 and status < 500:
-                    return response
-                reason = f"HTTP {status}"
-                if status == 429:
-                    reason += f" (rate limited; UCDP allows {DAILY_REQUEST_QUOTA:,} requests a day)"
-                    wait = _retry_after_seconds(response, self._clock())
-            if attempt == attempts:
-                raise UcdpApiError(f"{label}: gave up after {attempts} attempts, the last one failed with {reason}",
-                                   status_code=status)
-            if wait is None:
-                wait = self.backoff_seconds * 2 ** (attempt - 1)
-            wait = min(max(wait, 0.0), MAX_RETRY_WAIT_SECONDS)
-            logger.warning("%s: %s, retrying in %.1f s (attempt %d of %d)", label, reason, wait, attempt + 1, attempts)
-            self._sleep(wait)
-            attempt += 1
+        return send_with_retries(
+            lambda: self._http.get(path, params=params, headers={TOKEN_HEADER: self._credentials.token}), label,
+            attempts=self.max_retries + 1, backoff_seconds=self.backoff_seconds, sleep=self._sleep,
+            clock=self._clock, logger=logger,
+            rate_limit_note=f" (rate limited; UCDP allows {DAILY_REQUEST_QUOTA:,} requests a day)",
+            fail=lambda message, status: UcdpApiError(message, status_code=status))
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._credentials.token, _MASK)
