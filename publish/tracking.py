@@ -311,3 +311,22 @@ def log_backtest_run(exp_name: str, run_name: str, *, tags: dict[str, str], para
                 mlflow.set_tags(model_tags)
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(float(v))})
     return parent.info.run_id
+
+
+def log_bench_run(exp_name: str, run_name: str, params: dict[str, object], metrics: dict[str, float],
+                  artifacts: list[Path], tracking_uri: str, *, artifact_root: Path | None = None,
+                  tags: dict[str, str] | None = None) -> str:
+    """One finished run of a benchmark (``bench/``) in the experiment ``exp_name`` (created when missing) of the
+    store ``tracking_uri``: tags, params, metrics (non-finite ones are left out) and the files ``artifacts``
+    (at the run's artifact root). ``artifact_root``: where a local store keeps a new experiment's artifacts (see
+    :func:`configure`; None keeps the configured one). Returns the run id."""
+    configure(tracking_uri, _ARTIFACT_ROOT if artifact_root is None else artifact_root)
+    with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name) as run:
+        mlflow.set_tags(tags or {})
+        mlflow.log_params(params)
+        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(float(v))}
+        if finite:
+            mlflow.log_metrics(finite)
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id
