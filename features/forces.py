@@ -38,6 +38,7 @@ from scipy import sparse
 from features.panel import Panel, day_numbers, panel_days
 from features.registries import (
     FORCE_KINDS,
+    FOREIGN_KINDS,
     load_foreign_force_actors,
     match_foreign_force,
 )
@@ -55,6 +56,8 @@ VACUUM_KINDS: tuple[str, ...] = ("foreign combat", "peacekeeping")
 BASE_CLOSED_WEEKS = 13
 #: Window (weeks) of the count of presence changes.
 CHANGES_WEEKS = 52
+#: Window (weeks) of the vacuum and handover indicators (own district and neighbours).
+VACUUM_WEEKS = 26
 #: Mean Earth radius (km) for great-circle distances.
 EARTH_RADIUS_KM = 6371.0088
 #: Upper bound on the elements of one (districts x activity states x deployments) block of the
@@ -114,6 +117,17 @@ def foreign_force_features(
     and ``ff_base_closed_w13`` (1 when a kind's presence in the district ended in the 13 weeks before
     week_start: its last base there closed) and ``ff_presence_changes_w52`` (arrivals plus departures
     in the 52 weeks before week_start).
+
+    "Any" aggregates the foreign and external kinds (:data:`features.registries.FOREIGN_KINDS`) of
+    ``kinds``; the national army, when in ``kinds``, has its own columns only. Over every kind of
+    ``kinds``, army included, a departure (a kind's last base in the district closing, see
+    :func:`departures`) is a *vacuum* when none of the deployments that ended had a ``replaced_by``, a
+    *handover* otherwise:
+
+    * ``ff_vacuum_w26`` / ``ff_vacuum_nbr_w26``: 1 when a vacuum opened in the district / in a
+      neighbouring district in the 26 weeks before week_start;
+    * ``ff_handover_w26``: 1 when a kind left the district in the 26 weeks before week_start and
+      another deployment took its bases over.
     """
     kinds = tuple(kinds)
     unknown = sorted(set(kinds) - set(FORCE_KINDS))
@@ -130,7 +144,7 @@ def foreign_force_features(
     deployments = deployments[deployments["kind"].isin(kinds)].reset_index(drop=True)
 
     block = FeatureBlock()
-    pad = max(vacuum_cap_weeks, CHANGES_WEEKS, BASE_CLOSED_WEEKS) + 1
+    pad = max(vacuum_cap_weeks, CHANGES_WEEKS, BASE_CLOSED_WEEKS, VACUUM_WEEKS) + 1
     activity = _deployment_activity(deployments, first_day, pad, n_w)  # (n_dep, pad + n_w), 0/1
     dep_district = universe.get_indexer(deployments["district_code"].astype("string").fillna(""))
     distances = _deployment_distances(gazetteer, panel.districts, deployments)  # (n_d, n_dep) km
@@ -138,11 +152,13 @@ def foreign_force_features(
 
     arrivals_any = np.zeros((len(universe), pad + n_w), dtype=np.float32)
     departures_any = np.zeros_like(arrivals_any)
+    vacuums = np.zeros_like(arrivals_any)  # departures of a kind, over every kind, not handed over
+    handovers = np.zeros_like(arrivals_any)
     vacuum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for kind in (*kinds, None):  # None: any kind
         label = "any" if kind is None else kind_slug(kind)
         name = "any foreign or external force" if kind is None else f"{kind} force"
-        of_kind = np.ones(len(deployments), dtype=bool) if kind is None else dep_kind == kind
+        of_kind = np.isin(dep_kind, FOREIGN_KINDS) if kind is None else dep_kind == kind
         count = _count_by_district(dep_district[of_kind], activity[of_kind], len(universe))
         present = count[:, pad:]
         block.add(
@@ -167,8 +183,12 @@ def foreign_force_features(
         )
         if kind is not None:
             arrivals, departures = _switches(count > 0)
-            arrivals_any += arrivals
-            departures_any += departures
+            handed = _handed_over(deployments[of_kind], dep_district[of_kind], first_day, pad, n_w, len(universe))
+            vacuums += departures * (handed == 0)
+            handovers += departures * (handed > 0)
+            if kind in FOREIGN_KINDS:
+                arrivals_any += arrivals
+                departures_any += departures
             if kind in VACUUM_KINDS:
                 vacuum[label] = (arrivals, departures)
     vacuum = {"any": (arrivals_any, departures_any), **vacuum}
@@ -198,7 +218,82 @@ def foreign_force_features(
                     scope="own", statistic="sum"),
         past_sum((arrivals_any + departures_any)[rows], CHANGES_WEEKS)[:, pad:],
     )
+    w = VACUUM_WEEKS
+    block.add(
+        FeatureSpec(f"ff_vacuum_w{w}", FAMILY_PRESENCE,
+                    f"1 when a kind of force left the district in the {w} weeks before week_start and nobody took "
+                    "its bases over (no replaced_by)", "indicator", w, ALIGN_CHANGES, measure="force_vacuums",
+                    scope="own", statistic="any"),
+        past_sum(vacuums[rows], w)[:, pad:] > 0,
+    )
+    block.add(
+        FeatureSpec(f"ff_vacuum_nbr_w{w}", FAMILY_PRESENCE,
+                    f"1 when a kind of force left a neighbouring district in the {w} weeks before week_start and "
+                    "nobody took its bases over", "indicator", w, ALIGN_CHANGES, measure="force_vacuums",
+                    scope="neighbours", statistic="any"),
+        (adjacency @ (past_sum(vacuums, w) > 0).astype(np.float32))[:, pad:] > 0,
+    )
+    block.add(
+        FeatureSpec(f"ff_handover_w{w}", FAMILY_PRESENCE,
+                    f"1 when a kind of force left the district in the {w} weeks before week_start and another "
+                    "deployment took its bases over (replaced_by)", "indicator", w, ALIGN_CHANGES,
+                    measure="force_handovers", scope="own", statistic="any"),
+        past_sum(handovers[rows], w)[:, pad:] > 0,
+    )
     return block.extend(_event_features(events, universe, rows, adjacency, first_day, n_w, kinds, windows))
+
+
+def departures(deployments: pd.DataFrame, first_week: pd.Timestamp, last_week: pd.Timestamp) -> pd.DataFrame:
+    """Every departure of a kind of force from a district whose first week without it lies in
+    [``first_week``, ``last_week``] (Mondays): one row per (district, kind, week), in week order.
+
+    ``deployments`` as for :func:`foreign_force_features`, with deployment_id, force, and optionally
+    replaced_by and location (the district code when absent). A
+    departure is a kind's presence switching off (the module's presence rule): ``week_start`` is the first
+    Monday without the kind in the district (the end date falls in the week before); a base closing while
+    another of the same kind stays is none. Columns: withdrawal_id ("<kind>@<district>@<week>"),
+    district_code, kind, week_start, forces and deployment_ids (those whose last present Monday was the
+    week before, ";"-joined), handed_over (bool: one of them has a replaced_by), replaced_by, label.
+    """
+    first, last = pd.Timestamp(first_week), pd.Timestamp(last_week)
+    first_day, n_w = int(np.datetime64(first, "D").astype(np.int64)), int((last - first).days // 7) + 1
+    out = []
+    deployments = deployments.reset_index(drop=True)
+    codes = pd.Index(deployments["district_code"].astype("string").dropna().unique(), dtype="string")
+    district = codes.get_indexer(deployments["district_code"].astype("string").fillna(""))
+    activity = _deployment_activity(deployments, first_day, 1, n_w)  # column 0: the Monday before first_week
+    for kind in pd.unique(deployments["kind"]):
+        of_kind = (deployments["kind"] == kind).to_numpy()
+        _, off = _switches(_count_by_district(district[of_kind], activity[of_kind], len(codes)) > 0)
+        d, j = np.nonzero(off[:, :-1])
+        out.append(pd.DataFrame({"district_code": codes[d], "kind": kind,
+                                 "week_start": first + pd.to_timedelta(7 * j, unit="D")}))
+    found = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["district_code", "kind", "week_start"])
+    ends = deployments.assign(
+        week_start=(pd.to_datetime(deployments["end"]).dt.to_period("W-SUN").dt.start_time
+                    + pd.Timedelta(days=7)).astype("datetime64[us]"),
+        replaced_by=deployments.get("replaced_by", pd.Series(pd.NA, index=deployments.index)).astype("string"),
+        location=deployments.get("location", deployments["district_code"]).astype("string"))
+    found["week_start"] = found["week_start"].astype("datetime64[us]")
+    found["district_code"] = found["district_code"].astype("string")
+    ends["district_code"] = ends["district_code"].astype("string")
+    who = (found.merge(ends[["district_code", "kind", "week_start", "deployment_id", "force", "replaced_by",
+                             "location"]], on=["district_code", "kind", "week_start"], how="left")
+           .groupby(["district_code", "kind", "week_start"], sort=False)
+           .agg(deployment_ids=("deployment_id", lambda x: ";".join(x.dropna())),
+                forces=("force", lambda x: ";".join(pd.unique(x.dropna()))),
+                location=("location", lambda x: ";".join(pd.unique(x.dropna()))),
+                replaced_by=("replaced_by", lambda x: ";".join(pd.unique(x.dropna()))))
+           .reset_index())
+    who["handed_over"] = who["replaced_by"] != ""
+    who["replaced_by"] = who["replaced_by"].mask(~who["handed_over"])
+    who["withdrawal_id"] = (who["kind"] + "@" + who["district_code"] + "@"
+                            + who["week_start"].dt.strftime("%Y-%m-%d"))
+    who["label"] = (who["forces"] + " leaves " + who["location"]
+                    + np.where(who["handed_over"], " (handed over to " + who["replaced_by"].fillna("") + ")", ""))
+    columns = ["withdrawal_id", "district_code", "kind", "week_start", "forces", "deployment_ids", "location",
+               "handed_over", "replaced_by", "label"]
+    return who.sort_values(["week_start", "district_code", "kind"], kind="stable")[columns].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------- time grid
@@ -224,6 +319,21 @@ def _deployment_activity(deployments: pd.DataFrame, first_day: int, pad: int, n_
     np.add.at(diff, (rows, on[keep]), 1)
     np.add.at(diff, (rows, off[keep]), -1)
     return np.cumsum(diff, axis=1)[:, :n_cols].astype(np.float32)
+
+
+def _handed_over(deployments: pd.DataFrame, district: np.ndarray, first_day: int, pad: int, n_w: int,
+                 n_districts: int) -> np.ndarray:
+    """(n_districts, pad + n_w): at column j, how many deployments with a ``replaced_by`` had their last
+    present Monday at j (so that a departure dated in week j is a handover)."""
+    n_cols = pad + n_w
+    if "replaced_by" not in deployments.columns:
+        return np.zeros((n_districts, n_cols), dtype=np.float32)
+    end, has_end = day_numbers(deployments["end"])
+    last = np.floor_divide(end - first_day, 7) + pad  # the last Monday with start < monday <= end
+    replaced = deployments["replaced_by"].astype("string").fillna("").str.strip().ne("").to_numpy()
+    keep = has_end & replaced & (district >= 0) & (last >= 0) & (last < n_cols)
+    flat = district[keep] * n_cols + last[keep]
+    return np.bincount(flat, minlength=n_districts * n_cols).reshape(n_districts, n_cols).astype(np.float32)
 
 
 def _switches(present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

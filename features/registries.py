@@ -43,7 +43,13 @@ POLITICAL_CALENDAR_FILE = "political_calendar.csv"
 ACTOR_FAMILIES_FILE = "actor_families.csv"
 FOREIGN_FORCE_ACTORS_FILE = "foreign_force_actors.csv"
 
-FORCE_KINDS: tuple[str, ...] = ("foreign combat", "peacekeeping", "training", "private military", "regional")
+#: Kinds of foreign or external forces (the "any" of the force features aggregates these).
+FOREIGN_KINDS: tuple[str, ...] = ("foreign combat", "peacekeeping", "training", "private military", "regional")
+#: The country's own army, listed base by base only where a withdrawal is on record (Boulikessi, 2025-06).
+NATIONAL_ARMY = "national army"
+FORCE_KINDS: tuple[str, ...] = (*FOREIGN_KINDS, NATIONAL_ARMY)
+#: A handover (``replaced_by``) must start within this many days of the replaced deployment's end.
+HANDOVER_MAX_GAP_DAYS = 62
 DATE_PRECISIONS: tuple[str, ...] = ("day", "month", "approx")
 CALENDAR_KINDS: tuple[str, ...] = (
     "coup",
@@ -79,8 +85,10 @@ ACTOR_FAMILIES: tuple[str, ...] = (
 
 FOREIGN_FORCE_COLUMNS = (
     "deployment_id", "force", "kind", "location", "latitude", "longitude",
-    "admin2_hint", "start", "end", "date_precision", "source_note",
+    "admin2_hint", "start", "end", "date_precision", "replaced_by", "source_note",
 )  # fmt: skip
+#: Optional columns of foreign_forces.csv: a file without them reads as if they were empty.
+OPTIONAL_FOREIGN_FORCE_COLUMNS = ("replaced_by",)
 CALENDAR_COLUMNS = ("date", "event", "kind", "scheduled", "announced_on", "source_note")
 ACTOR_FAMILY_COLUMNS = ("pattern", "family", "priority", "note")
 FOREIGN_FORCE_ACTOR_COLUMNS = ("pattern", "force", "kind", "note")
@@ -134,6 +142,37 @@ def _end_not_before_start(frame: pd.DataFrame) -> pd.Series:
     return ~(end < start).fillna(False).astype(bool)
 
 
+def _replacements(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (record, named replacement) of ``replaced_by`` (";"-separated deployment_ids)."""
+    named = frame["replaced_by"].str.split(";").explode().str.strip()
+    named = named[named.notna() & (named != "")]
+    return pd.DataFrame({"record": named.index, "replacement": named.to_numpy()})
+
+
+def _replacement_is_known(frame: pd.DataFrame) -> pd.Series:
+    pairs = _replacements(frame)
+    ids = set(frame["deployment_id"].dropna())
+    bad = pairs.loc[~pairs["replacement"].isin(ids) | (pairs["replacement"].to_numpy()
+                                                        == frame["deployment_id"].reindex(pairs["record"]).to_numpy()),
+                    "record"]
+    return pd.Series(~frame.index.isin(bad), index=frame.index)
+
+
+def _replaced_has_end(frame: pd.DataFrame) -> pd.Series:
+    named = _replacements(frame)["record"]
+    return pd.Series(~(frame.index.isin(named) & frame["end"].isna()), index=frame.index)
+
+
+def _replacement_starts_at_end(frame: pd.DataFrame) -> pd.Series:
+    pairs = _replacements(frame)
+    start = pd.Series(_as_date(frame["start"]).to_numpy(), index=frame["deployment_id"])
+    start = start[~start.index.duplicated()]
+    gap = (start.reindex(pairs["replacement"]).to_numpy()
+           - _as_date(frame["end"]).reindex(pairs["record"]).to_numpy()) / np.timedelta64(1, "D")
+    bad = pairs.loc[np.abs(np.nan_to_num(gap, nan=0.0)) > HANDOVER_MAX_GAP_DAYS, "record"]
+    return pd.Series(~frame.index.isin(bad), index=frame.index)
+
+
 def _is_scheduled(frame: pd.DataFrame) -> pd.Series:
     return frame["scheduled"].eq("true").fillna(False).astype(bool)
 
@@ -152,8 +191,14 @@ def _announced_not_after_date(frame: pd.DataFrame) -> pd.Series:
 
 
 #: Frame-wide checks report every column of a failing row; this says which column a person should fix.
+_REPLACEMENT_UNKNOWN = "replaced_by names no other deployment_id of the file"
+_REPLACED_WITHOUT_END = "replaced_by is set but the deployment has no end"
+_REPLACEMENT_GAP = f"replaced_by names a deployment starting more than {HANDOVER_MAX_GAP_DAYS} days from this end"
 _WIDE_CHECK_COLUMN = {
     "end is before start": "end",
+    _REPLACEMENT_UNKNOWN: "replaced_by",
+    _REPLACED_WITHOUT_END: "replaced_by",
+    _REPLACEMENT_GAP: "replaced_by",
     "scheduled event needs the date it was announced": "announced_on",
     "unscheduled event must leave announced_on empty": "announced_on",
     "announced_on is after the event date": "announced_on",
@@ -191,9 +236,13 @@ _FOREIGN_FORCES_SCHEMA = pa.DataFrameSchema(
         "start": _date(),
         "end": _date(required=False),
         "date_precision": _text(checks=[_one_of(DATE_PRECISIONS)]),
+        "replaced_by": _text(required=False),
         "source_note": _text(),
     },
-    checks=[pa.Check(_end_not_before_start, error="end is before start")],
+    checks=[pa.Check(_end_not_before_start, error="end is before start"),
+            pa.Check(_replacement_is_known, error=_REPLACEMENT_UNKNOWN),
+            pa.Check(_replaced_has_end, error=_REPLACED_WITHOUT_END),
+            pa.Check(_replacement_starts_at_end, error=_REPLACEMENT_GAP)],
     strict=True,
     ordered=True,
 )
@@ -318,13 +367,19 @@ def load_foreign_forces(path: Path | str | None = None, country_iso3: str = "MLI
     Columns: deployment_id, force, kind (one of :data:`FORCE_KINDS`), location, latitude, longitude
     (Float64, WGS84 degrees of the town or camp), admin2_hint (district name, a fallback for the
     gazetteer), start, end (datetime64[s]; ``end`` NaT = ongoing), date_precision (one of
-    :data:`DATE_PRECISIONS`, the worse of the two dates), source_note. File order is kept.
+    :data:`DATE_PRECISIONS`, the worse of the two dates), replaced_by (the deployment_ids, ";"-separated,
+    that took the base over at its end: a handover, not a vacuum; optional column, empty = nobody),
+    source_note. File order is kept.
 
-    Point in time: a deployment counts only from its ``start`` date (and not after ``end``).
+    Point in time: a deployment counts only from its ``start`` date (and not after ``end``); a handover
+    is known from the replacement's ``start``.
     ``path`` overrides the shipped file of ``country_iso3``. Raises SourceFileError on bad content.
     """
     file = _country_file(path, country_iso3, FOREIGN_FORCES_FILE)
     raw, lines = _read_registry_file(file)
+    for column in (c for c in OPTIONAL_FOREIGN_FORCE_COLUMNS if c not in raw.columns):  # read as empty
+        at = raw.columns.get_loc("source_note") if "source_note" in raw.columns else len(raw.columns)
+        raw.insert(at, column, pd.Series(pd.NA, index=raw.index, dtype="string"))
     _validate(raw, _FOREIGN_FORCES_SCHEMA, str(file), lines)
     return _typed_foreign_forces(raw)
 

@@ -78,15 +78,17 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
 
 def _expected_errors():
     from features.ingest import MixedSources, NoInput, NothingToScore, NoUcdpToken
+    from features.scenario import ScenarioError
     from features.sources.ucdp_api import UcdpVersionError
     from models.selection import ChampionRefused
     from models.training import TooFewMajorAttacks
+    from models.whatif import ScenarioInvisible
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
     return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, ChampionRefused, TooFewMajorAttacks,
-            QualityGateError, PublishConflict, ScoreValidationError)
+            QualityGateError, PublishConflict, ScoreValidationError, ScenarioError, ScenarioInvisible)
 
 
 def _unavailable_errors():
@@ -254,6 +256,57 @@ def backtest(
     _show(views.backtest_view(summary))
     if as_json:
         _emit_json(summary)
+
+
+EventsOpt = Annotated[Optional[list[Path]], typer.Option("--events", help="Event files to use (default: the real events shipped for the country: UCDP GED for Mali).", exists=True, dir_okay=False)]
+AsOfOpt = Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="The week of this date (Monday on or before; default: the week after the newest event).")]
+
+
+def _events_or_shipped(settings: Settings, events: list[Path] | None) -> list[str]:
+    from features.ingest import shipped_events
+
+    return _paths(events) or _paths(shipped_events(settings.country_iso3)) or []
+
+
+@app.command()
+def withdrawals(
+    events: EventsOpt = None,
+    as_of: AsOfOpt = None,
+    source: SourceOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The evidence on withdrawals: how violence changed after each force left a district (and next door), with intervals."""
+    from flows.scenario import withdrawals_flow
+
+    settings = _settings(home)
+    summary = _call(_in_prefect, as_json, settings=settings, fn=withdrawals_flow,
+                    events=_events_or_shipped(settings, events), as_of=_day(as_of), source=_value(source))
+    _show(views.withdrawals_view(summary))
+    if as_json:
+        _emit_json({"ok": True, **summary})
+
+
+@app.command()
+def scenario(
+    scenario_file: Annotated[Path, typer.Argument(help="The scenario TOML file (see scenarios/).", exists=True, dir_okay=False)],
+    events: EventsOpt = None,
+    as_of: AsOfOpt = None,
+    source: SourceOpt = None,
+    home: HomeOpt = None,
+    score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a week under a what-if change of the force registry; writes scenario_scores (never the published scores) and its report."""
+    from flows.scenario import scenario_flow
+
+    settings = _settings(home, score_store_url=score_store)
+    _preflight(settings, as_json)
+    summary = _call(_in_prefect, as_json, settings=settings, fn=scenario_flow, scenario_file=str(scenario_file),
+                    events=_events_or_shipped(settings, events), as_of=_day(as_of), source=_value(source))
+    _show(views.scenario_view(summary))
+    if as_json:
+        _emit_json({"ok": True, **summary})
 
 
 @app.command()

@@ -8,7 +8,9 @@ Tasks that log to MLflow resume the flow's MLflow run by id.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +20,11 @@ from features import ingest
 from features.event_store import EventStore, IngestReport
 from features.feature_store import write_feature_table
 from features.gazetteer import Gazetteer
+from features.registries import assign_deployments
+from features.scenario import Scenario, apply_scenario, read_scenario
 from features.table import FeatureTable, Registries, build_feature_table
 from flows.settings import Settings
+from models import whatif, withdrawals
 from models.backtest import BacktestConfig, BacktestResult, run_backtest
 from models.selection import (
     ChampionInfo,
@@ -32,7 +37,8 @@ from models.selection import (
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import suite
 from models.training import FittedSlot, check_major_attacks, fit_slots, hazard_ratios
-from publish import exports, figures, quality, report, summary, tracking
+from models.withdrawals import WithdrawalEvidence
+from publish import exports, figures, quality, report, scenarios, summary, tracking
 from publish.faults import pause_point
 from publish.score_store import Lease, PublishReport, ScoreStore
 from publish.scoring import Champions, score_week
@@ -291,11 +297,13 @@ def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazette
 
 @task(name="stage-outputs")
 def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFrame, gazetteer: Gazetteer,
-                  settings: Settings, *, previous: pd.DataFrame | None, sources: tuple[str, ...], run_id: str) -> Path:
+                  settings: Settings, *, previous: pd.DataFrame | None, sources: tuple[str, ...], run_id: str,
+                  evidence: WithdrawalEvidence | None = None) -> Path:
     """Render the week's exports and report into a staging folder before the publish (nothing is published yet)."""
     html = report.weekly_report(scores, table, events, gazetteer.districts, previous=previous, sources=sources,
                                 skill=exports.read_skill(settings.exports_dir, settings.country_iso3),
-                                max_staleness_days=settings.quality.max_staleness_days)
+                                max_staleness_days=settings.quality.max_staleness_days,
+                                evidence=evidence)
     return exports.stage_week(scores, gazetteer.districts, html, settings.exports_dir, run_id)
 
 
@@ -381,3 +389,89 @@ def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], ta
         **summary.backtest_log(result, tables, table, params, settings.country_iso3, is_simulated),
         figures=figures.backtest_figures(result))
 
+
+
+# --- withdrawals and what-if scenarios ----------------------------------------------------------------------
+
+@task(name="withdrawal-evidence")
+def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Settings,
+                        registries: Registries | None = None) -> WithdrawalEvidence:
+    """The event study of every registry withdrawal inside the table's observed weeks (pure)."""
+    registries = registries or Registries.load(settings.country_iso3)
+    deployments = assign_deployments(registries.forces, gazetteer.assign)
+    return withdrawals.withdrawal_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start))
+
+
+@task(name="log-withdrawal-evidence")
+def log_withdrawal_evidence(run_id: str, evidence: WithdrawalEvidence) -> None:
+    """The effect tables, the event-study figure and the sentences, on the week's MLflow run."""
+    tracking.log_to_run(run_id, frames=evidence.tables(), texts={"tables/withdrawal_effects.txt": evidence.text()},
+                        figures={"withdrawal_event_study": figures.event_study_figure(evidence.event_study)})
+
+
+@task(name="read-scenario")
+def read_scenario_file(path: str) -> Scenario:
+    return read_scenario(path)
+
+
+@task(name="scenario-features")
+def scenario_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings, forecast_week: pd.Timestamp,
+                      scenario: Scenario) -> tuple[FeatureTable, FeatureTable, list[str], Registries]:
+    """The feature tables of the week with the registry as it is and under the scenario (nothing stored), the
+    sentences saying what the scenario changed, and the registries as they are."""
+    registries = Registries.load(settings.country_iso3)
+    forces, assumptions = apply_scenario(registries.forces, scenario, forecast_week)
+    build = partial(build_feature_table, events, gazetteer, start=settings.history_start(), forecast_week=forecast_week,
+                    config=settings.feature_config())
+    return build(registries=registries), build(registries=replace(registries, forces=forces)), assumptions, registries
+
+
+@task(name="fit-force-models")
+def fit_force_models(table: FeatureTable, settings: Settings) -> dict[Slot, FittedSlot]:
+    """The force-aware recipes fitted for every slot on the rows before the forecast week."""
+    return whatif.fit_force_slots(table, pd.Timestamp(settings.panel_start))
+
+
+@task(name="score-scenario")
+def score_scenario(baseline: FeatureTable, changed: FeatureTable, fitted: dict[Slot, FittedSlot], gazetteer: Gazetteer,
+                   scenario: Scenario, settings: Settings, *, run_id: str,
+                   sources: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, list[str]], list[str]]:
+    """The scenario_scores rows of the week, what each model sees of the change (refuses an invisible one) and
+    the force features it changes that no model reads."""
+    return scenarios.score_scenario(baseline, changed, fitted, gazetteer.districts, scenario,
+                                    country_iso3=settings.country_iso3, event_source=ingest.source_label(sources),
+                                    run_id=run_id, published_at=pd.Timestamp.now(tz="UTC"))
+
+
+@task(name="write-scenario")
+def write_scenario(rows: pd.DataFrame, settings: Settings) -> int:
+    """Replace the scenario's rows of the week in scenario_scores (district_risk_scores is never touched)."""
+    return ScoreStore(settings.score_store_url).migrated().write_scenario(rows)
+
+
+@task(name="scenario-report")
+def scenario_report(rows: pd.DataFrame, gazetteer: Gazetteer, scenario: Scenario, assumptions: list[str],
+                    evidence: WithdrawalEvidence, seen: dict[str, list[str]], unseen: list[str],
+                    settings: Settings) -> Path:
+    html = scenarios.render_scenario_report(rows, gazetteer.districts, scenario, assumptions, evidence=evidence.effects,
+                                            notes=[*scenarios.unseen_note(unseen), withdrawals.CAVEAT], seen=seen)
+    return exports.write_scenario_report(html, settings.exports_dir, settings.country_iso3, scenario.id,
+                                           rows["week_start"].iloc[0])
+
+
+@task(name="start-scenario-run")
+def start_scenario_run(scenario: Scenario, table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> str:
+    tracking.configure(settings.tracking_uri, settings.artifact_root)
+    return tracking.start_run(tracking.experiment_name(settings.experiment_prefix, settings.country_iso3, "scenarios"),
+                              f"{scenario.id}-{table.forecast_week.date()}", tags=scenarios.run_tags(scenario, sources),
+                              params=scenarios.run_params(scenario, table))
+
+
+@task(name="log-scenario")
+def log_scenario(run_id: str, rows: pd.DataFrame, evidence: WithdrawalEvidence, report_path: Path,
+                 scenario: Scenario) -> None:
+    tracking.log_to_run(run_id, metrics=scenarios.run_metrics(rows), frames={"scenario_scores": rows,
+                                                                             **evidence.tables()},
+                        texts={"scenario.toml": scenario.text}, files={"report": report_path},
+                        figures={"withdrawal_event_study": figures.event_study_figure(evidence.event_study)})
+    tracking.finish_run(run_id)

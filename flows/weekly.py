@@ -43,6 +43,7 @@ from flows.tasks import (
     load_events,
     log_outputs,
     log_training,
+    log_withdrawal_evidence,
     previous_scores,
     publish,
     pull_acled,
@@ -58,6 +59,7 @@ from flows.tasks import (
     start_tracking_run,
     store_summary,
     why_retrain,
+    withdrawal_evidence,
 )
 from models.selection import check_retrain_mode
 from publish.summary import weekly_summary
@@ -108,6 +110,8 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
     run_id = start_tracking_run(table, known, settings, is_simulated=simulated, sources=sources)
     try:
         freshness_gate(known, table, settings)
+        evidence = withdrawal_evidence(table, gazetteer, settings)
+        log_withdrawal_evidence(run_id, evidence)
         champions_known = champion_infos(settings)
         reason = why_retrain(champions_known, table, settings, mode, sources)
         decided = None
@@ -125,7 +129,8 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         previous = previous_scores(settings, forecast_week)
         scores = score(table, champions, gazetteer, settings, run_id=run_id, sources=sources, previous=previous)
         gates = quality_gates(scores, known, gazetteer, settings, table)
-        staged = stage_outputs(scores, table, known, gazetteer, settings, previous=previous, sources=sources, run_id=run_id)
+        staged = stage_outputs(scores, table, known, gazetteer, settings, previous=previous, sources=sources, run_id=run_id,
+                               evidence=evidence)
         try:
             published = publish(scores, settings, lease)
         except BaseException:

@@ -130,8 +130,12 @@ class LinearDesign:
     def _basis(self, X: pd.DataFrame,
                overrides: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
         cols, names, parents = [], [], []
+        used = set(getattr(self, "features_", self.features))  # after fit: a dropped feature is not read
         for f in self.features:
-            x = overrides[f] if overrides and f in overrides else feature_matrix(X, [f])[:, 0]
+            if f not in used:
+                x = np.full(len(X), np.nan)
+            else:
+                x = overrides[f] if overrides and f in overrides else feature_matrix(X, [f])[:, 0]
             x = np.asarray(x, dtype=np.float64)
             if f in self.duration_features:
                 lw = np.log1p(np.clip(x, 0, None))

@@ -233,7 +233,39 @@ class SelfExcitingNB(CountModel):
         self.rate_mean_ = R.mean(axis=0)
         self.expected_log_mean_ = float(np.log(self.horizon * (self.background_ + self.rate_mean_ @ self.weights_)))
         self.n_obs_ = int(len(y))
+        self.modifier_cov_ = self._modifier_covariance(X, y, Z, wt)
         return self
+
+    def _modifier_covariance(self, X: pd.DataFrame, y: np.ndarray, Z: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Covariance of the modifier coefficients gamma, robust to clustering by district (sandwich A^-1 B A^-1
+        at the fit, with the ML dispersion), conditional on the fitted rate weights and background (they are
+        not re-estimated); A includes the ridge penalty. Empty without modifiers."""
+        m = Z.shape[1]
+        if m == 0:
+            return np.zeros((0, 0))
+        mu = self.predict_mean(X)
+        a = self.alpha_ml_
+        info = wt * mu / (1.0 + a * mu)
+        A = (Z * info[:, None]).T @ Z + self.l2 * wt.sum() * np.eye(m)
+        score = Z * (wt * (y - mu) / (1.0 + a * mu))[:, None]
+        groups = (pd.factorize(X["district_code"])[0] if "district_code" in X.columns
+                  else np.arange(len(X)))
+        U = np.zeros((int(groups.max()) + 1, m))
+        np.add.at(U, groups, score)
+        A_inv = np.linalg.pinv(A)
+        return A_inv @ (U.T @ U) @ A_inv
+
+    def log_mean_change(self, X_from: pd.DataFrame, X_to: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Change of each row's log mean from ``X_from`` to ``X_to`` (the same rows with other modifier values,
+        e.g. another force registry; the rates must be equal) and its standard error from the uncertainty of
+        the modifier coefficients (:meth:`_modifier_covariance`)."""
+        if not np.allclose(self._rates(X_from), self._rates(X_to)):
+            raise ValueError("log_mean_change compares rows whose rates are equal; these differ")
+        dZ = self._modifier_matrix(X_to) - self._modifier_matrix(X_from)
+        delta = self.log_mean(X_to) - self.log_mean(X_from)
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", dZ, self.modifier_cov_, dZ), 0.0)) if dZ.shape[1] else \
+            np.zeros(len(X_from))
+        return delta, se
 
     def _linear(self, X: pd.DataFrame) -> np.ndarray:
         return self.background_ + self._rates(X) @ self.weights_

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from features.forces import FAMILY_PRESENCE
 from features.spec import AnyOf, FeatureSpec, Select
 from models.backtest import ModelSpec
 from models.baselines import Conflictology, HazardBaseRate, LastWeek, RollingMean, Zero
 from models.boosted import BoostedCount, LightGBMCount
 from models.design import catalog_specs
 from models.glm import NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
-from models.hazard import DiscreteTimeHazard, LightGBMHazard
+from models.hazard import DEFAULT_HAZARD_FEATURES, DiscreteTimeHazard, LightGBMHazard
 from models.protocol import Model
 from models.self_exciting import SelfExcitingHazard, SelfExcitingNB
 
@@ -37,6 +38,24 @@ BOOST_FEATURES = AnyOf(
     Select(family=("neighbours", "distance_weighted", "national", "time_since", "trend")),
     Select(family="seasonality", statistic=("sin", "cos")),
 )
+
+#: What the force-aware models read (:mod:`features.forces`): bases of the main foreign kinds in the district,
+#: the distance to the nearest one, a base of any foreign kind next door, and the withdrawal terms: a kind
+#: left the district in the last 13 weeks, a vacuum (left with no handover) in the district or a neighbour
+#: in the last 26 weeks, a handover in the last 26 weeks. The terms are not chosen by a search (the validation
+#: origins before 2019 hold few withdrawals); only their ridge penalty is, below.
+FORCE_TERMS = AnyOf(
+    Select(family=FAMILY_PRESENCE, statistic=("count", "nearest_km"), scope=("own", None),
+           measure=tuple(f"{k}_force_deployments" for k in ("foreign_combat", "peacekeeping", "private_military"))),
+    Select(family=FAMILY_PRESENCE, measure="any_force_deployments", scope="neighbours", statistic="any"),
+    Select(family=FAMILY_PRESENCE, measure="any_force_departures", statistic="any"),
+    Select(family=FAMILY_PRESENCE, measure=("force_vacuums", "force_handovers"), statistic="any"),
+)
+
+#: Ridge penalty of the force terms of hawkes_nb_forces, chosen on the UCDP validation origins 2016-01-04 ..
+#: 2018-12-31 among 0.01, 0.1, 1, 10, 100 (`bench/forces_ucdp.py --periods validation --l2-grid 0.1,1,10,100`):
+#: 1 was best on the district-weeks after a withdrawal at h = 4 and tied overall; 0.01 lost 1.8% at h = 4.
+FORCE_L2 = 1.0
 
 BASELINES = ("zero", "last_week", "mean_4", "mean_13", "mean_52", "conflictology")
 HAZARD_BASELINES = ("base_rate",)
@@ -69,6 +88,8 @@ COUNT_RECIPES: dict[str, Recipe] = {
     "lgbm_tweedie": Recipe(lambda h, c: LightGBMCount(h, c, objective="tweedie", n_estimators=200, n_jobs=1,
                                                       name="lgbm_tweedie")),
     "hawkes_nb": Recipe(lambda h, c: SelfExcitingNB(h, c, dispersion=SELF_EXCITING_ALPHA, name="hawkes_nb")),
+    "hawkes_nb_forces": Recipe(lambda h, c: SelfExcitingNB(h, c, modifiers=(FORCE_TERMS,), l2=FORCE_L2,
+                                                           dispersion=SELF_EXCITING_ALPHA, name="hawkes_nb_forces")),
     "lgbm_boost": Recipe(lambda h, c: BoostedCount(h, c, SelfExcitingNB(h, c, dispersion=SELF_EXCITING_ALPHA),
                                                    (BOOST_FEATURES,), n_estimators=50,
                                                    dispersion=SELF_EXCITING_ALPHA, n_jobs=1, name="lgbm_boost")),
@@ -77,13 +98,17 @@ HAZARD_RECIPES: dict[str, Recipe] = {
     "base_rate": Recipe(lambda h, c: HazardBaseRate(h, per_district=True, name="base_rate")),
     "hazard_cloglog": Recipe(lambda h, c: DiscreteTimeHazard(h, c, link="cloglog", name="hazard_cloglog"),
                              fit_horizon=1),
+    "hazard_cloglog_forces": Recipe(lambda h, c: DiscreteTimeHazard(h, c, (*DEFAULT_HAZARD_FEATURES, FORCE_TERMS),
+                                                                    link="cloglog", name="hazard_cloglog_forces"),
+                                    fit_horizon=1),
     "lgbm_hazard": Recipe(lambda h, c: LightGBMHazard(h, c, n_estimators=200, n_jobs=1, name="lgbm_hazard")),
     "hawkes_hazard": Recipe(lambda h, c: SelfExcitingHazard(h, c, name="hawkes_hazard")),
 }
 
-#: The self-exciting NB won the validation backtest at both horizons; the boosted one is its challenger.
-DEFAULT_COUNT_CANDIDATES = ("hawkes_nb", "lgbm_boost")
-DEFAULT_HAZARD_CANDIDATES = ("hawkes_hazard", "hazard_cloglog")
+#: The self-exciting NB won the validation backtest at both horizons; the boosted one is its challenger; the
+#: force-aware twins compete so that a registry change can move a forecast when they win.
+DEFAULT_COUNT_CANDIDATES = ("hawkes_nb", "hawkes_nb_forces", "lgbm_boost")
+DEFAULT_HAZARD_CANDIDATES = ("hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces")
 
 
 def _spec(recipes: dict[str, Recipe], kind: str, name: str, horizon: int, catalog: Catalog) -> ModelSpec:

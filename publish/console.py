@@ -179,3 +179,43 @@ def simulate_view(n_events: int, n_districts: int, weeks: int, out: Path) -> str
 def simulate_json(n_events: int, n_districts: int, weeks: int, seed: int, paths: dict) -> dict:
     return {"ok": True, "events": n_events, "districts": n_districts, "weeks": weeks, "seed": seed,
             "files": {k: str(v) for k, v in paths.items()}}
+
+
+# --- withdrawals and scenarios ---------------------------------------------------------------------------------
+
+def _interval(lo: float, hi: float, fmt: str = "{:.2f}") -> str:
+    return f"[{fmt.format(lo)}, {fmt.format(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else "—"
+
+
+def withdrawals_view(summary: dict) -> list:
+    """The withdrawals studied and the pooled / by-kind window effects with their intervals."""
+    listed = Table("week", "district", "kind", "withdrawal", title=f"Withdrawals inside the data ({summary['first_week']}"
+                   f" .. {summary['last_week']}, {', '.join(summary['sources'])})")
+    for w in summary["withdrawals"]:
+        listed.add_row(str(w["week_start"])[:10], str(w["district_code"]), str(w["kind"]), str(w["label"]))
+    effects = Table("where", "group", "window", "ratio after / before", "95% interval", "p", "withdrawals",
+                    title="Violent events after a withdrawal against before (district and week effects)")
+    for e in (e for e in summary["effects"] if e["level"] in ("pooled", "kind")):
+        irr = e["irr"] if e["irr"] is not None else float("nan")
+        lo = e["ci_low"] if e["ci_low"] is not None else float("nan")
+        hi = e["ci_high"] if e["ci_high"] is not None else float("nan")
+        p = e["p_value"] if e["p_value"] is not None else float("nan")
+        effects.add_row(str(e["scope"]), str(e["group"]), f"{e['window_weeks']} weeks", f"{irr:.2f}", _interval(lo, hi),
+                        f"{p:.2f}", str(e["n_withdrawals"]))
+    return [listed, effects, *summary["sentences"], f"[dim]{summary['caveat']}[/dim]"]
+
+
+def scenario_view(summary: dict) -> list:
+    """The scenario's assumptions, what the models see, the districts that change most and where it was written."""
+    top = Table("district", "as it is", "scenario", "change", "90% interval", "P(major attack 4w)",
+                title=f"{summary['title']}: week of {summary['week_start']}, expected violent events over 4 weeks")
+    for r in summary["top_changes_h4"]:
+        top.add_row(f"{r['district_name']} ({r['district_code']})", f"{r['expected_events_baseline']:.2f}",
+                    f"{r['expected_events_scenario']:.2f}", f"{r['expected_events_change']:+.2f}",
+                    _interval(r["change_lo90"], r["change_hi90"], "{:+.2f}"),
+                    f"{r['p_major_attack_4w_baseline']:.1%} -> {r['p_major_attack_4w_scenario']:.1%}")
+    seen = "; ".join(f"{k}: {', '.join(v) or 'nothing'}" for k, v in summary["models_see"].items())
+    return [*(f"- {a}" for a in summary["assumptions"]), top, f"models see: {seen}",
+            f"{summary['rows']} scenario_scores rows ({summary['districts']} districts x horizons "
+            f"{summary['horizons']}; replaced {summary['replaced_rows']}); report {summary['report']}; "
+            f"MLflow run {summary['run_id']}"]

@@ -368,3 +368,14 @@ def stage_week(scores: pd.DataFrame, districts: gpd.GeoDataFrame, report_html: s
     write_week_exports(scores, districts, root)
     write_report(report_html, root, country, week)
     return root
+
+
+def write_scenario_report(html: str, exports_dir: Path, country_iso3: str, scenario_id: str, week_start) -> Path:
+    """Write the report atomically as ``<exports_dir>/<country>/scenarios/<country>_<scenario>_<week>.html``."""
+    out = Path(exports_dir) / country_iso3 / "scenarios"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{country_iso3}_{scenario_id}_{pd.Timestamp(week_start).date().isoformat()}.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -139,3 +139,38 @@ def week_map(scores: pd.DataFrame, districts, week) -> Figure:
     h4 = scores[scores["horizon_weeks"] == HAZARD_HORIZON][["district_code", "risk_score"]]
     shapes = districts.merge(h4, on="district_code", how="left")
     return district_map(shapes, column="risk_score", title=f"Risk score, week of {pd.Timestamp(week).date()}")
+
+
+def event_study_figure(table: pd.DataFrame,
+                       title: str = "Violent events around a force's withdrawal (IRR by relative week)") -> Figure:
+    """Pooled IRR by relative-week bin of :func:`models.event_study.event_study` (its ``.table``), one panel per
+    scope: [own district, neighbouring districts].
+
+    x = bin midpoint in weeks ((rel_start + rel_end) / 2; week 0 is the first week without the force), y = IRR
+    on a log scale with its 95% CI as error bars, a dashed line at 1 (no change) and a vertical line at 0 (the
+    withdrawal). Bins without an estimate are left out.
+    """
+    columns = ["group", "scope", "rel_start", "rel_end", "irr", "ci_low", "ci_high"]
+    table = table if len(table) else pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    from matplotlib import ticker
+
+    pooled = table[table["group"] == "pooled"]
+    fig = _figure(8, 3.4)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (scope, name) in zip(axes, (("district", "Own district"), ("neighbours", "Neighbouring districts"))):
+        rows = pooled[(pooled["scope"] == scope) & np.isfinite(pooled["irr"]) & np.isfinite(pooled["ci_low"])
+                      & np.isfinite(pooled["ci_high"]) & (pooled["ci_low"] > 0)]
+        mid = (rows["rel_start"].to_numpy() + rows["rel_end"].to_numpy()) / 2.0
+        irr = rows["irr"].to_numpy()
+        ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
+        ax.axvline(0.0, color="0.4", linewidth=0.8)
+        ax.errorbar(mid, irr, yerr=[irr - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - irr], fmt="o",
+                    color="tab:red", ecolor="tab:red", capsize=2, markersize=4)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.FuncFormatter(
+            lambda v, _: f"{v:g}" if round(v / 10 ** np.floor(np.log10(v)), 6) in (2, 5) else ""))
+        ax.set(title=name, xlabel="weeks relative to the withdrawal")
+    axes[0].set_ylabel("IRR (95% CI)")
+    fig.suptitle(title)
+    return fig

@@ -379,6 +379,37 @@ def freshness_view(freshness: dict, data_cutoff: date) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
+#: How far back the "what changed recently" list of the foreign-forces section looks (weeks).
+FORCES_RECENT_WEEKS = 26
+
+
+def forces_view(forces: dict | None, week: date) -> dict | None:
+    """The foreign-forces section: who is where at the week's Monday, what changed in the last
+    :data:`FORCES_RECENT_WEEKS` weeks, and the estimated effect of a withdrawal (the pooled sentences).
+
+    ``forces``: {"deployments": registry rows with district_code (start < Monday <= end = present),
+    "withdrawals": :func:`features.forces.departures` rows, "sentences": [...], "caveat": text}; None: no section.
+    """
+    if forces is None:
+        return None
+    monday = pd.Timestamp(week)
+    d = forces["deployments"]
+    present = d[(d["start"] < monday) & (d["end"].isna() | (d["end"] >= monday))]
+    where = present.groupby("force", sort=True)["location"].agg(lambda x: ", ".join(sorted(set(x))))
+    since = monday - pd.Timedelta(weeks=FORCES_RECENT_WEEKS)
+    arrived = d[(d["start"] >= since) & (d["start"] < monday)]
+    left = forces["withdrawals"]
+    left = left[(left["week_start"] > since) & (left["week_start"] <= monday)] if len(left) else left
+    changes = [{"date": str(pd.Timestamp(r.start).date()), "text": f"{r.force} arrives in {r.location}"}
+               for r in arrived.itertuples()]
+    changes += [{"date": "week of " + str((pd.Timestamp(r.week_start) - pd.Timedelta(days=7)).date()),
+                 "text": r.label + ("" if r.handed_over else "; nobody took over")} for r in left.itertuples()]
+    return {"present": [{"force": f, "bases": b, "kind": str(present.loc[present["force"] == f, "kind"].iloc[0])}
+                        for f, b in where.items()],
+            "changes": sorted(changes, key=lambda c: c["date"].removeprefix("week of ")), "recent_weeks": FORCES_RECENT_WEEKS,
+            "sentences": list(forces["sentences"]), "caveat": forces["caveat"]}
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
@@ -397,6 +428,7 @@ def render_report(
     skill: pd.DataFrame | None,
     freshness: dict,
     previous: pd.DataFrame | None,
+    forces: dict | None = None,
 ) -> str:
     """The self-contained HTML report of one (country, week) publish.
 
@@ -404,7 +436,8 @@ def render_report(
     expected events the 1-week rows); ``districts``: the gazetteer's districts (district_code,
     district_name, admin1_name, geometry); ``recent_violence``: see :func:`violence_view`; ``skill``: see
     :func:`skill_view` (None: no backtest yet); ``freshness``: see :func:`freshness_view`; ``previous``: the
-    previous published week's rows, or None. All text is HTML-escaped.
+    previous published week's rows, or None; ``forces``: see :func:`forces_view` (None: no section). All text
+    is HTML-escaped.
     """
     frame = export_frame(scores)
     country, week = publication_key(frame)
@@ -437,6 +470,7 @@ def render_report(
         "changes": changes_view(rows, previous, horizon),
         "violence": violence_view(recent_violence),
         "skill": skill_view(skill),
+        "forces": forces_view(forces, week),
         "freshness": freshness_view(freshness, data_cutoff),
         "run_id": str(first["run_id"]),
         "count_model": str(first["count_model"]),
@@ -460,11 +494,13 @@ def recent_violence_table(table, districts: pd.DataFrame) -> pd.DataFrame:
 
 def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame, *,
                   previous: pd.DataFrame | None, sources: tuple[str, ...], skill: pd.DataFrame | None,
-                  max_staleness_days: int) -> str:
-    """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness."""
+                  max_staleness_days: int, evidence=None) -> str:
+    """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness and, with
+    ``evidence`` (:class:`models.withdrawals.WithdrawalEvidence`), the foreign-forces section."""
     last = newest_event(events)
     freshness = {"last_event_date": str(last.date()) if last is not None else None,
                  "data_cutoff": str(table.data_cutoff.date()), "sources": ", ".join(sources),
                  "ingested_at": str(pd.Timestamp.now(tz="UTC").floor("s")), "max_staleness_days": max_staleness_days}
     return render_report(scores, districts, recent_violence=recent_violence_table(table, districts), skill=skill,
-                         freshness=freshness, previous=previous)
+                         freshness=freshness, previous=previous,
+                         forces=evidence.report_section() if evidence is not None else None)

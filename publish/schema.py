@@ -354,3 +354,81 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     _check_ranges(raw, out)
     _check_one_publication(raw, out)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# What-if scenarios (schema version 4 on)
+# --------------------------------------------------------------------------------------------------
+
+#: name -> (SQL type description, meaning) of ``scenario_scores``: one row per (scenario, country, week,
+#: district, horizon); never mixed with ``district_risk_scores``.
+SCENARIO_COLUMNS: dict[str, tuple[str, str]] = {
+    "scenario_id": ("TEXT NOT NULL", "Id of the scenario file (its 'id' key)."),
+    "scenario_title": ("TEXT NOT NULL", "Title of the scenario file."),
+    "scenario_sha256": ("TEXT NOT NULL", "SHA-256 of the scenario file's text: which version of the file was scored."),
+    "country_iso3": ("TEXT NOT NULL", "ISO 3166-1 alpha-3 code of the country."),
+    "district_code": ("TEXT NOT NULL", "Admin-2 (district) code from the gazetteer."),
+    "district_name": ("TEXT NOT NULL", "District name as the gazetteer spells it."),
+    "admin1_name": ("TEXT NOT NULL", "Name of the region the district belongs to."),
+    "week_start": ("DATE NOT NULL", "Monday of the first week the forecasts are for; the scenario's changes take effect by then."),
+    "horizon_weeks": ("INTEGER NOT NULL", "Forecast horizon in weeks: 1, 4 or 13."),
+    "expected_events_baseline": ("DOUBLE PRECISION NOT NULL", "Expected violent events over the horizon with the registry as it is (the force-aware count model)."),
+    "expected_events_scenario": ("DOUBLE PRECISION NOT NULL", "Expected violent events over the horizon under the scenario (same model, same data)."),
+    "expected_events_change": ("DOUBLE PRECISION NOT NULL", "expected_events_scenario minus expected_events_baseline."),
+    "change_lo90": ("DOUBLE PRECISION NOT NULL", "Lower end of the 90% interval of the change, from the uncertainty of the estimated force effects (district-clustered, delta method)."),
+    "change_hi90": ("DOUBLE PRECISION NOT NULL", "Upper end of that interval."),
+    "events_lo80_baseline": ("DOUBLE PRECISION NOT NULL", "Lower end of the central 80% predictive interval of the count, registry as it is."),
+    "events_hi80_baseline": ("DOUBLE PRECISION NOT NULL", "Upper end of the central 80% predictive interval, registry as it is."),
+    "events_lo80_scenario": ("DOUBLE PRECISION NOT NULL", "Lower end of the central 80% predictive interval under the scenario."),
+    "events_hi80_scenario": ("DOUBLE PRECISION NOT NULL", "Upper end of the central 80% predictive interval under the scenario."),
+    "p_major_attack_4w_baseline": ("DOUBLE PRECISION NOT NULL", "P(at least one major attack in the 4 weeks from week_start), registry as it is (the force-aware hazard model)."),
+    "p_major_attack_4w_scenario": ("DOUBLE PRECISION NOT NULL", "The same probability under the scenario."),
+    "p_major_attack_4w_change": ("DOUBLE PRECISION NOT NULL", "p_major_attack_4w_scenario minus p_major_attack_4w_baseline."),
+    "count_model": ("TEXT NOT NULL", "The force-aware count recipe and the rows it was fitted on."),
+    "hazard_model": ("TEXT NOT NULL", "The force-aware hazard recipe and the rows it was fitted on."),
+    "event_source": ("TEXT NOT NULL", EVENT_SOURCE_MEANING),
+    "run_id": ("TEXT NOT NULL", "Id of the MLflow run of the scenario."),
+    "published_at": ("TIMESTAMP WITH TIME ZONE NOT NULL", "When the scenario rows were written."),
+}
+SCENARIO_KEY = ("scenario_id", "country_iso3", "week_start", "district_code", "horizon_weeks")
+_PROBABILITIES = ("p_major_attack_4w_baseline", "p_major_attack_4w_scenario")
+
+
+def validate_scenario_scores(rows: pd.DataFrame) -> pd.DataFrame:
+    """Check a frame of one (scenario, country, week) and return it with SCENARIO_COLUMNS, in order, typed.
+
+    Raises :class:`ScoreValidationError` naming the column (and district and week when one row is at fault):
+    missing or unknown columns, wrong types, nulls, horizons, probabilities outside [0, 1], negative expected
+    counts, an interval of the change that does not hold the change, several scenarios or weeks, duplicate rows.
+    """
+    missing = [name for name in SCENARIO_COLUMNS if name not in rows.columns]
+    if missing:
+        _fail(rows, missing[0], None, f"missing column (missing: {', '.join(missing)})")
+    unknown = [str(name) for name in rows.columns if name not in SCENARIO_COLUMNS]
+    if unknown:
+        _fail(rows, unknown[0], None, f"unknown column (not in the scenario schema: {', '.join(unknown)})")
+    if len(rows) == 0:
+        _fail(rows, None, None, "nothing to write: the frame has no rows")
+    raw = rows.reset_index(drop=True)
+    out = pd.DataFrame({name: _CONVERTERS[_sql_type(kind)](raw, name) for name, (kind, _) in SCENARIO_COLUMNS.items()},
+                       index=raw.index)
+    for name, (kind, _) in SCENARIO_COLUMNS.items():
+        _fail(raw, name, out[name].isna(), "null in a required column")
+    _fail(raw, "horizon_weeks", ~out["horizon_weeks"].isin(HORIZONS), lambda v: f"{v!r} is not one of {HORIZONS}")
+    _fail(raw, "event_source", ~out["event_source"].isin(EVENT_SOURCES), lambda v: f"{v!r} is not one of {EVENT_SOURCES}")
+    _fail(raw, "week_start", out["week_start"].dt.dayofweek != 0, lambda v: f"{_describe(v)} is not a Monday")
+    for name in ("expected_events_baseline", "expected_events_scenario", "events_lo80_baseline", "events_lo80_scenario"):
+        _fail(raw, name, out[name] < 0, lambda v: f"{v!r} is negative")
+    for name in _PROBABILITIES:
+        _fail(raw, name, ~out[name].between(0.0, 1.0), lambda v: f"{v!r} is outside [0, 1]")
+    slack = 1e-9 * (1.0 + out["expected_events_change"].abs())
+    _fail(raw, "change_lo90", out["change_lo90"] > out["expected_events_change"] + slack,
+          lambda v: f"{v!r} is above expected_events_change")
+    _fail(raw, "change_hi90", out["change_hi90"] < out["expected_events_change"] - slack,
+          lambda v: f"{v!r} is below expected_events_change")
+    for name in ("scenario_id", "scenario_sha256", "country_iso3", "week_start", "run_id", "published_at"):
+        if out[name].nunique() > 1:
+            _fail(raw, name, None, f"one write holds exactly one value, found {out[name].nunique()}")
+    _fail(raw, "district_code", out.duplicated(["district_code", "horizon_weeks"]).to_numpy(),
+          "duplicate (district_code, horizon_weeks) in the frame")
+    return out

@@ -39,9 +39,11 @@ from publish.schema import (
     _PANDAS_DTYPES,
     ARROW_TYPES,
     PUBLICATION_COLUMNS,
+    SCENARIO_COLUMNS,
     SCORE_COLUMNS,
     _as_date,
     _sql_type,
+    validate_scenario_scores,
     validate_scores,
 )
 
@@ -160,8 +162,44 @@ _MIGRATION_3 = (
     _LATEST_VIEW,
 )
 
+# What-if scenarios: their own table, never mixed with the published scores.
+_MIGRATION_4 = (
+    """
+    CREATE TABLE scenario_scores (
+        scenario_id TEXT NOT NULL,
+        scenario_title TEXT NOT NULL,
+        scenario_sha256 TEXT NOT NULL,
+        country_iso3 TEXT NOT NULL,
+        district_code TEXT NOT NULL,
+        district_name TEXT NOT NULL,
+        admin1_name TEXT NOT NULL,
+        week_start DATE NOT NULL,
+        horizon_weeks INTEGER NOT NULL,
+        expected_events_baseline DOUBLE PRECISION NOT NULL,
+        expected_events_scenario DOUBLE PRECISION NOT NULL,
+        expected_events_change DOUBLE PRECISION NOT NULL,
+        change_lo90 DOUBLE PRECISION NOT NULL,
+        change_hi90 DOUBLE PRECISION NOT NULL,
+        events_lo80_baseline DOUBLE PRECISION NOT NULL,
+        events_hi80_baseline DOUBLE PRECISION NOT NULL,
+        events_lo80_scenario DOUBLE PRECISION NOT NULL,
+        events_hi80_scenario DOUBLE PRECISION NOT NULL,
+        p_major_attack_4w_baseline DOUBLE PRECISION NOT NULL CHECK (p_major_attack_4w_baseline BETWEEN 0 AND 1),
+        p_major_attack_4w_scenario DOUBLE PRECISION NOT NULL CHECK (p_major_attack_4w_scenario BETWEEN 0 AND 1),
+        p_major_attack_4w_change DOUBLE PRECISION NOT NULL,
+        count_model TEXT NOT NULL,
+        hazard_model TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        published_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        CONSTRAINT scenario_scores_pk PRIMARY KEY (scenario_id, country_iso3, week_start, district_code, horizon_weeks)
+    )
+    """,
+)
+
 #: (version, statements), in the order they apply.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2), (3, _MIGRATION_3))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2), (3, _MIGRATION_3),
+                                                       (4, _MIGRATION_4))
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
 
 _VERSION_TABLE_DDL = (
@@ -584,6 +622,38 @@ class ScoreStore:
         """:meth:`previous_scores`, or None when no week before ``before_week`` was published."""
         rows = self.previous_scores(country_iso3, before_week)
         return rows if len(rows) else None
+
+    # -- what-if scenarios -------------------------------------------------------------------------
+
+    def write_scenario(self, rows: pd.DataFrame) -> int:
+        """Replace one (scenario, country, week)'s rows of ``scenario_scores`` with ``rows`` in one transaction
+        (validated first: nothing written on a bad frame); ``district_risk_scores`` is never touched. Returns
+        the number of rows replaced."""
+        frame = validate_scenario_scores(rows)
+        first = frame.iloc[0]
+        key = {"scenario": str(first["scenario_id"]), "country": str(first["country_iso3"]),
+               "week": first["week_start"].date()}
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        for record in records:
+            record["week_start"] = record["week_start"].date()
+            record["published_at"] = record["published_at"].to_pydatetime()
+        names = ", ".join(SCENARIO_COLUMNS)
+        values = ", ".join(f":{name}" for name in SCENARIO_COLUMNS)
+        with self._connection(begin=True) as conn:
+            self._require_current_schema(conn)
+            replaced = conn.execute(sa.text(
+                "DELETE FROM scenario_scores WHERE scenario_id = :scenario AND country_iso3 = :country"
+                " AND week_start = :week"), key).rowcount
+            conn.execute(sa.text(f"INSERT INTO scenario_scores ({names}) VALUES ({values})"), records)
+        return max(int(replaced), 0)
+
+    def scenario(self, scenario_id: str, week_start: date | None = None) -> pd.DataFrame:
+        """The rows of one scenario (of one week, or of every week it was scored for)."""
+        where = "AND week_start = :week" if week_start is not None else ""
+        return self._read(
+            f"SELECT {', '.join(SCENARIO_COLUMNS)} FROM scenario_scores WHERE scenario_id = :scenario {where}"
+            " ORDER BY country_iso3, week_start, horizon_weeks, district_code",
+            {"scenario": scenario_id, "week": None if week_start is None else _as_date(week_start)}, SCENARIO_COLUMNS)
 
     def publications(self) -> pd.DataFrame:
         """One row per published (country, week): the latest publish of it."""

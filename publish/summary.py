@@ -233,3 +233,45 @@ def backtest_summary(result: BacktestResult, tables: dict[str, pd.DataFrame], pa
         "skill": json.loads(tables["skill"].to_json(orient="records")),
         "summary": json.loads(m[m["metric"].isin(SUMMARY_METRICS)].to_json(orient="records")),
     }
+
+
+# --- what-if scenarios and withdrawals --------------------------------------------------------------------
+
+
+def _records_json(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="s"))
+
+
+def scenario_summary(scenario, rows: pd.DataFrame, assumptions: list[str], seen: dict[str, list[str]],
+                     unseen: list[str], evidence,
+                     report_path: Path, run_id: str, replaced: int) -> dict:
+    """What `vigie scenario` prints and returns as JSON: the scenario, what changed, the rows written, the
+    districts that change most at 4 weeks, the report and the MLflow run."""
+    h4 = rows[rows["horizon_weeks"] == HAZARD_HORIZON]
+    top = h4.reindex(h4["expected_events_change"].abs().sort_values(ascending=False, kind="stable").index).head(10)
+    return {
+        "scenario_id": scenario.id, "title": scenario.title,
+        "week_start": str(pd.Timestamp(rows["week_start"].iloc[0]).date()), "assumptions": assumptions,
+        "models_see": seen, "changed_but_unseen": unseen, "rows": len(rows), "districts": int(rows["district_code"].nunique()),
+        "horizons": sorted(int(h) for h in rows["horizon_weeks"].unique()), "replaced_rows": replaced,
+        "total_change_h4": float(h4["expected_events_change"].sum()),
+        "top_changes_h4": _records_json(top[["district_code", "district_name", "expected_events_baseline",
+                                             "expected_events_scenario", "expected_events_change", "change_lo90",
+                                             "change_hi90", "p_major_attack_4w_baseline",
+                                             "p_major_attack_4w_scenario"]]),
+        "evidence": evidence.sentences, "report": str(report_path), "run_id": run_id,
+    }
+
+
+def withdrawals_summary(evidence, table: FeatureTable, sources: tuple[str, ...]) -> dict:
+    """What `vigie withdrawals` prints and returns as JSON: every withdrawal studied, the window effects with
+    their intervals (pooled, by kind, per withdrawal), the hazard ratios, the sentences and the notes."""
+    from models.withdrawals import CAVEAT
+
+    observed = table.frame.loc[table.frame["target_violent_events_h1"].notna(), "week_start"]
+    return {
+        "sources": list(sources), "first_week": str(observed.min().date()), "last_week": str(observed.max().date()),
+        "withdrawals": _records_json(evidence.withdrawals), "effects": _records_json(evidence.effects),
+        "hazard_ratios": _records_json(evidence.hazard_ratios), "event_study": _records_json(evidence.event_study),
+        "sentences": evidence.sentences, "caveat": CAVEAT, "notes": evidence.notes,
+    }

@@ -4,13 +4,13 @@ from pathlib import Path
 
 from features.schema import EVENT_COLUMNS
 from flows.cli import app
-from publish.schema import PUBLICATION_COLUMNS, SCORE_COLUMNS
+from publish.schema import PUBLICATION_COLUMNS, SCENARIO_COLUMNS, SCORE_COLUMNS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_score_and_event_column_is_documented():
-    for name in [*SCORE_COLUMNS, *PUBLICATION_COLUMNS, *EVENT_COLUMNS]:
+    for name in [*SCORE_COLUMNS, *PUBLICATION_COLUMNS, *SCENARIO_COLUMNS, *EVENT_COLUMNS]:
         assert f"| `{name}` |" in README, name
 
 

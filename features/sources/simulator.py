@@ -84,8 +84,8 @@ from scipy import sparse
 from features.gazetteer import Gazetteer
 from features.panel import monday_on_or_before
 from features.registries import (
-    FORCE_KINDS,
     FOREIGN_FORCES_FILE,
+    FOREIGN_KINDS,
     POLITICAL_CALENDAR_FILE,
     REGISTRY_DIR,
     load_foreign_forces,
@@ -290,12 +290,14 @@ def registry_forces(country_iso3: str = "MLI") -> pd.DataFrame | None:
 
     Read by :func:`features.registries.load_foreign_forces` from
     ``features/data/registries/<ISO3>/foreign_forces.csv`` (the file the foreign-force features read: one
-    source of truth), one row per force and base, with latitude, longitude and ``admin2_hint`` but no
+    source of truth), one row per foreign or external force and base (the national army's rows are left out:
+    the simulated army is everywhere, not at a few bases), with latitude, longitude and ``admin2_hint`` but no
     district; :func:`place_deployments` places them.
     """
     if not (REGISTRY_DIR / country_iso3.upper() / FOREIGN_FORCES_FILE).is_file():
         return None
-    return load_foreign_forces(country_iso3=country_iso3)
+    forces = load_foreign_forces(country_iso3=country_iso3)
+    return forces[forces["kind"].isin(FOREIGN_KINDS)].reset_index(drop=True)
 
 
 def registry_shocks(country_iso3: str = "MLI") -> pd.DataFrame | None:
@@ -361,7 +363,7 @@ def _random_forces(codes: np.ndarray, first: np.datetime64, last: np.datetime64,
     span = int((last - first).astype(int))
     start_days = first.astype("datetime64[D]").astype(np.int64) - 365 + rng.integers(0, span + 365, n)
     end_days = start_days + rng.integers(26 * 7, 520 * 7, n)
-    kinds = np.asarray(FORCE_KINDS, dtype=object)[rng.integers(0, len(FORCE_KINDS), n)]
+    kinds = np.asarray(FOREIGN_KINDS, dtype=object)[rng.integers(0, len(FOREIGN_KINDS), n)]
     end = end_days.astype("datetime64[D]").astype("datetime64[s]")
     end = np.where(end_days > last.astype("datetime64[D]").astype(np.int64), np.datetime64("NaT", "s"), end)
     return pd.DataFrame({

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.forces import DISTANCE_CAP_KM, EARTH_RADIUS_KM, foreign_force_features
+from features.forces import (
+    DISTANCE_CAP_KM,
+    EARTH_RADIUS_KM,
+    departures,
+    foreign_force_features,
+)
 from features.gazetteer import Gazetteer
 from features.panel import Panel
 from features.registries import assign_deployments, load_foreign_forces
@@ -182,6 +187,36 @@ def test_base_closed_and_presence_changes(block):
     np.testing.assert_array_equal(changes, indicator(range(6, N_WEEKS)) + indicator(range(13, N_WEEKS)))
     # C: peacekeepers arrived in week -15 (before the panel, within 52 weeks), foreign combat in week 8.
     np.testing.assert_array_equal(series(block, "ff_presence_changes_w52", "C"), 1 + indicator(range(9, N_WEEKS)))
+
+
+def test_vacuum_own_and_neighbours(block):
+    # A's foreign combat leaves in week 12 (first Monday without: 13), B's in week 20 (without: 21); no handover.
+    assert np.array_equal(series(block, "ff_vacuum_w26", "A"), indicator(range(13, N_WEEKS)))
+    assert np.array_equal(series(block, "ff_vacuum_w26", "B"), indicator(range(21, N_WEEKS)))
+    assert np.array_equal(series(block, "ff_vacuum_w26", "C"), indicator([]))  # C's handover is no departure
+    assert np.array_equal(series(block, "ff_vacuum_nbr_w26", "B"), indicator(range(13, N_WEEKS)))  # from A
+    assert np.array_equal(series(block, "ff_vacuum_nbr_w26", "A"), indicator(range(21, N_WEEKS)))  # from B
+    assert np.array_equal(series(block, "ff_vacuum_nbr_w26", "C"), indicator(range(21, N_WEEKS)))  # A is not C's
+    assert not series(block, "ff_handover_w26", "A").any()
+
+
+def test_a_handover_to_another_kind_is_no_vacuum(gazetteer, panel):
+    rows = [("A", "foreign combat", week(5, 2), week(12, 3), 14.6, 0.4),
+            ("A", "private military", week(12, 4), None, 14.6, 0.4),
+            ("B", "national army", week(-3), week(20), 14.5, 1.5)]
+    deps = deployments(rows).assign(replaced_by=pd.array(["dep1", None, None], dtype="string"))
+    block = foreign_force_features(panel, gazetteer, deps, events(EVENT_ROWS), vacuum_cap_weeks=CAP)
+    assert np.array_equal(series(block, "ff_handover_w26", "A"), indicator(range(13, N_WEEKS)))
+    assert not series(block, "ff_vacuum_w26", "A").any()
+    # The army leaving B is a vacuum there and next door, but "any" (foreign kinds) never saw the army.
+    assert np.array_equal(series(block, "ff_vacuum_w26", "B"), indicator(range(21, N_WEEKS)))
+    assert np.array_equal(series(block, "ff_vacuum_nbr_w26", "C"), indicator(range(21, N_WEEKS)))
+    assert np.array_equal(series(block, "ff_national_army_bases", "B"), indicator(range(0, 21)))
+    assert not series(block, "ff_any_bases", "B").any()
+    table = departures(deps, MONDAYS[0], MONDAYS[-1])
+    assert table[["district_code", "kind", "week_start", "handed_over"]].values.tolist() == [
+        ["A", "foreign combat", week(13), True], ["B", "national army", week(21), False]]
+    assert table["label"].tolist() == ["Test force leaves A (handed over to dep1)", "Test force leaves B"]
 
 
 def test_neighbours_presence(block):

@@ -47,9 +47,55 @@ def test_foreign_forces_shipped(forces):
     assert forces["latitude"].between(10, 25).all() and forces["longitude"].between(-13, 5).all()
     expected = {
         "France (Serval)", "France (Barkhane)", "Takuba", "MINUSMA", "EUTM Mali",
-        "G5 Sahel Joint Force", "Wagner Group", "Africa Corps",
+        "G5 Sahel Joint Force", "Wagner Group", "Africa Corps", "Malian Armed Forces (FAMa)",
     }  # fmt: skip
     assert set(forces["force"]) == expected
+
+
+def test_handovers_and_army_bases_shipped(forces):
+    by_id = forces.set_index("deployment_id")
+    assert by_id.loc["barkhane-timbuktu", "replaced_by"] == "wagner-timbuktu"
+    assert by_id.loc["barkhane-menaka", "replaced_by"] == by_id.loc["takuba-menaka", "replaced_by"] == "wagner-menaka"
+    wagner = by_id[by_id["force"] == "Wagner Group"].drop(index="wagner-tinzaouaten")
+    assert (wagner["replaced_by"] == "africa-corps-" + wagner.index.str.removeprefix("wagner-")).all()
+    army = by_id.loc["mali-army-boulikessi"]
+    assert army["kind"] == reg.NATIONAL_ARMY and army["end"] == pd.Timestamp("2025-06-02")
+    assert by_id.loc["g5s-boulikessi", "replaced_by"] == "mali-army-boulikessi"
+    assert by_id["replaced_by"].notna().sum() == 11
+
+
+FORCES_HEADER = ("deployment_id,force,kind,location,latitude,longitude,admin2_hint,start,end,date_precision,"
+                 "replaced_by,source_note\n")
+
+
+@pytest.mark.parametrize(("rows", "line", "problem"), [
+    ("a,A,regional,X,14,-1,Mopti,2020-01-01,2020-06-30,day,b,note\n"
+     "b,B,regional,X,14,-1,Mopti,2020-07-01,,day,,note\n"
+     "c,C,regional,X,14,-1,Mopti,2020-01-01,2020-06-30,day,zz,note\n", 4, "names no other deployment_id"),
+    ("a,A,regional,X,14,-1,Mopti,2020-01-01,2020-06-30,day,a,note\n", 2, "names no other deployment_id"),
+    ("a,A,regional,X,14,-1,Mopti,2020-01-01,,day,b,note\n"
+     "b,B,regional,X,14,-1,Mopti,2020-07-01,,day,,note\n", 2, "has no end"),
+    ("a,A,regional,X,14,-1,Mopti,2020-01-01,2020-06-30,day,b,note\n"
+     "b,B,regional,X,14,-1,Mopti,2021-07-01,,day,,note\n", 2, "more than 62 days"),
+])
+def test_bad_handovers_are_refused_by_line(tmp_path, rows, line, problem):
+    path = tmp_path / "forces.csv"
+    path.write_text(FORCES_HEADER + rows)
+    with pytest.raises(SourceFileError) as caught:
+        reg.load_foreign_forces(path)
+    assert (caught.value.row, caught.value.column) == (line, "replaced_by") and problem in caught.value.problem
+
+
+def test_a_handover_to_two_deployments_and_a_file_without_replaced_by_load(tmp_path):
+    path = tmp_path / "forces.csv"
+    path.write_text(FORCES_HEADER + "a,A,regional,X,14,-1,Mopti,2020-01-01,2020-06-30,day,b; c,note\n"
+                    "b,B,regional,X,14,-1,Mopti,2020-07-01,,day,,note\n"
+                    "c,C,national army,X,14,-1,Mopti,2020-06-01,,day,,note\n")
+    assert reg.load_foreign_forces(path)["replaced_by"].tolist()[0] == "b; c"
+    old = tmp_path / "old.csv"
+    old.write_text(FORCES_HEADER.replace("replaced_by,", "") + "a,A,regional,X,14,-1,Mopti,2020-01-01,,day,note\n")
+    loaded = reg.load_foreign_forces(old)
+    assert list(loaded.columns) == list(reg.FOREIGN_FORCE_COLUMNS) and loaded["replaced_by"].isna().all()
 
 
 def test_foreign_forces_key_dates(forces):

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -130,6 +131,43 @@ def test_the_default_run_scores_the_shipped_ucdp_events(acled_file, tmp_path, pr
     refused = _last_json(acled.stdout)
     assert refused["error_type"] == "ChampionRefused" and "ucdp" in refused["error"]
     assert store.publications()["week_start"].astype(str).tolist() == ["2023-01-02"]
+
+    # What-if scenarios write their own table and never touch the published scores.
+    published = (store.latest("MLI"), store.publications())
+    for name in ("wagner-to-africa-corps-2025", "minusma-drawdown-2023"):
+        scenario = runner.invoke(app, ["scenario", str(REPO / "scenarios" / f"{name}.toml"), "--home", str(home),
+                                       "--json"])
+        assert scenario.exit_code == 0, scenario.output
+        told = _last_json(scenario.stdout)
+        assert told["scenario_id"] == name and told["week_start"] == "2023-01-02" and told["rows"] == 150
+        assert told["districts"] == 50 and told["horizons"] == [1, 4, 13] and all(told["models_see"].values())
+        rows = store.scenario(name)
+        assert len(rows) == 150 and (rows["event_source"] == "ucdp").all()
+        assert (rows["change_lo90"] <= rows["expected_events_change"] + 1e-9).all()
+        assert (rows["expected_events_change"].abs() > 1e-6).any()
+        page = Path(told["report"]).read_text()
+        assert all(f'id="{s}"' in page for s in ("assumptions", "maps", "changes", "evidence")) and "CC BY 4.0" in page
+    assert store.latest("MLI").equals(published[0]) and store.publications().equals(published[1])
+    wagner = store.scenario("wagner-to-africa-corps-2025")
+    menaka = wagner[(wagner["district_name"] == "Menaka") & (wagner["horizon_weeks"] == 4)].iloc[0]
+    assert menaka["expected_events_change"] != 0  # Wagner's base there is left empty
+    again = runner.invoke(app, ["scenario", str(REPO / "scenarios" / "minusma-drawdown-2023.toml"), "--home",
+                                str(home), "--json"])
+    assert _last_json(again.stdout)["replaced_rows"] == 150 and len(store.scenario("minusma-drawdown-2023")) == 150
+    future = tmp_path / "future.toml"
+    future.write_text('id = "late"\ntitle = "Too late"\ndate = "2024-01-01"\n[[change]]\naction = "leave"\n'
+                      'force = "MINUSMA"\n')
+    late = runner.invoke(app, ["scenario", str(future), "--home", str(home), "--json"])
+    assert late.exit_code == 2 and "after the forecast week 2023-01-02" in _last_json(late.stdout)["error"]
+    assert store.scenario("late").empty
+
+    evidence = runner.invoke(app, ["withdrawals", "--home", str(home), "--json"])
+    assert evidence.exit_code == 0, evidence.output
+    found = _last_json(evidence.stdout)
+    assert len(found["withdrawals"]) >= 10 and found["sentences"]
+    pooled = [e for e in found["effects"] if e["level"] == "pooled" and e["scope"] == "district"]
+    assert [e["window_weeks"] for e in pooled] == [4, 13, 26]
+    assert all(e["ci_low"] <= e["irr"] <= e["ci_high"] for e in pooled)
 
     monkeypatch.setenv("VIGIE_TRAINING__MIN_MAJOR_ATTACK_WEEKS", "100000")
     few = runner.invoke(app, ["run", "--retrain", "always", "--home", str(tmp_path / "other"), "--json"])

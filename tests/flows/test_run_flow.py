@@ -49,10 +49,14 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
         assert metric in run.data.metrics, metric
     client = mlflow.MlflowClient()
     tables = {a.path for a in client.list_artifacts(summary["run_id"], "tables")}
-    assert {"tables/feature_catalog.csv", "tables/promotion_decisions.json", "tables/selection_backtest_metrics.csv"} <= tables
+    assert {"tables/feature_catalog.csv", "tables/promotion_decisions.json", "tables/selection_backtest_metrics.csv",
+            "tables/withdrawal_effects.csv", "tables/withdrawal_hazard_ratios.csv", "tables/withdrawals.csv",
+            "tables/withdrawal_effects.txt"} <= tables
     pictures = {a.path for a in client.list_artifacts(summary["run_id"], "figures")}
     assert {"figures/reliability.png", "figures/pit_histogram.png", "figures/predicted_vs_observed.png",
-            "figures/district_risk_map.png"} <= pictures
+            "figures/district_risk_map.png", "figures/withdrawal_event_study.png"} <= pictures
+    page = Path(summary["outputs"]["report"]).read_text()
+    assert 'id="forces"' in page and "MINUSMA" in page and "G5 Sahel Joint Force" in page
     for horizon in settings.horizons:
         champion = client.get_model_version_by_alias(f"vigie-mli-count-h{horizon}", "champion")
         assert champion.run_id == summary["run_id"] and champion.tags["data_cutoff"] == summary["week_start"]

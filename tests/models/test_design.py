@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.attacks import window_spec
@@ -52,3 +53,12 @@ def test_a_selection_keeps_its_order_takes_specs_as_given_and_notes_what_is_miss
         resolve_features(["violent_events_sum_w4"], CATALOG)  # names are not selections
     with pytest.raises(TypeError):
         resolve_features([Select(statistic="sum")], ["violent_events_sum_w4"])  # nor a catalog
+
+
+def test_a_fitted_design_does_not_read_the_features_it_dropped():
+    from models.design import LinearDesign
+
+    X = pd.DataFrame({"a": np.arange(20.0), "constant": np.zeros(20)})
+    design = LinearDesign(["a", "constant"], []).fit(X)
+    assert design.features_ == ["a"]
+    np.testing.assert_allclose(design.transform(X[["a"]]), design.transform(X))  # 'constant' need not be there

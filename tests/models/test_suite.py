@@ -90,6 +90,11 @@ def test_every_registered_name_builds_a_fresh_model_of_its_kind(table):
         assert isinstance(model, HazardModel)
     assert set(suite.DEFAULT_COUNT_CANDIDATES) <= set(suite.COUNT_RECIPES)
     assert set(suite.DEFAULT_HAZARD_CANDIDATES) <= set(suite.HAZARD_RECIPES)
+    from flows.settings import Training
+
+    training = Training()  # the weekly flow's defaults are the suite's
+    assert (training.count_candidates, training.hazard_candidates) == (suite.DEFAULT_COUNT_CANDIDATES,
+                                                                       suite.DEFAULT_HAZARD_CANDIDATES)
     assert suite.build("hawkes_nb", "count", 1, catalog) is not suite.build("hawkes_nb", "count", 1, catalog)
     with pytest.raises(KeyError):
         suite.count_spec("no_such_model", 1, catalog)
@@ -168,3 +173,67 @@ def test_every_suite_entry_follows_the_contract(table):
                 np.testing.assert_allclose(model.predict_proba(tail[columns]), model.predict_proba(tail), err_msg=name)
             contrib = model.contributions(tail)
             assert contrib is None or contrib.index.equals(tail.index), name
+
+
+# ---------------------------------------------------------------------- force-aware entries
+
+
+@pytest.fixture(scope="module")
+def two_registries():
+    """Feature tables of the shipped UCDP events at the week after the data end, under the shipped registry and
+    under one where MINUSMA's two camps in the Tombouctou cercle (Timbuktu and Ber) closed on 2022-12-14
+    instead of in 2023 (a withdrawal 2 weeks before the forecast week, nobody taking it over)."""
+    from features.gazetteer import Gazetteer
+    from features.ingest import shipped_events
+    from features.sources.detect import read_events
+    from features.table import Registries, build_feature_table
+    from flows.settings import Settings
+
+    settings, gazetteer = Settings(), Gazetteer.load("MLI")
+    events = read_events(shipped_events("MLI")[0])
+    events = events.assign(district_code=gazetteer.assign(events)["district_code"])
+    shipped = Registries.load("MLI")
+    forces = shipped.forces.copy()
+    forces.loc[forces["deployment_id"].isin(["minusma-timbuktu", "minusma-ber"]), "end"] = pd.Timestamp("2022-12-14")
+    changed = Registries(shipped.actor_families, shipped.foreign_force_actors, forces, shipped.calendar)
+    week = pd.Timestamp("2023-01-02")
+    tables = [build_feature_table(events, gazetteer, start=settings.history_start(), forecast_week=week,
+                                  config=settings.feature_config(), registries=r) for r in (shipped, changed)]
+    town = gazetteer.districts.set_index("district_name")["district_code"]["Tombouctou"]
+    nbrs = set(gazetteer.neighbours.loc[gazetteer.neighbours["district_code"] == town, "neighbour_code"])
+    return tables, week, town, nbrs
+
+
+def test_a_withdrawal_in_the_registry_moves_the_force_aware_forecasts_there_and_next_door(two_registries):
+    (table, changed), week, town, nbrs = two_registries
+    rows = table.frame["week_start"] < week - 4 * WEEK
+    train = table.frame[rows & table.frame["target_violent_events_h1"].notna()]
+    now = table.frame[table.frame["week_start"] == week].set_index("district_code")
+    now_changed = changed.frame[changed.frame["week_start"] == week].set_index("district_code")
+    differs = (now[[s.name for s in table.specs]] != now_changed[[s.name for s in table.specs]])
+    assert differs.loc[town, ["ff_peacekeeping_bases", "ff_vacuum_w26", "ff_base_closed_w13"]].all()
+    assert (now_changed.loc[sorted(nbrs), "ff_vacuum_nbr_w26"] == 1).all()  # some had one already (Gao, 2022-08)
+    had_none = [d for d in sorted(nbrs) if now.loc[d, "ff_vacuum_nbr_w26"] == 0]
+    assert had_none and differs.loc[had_none, "ff_vacuum_nbr_w26"].all()
+    elsewhere = sorted(set(now.index) - {town} - nbrs)
+    spatial = [c for c in differs.columns if c.endswith("_nearest_km")]
+    assert not differs.loc[elsewhere].drop(columns=spatial).any().any()  # only the distance terms move there
+
+    count = suite.build("hawkes_nb_forces", "count", 1, table.specs).fit(train, train["target_violent_events_h1"])
+    blind = suite.build("hawkes_nb", "count", 1, table.specs).fit(train, train["target_violent_events_h1"])
+    before, after = count.predict_mean(now), count.predict_mean(now_changed.loc[now.index])
+    moved = pd.Series(np.log(after / before), index=now.index)
+    assert (moved.loc[[town, *had_none]].abs() > 1e-3).all()
+    # The direction is the fitted effect's: the change of the force terms' contributions, term by term.
+    terms = count.contributions(now_changed.loc[now.index]) - count.contributions(now)
+    assert np.allclose(terms.sum(axis=1), moved, atol=1e-9)
+    assert np.sign(moved[town]) == np.sign(terms.loc[town].sum()) != 0
+    still = [d for d in now.index if not differs.loc[d].any()]  # Bourem: its neighbour vacuum was already on
+    assert len(still) > 10 and np.allclose(moved.loc[still], 0.0)
+    assert np.allclose(blind.predict_mean(now), blind.predict_mean(now_changed.loc[now.index]))
+
+    hazard_train = table.frame[rows & table.frame["target_major_attack_h1"].notna()]
+    hazard = suite.build("hazard_cloglog_forces", "hazard", 4, table.specs).fit(
+        hazard_train, hazard_train["target_major_attack_h1"])
+    assert abs(hazard.predict_proba(now_changed.loc[now.index])[now.index.get_loc(town)]
+               - hazard.predict_proba(now)[now.index.get_loc(town)]) > 1e-6

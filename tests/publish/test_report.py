@@ -37,7 +37,6 @@ def make_scores(
     drivers=("+ violent events, last 4 weeks", "- population", None),
 ) -> pd.DataFrame:
     """Valid score rows for every district at horizons 1, 4 and 13; tier and rank follow ``risk``."""
-    n = len(districts)
     risk = np.asarray(risk, dtype=float)
     tier = np.asarray(["low", "elevated", "high", "severe"])[np.searchsorted([10, 25, 50], risk, side="right")]
     base = pd.DataFrame({
@@ -324,3 +323,32 @@ def test_the_report_carries_the_attribution_of_its_events_sources(square4):
     assert "UCDP Georeferenced Event Dataset" in ucdp and "CC BY 4.0" in ucdp and "ACLED" not in ucdp
     acled = section(render(square4, scores), "freshness")
     assert "acleddata.com" in acled and "UCDP" not in acled
+
+
+def test_the_foreign_forces_section_says_who_is_where_what_changed_and_the_evidence(square4):
+    from publish.report import forces_view
+
+    deployments = pd.DataFrame({
+        "force": ["MINUSMA", "Wagner Group", "France (Barkhane)", "MINUSMA"],
+        "kind": ["peacekeeping", "private military", "foreign combat", "peacekeeping"],
+        "location": ["Gao", "Gao", "Gao", "Kidal"],
+        "start": pd.to_datetime(["2013-07-01", "2022-09-01", "2014-08-01", "2013-07-01"]),
+        "end": pd.to_datetime([None, None, "2022-08-15", None]),
+    })
+    withdrawals = pd.DataFrame({"week_start": pd.to_datetime(["2022-08-22", "2021-10-18"]),
+                                "label": ["France (Barkhane) leaves Gao", "France (Barkhane) leaves Kidal"],
+                                "handed_over": [False, False]})
+    view = forces_view({"deployments": deployments, "withdrawals": withdrawals, "sentences": ["A sentence."],
+                        "caveat": "Associations."}, date(2023, 1, 2))
+    assert view["present"] == [{"force": "MINUSMA", "bases": "Gao, Kidal", "kind": "peacekeeping"},
+                               {"force": "Wagner Group", "bases": "Gao", "kind": "private military"}]
+    assert [c["text"] for c in view["changes"]] == ["France (Barkhane) leaves Gao; nobody took over",
+                                                    "Wagner Group arrives in Gao"]  # Kidal is older than 26 weeks
+    scores = make_scores(square4, [5.0, 30.0, 60.0, 12.0])
+    html = render_report(scores, square4, recent_violence=violence(square4, np.arange(4)), skill=None,
+                         freshness=FRESH, previous=None,
+                         forces={"deployments": deployments, "withdrawals": withdrawals, "sentences": ["<b>x</b>"],
+                                 "caveat": "Associations."})
+    part = section(html, "forces")
+    assert "Wagner Group" in part and "&lt;b&gt;x&lt;/b&gt;" in part and "Associations." in part
+    assert 'id="forces"' not in render(square4, scores)

@@ -248,7 +248,7 @@ def test_upgrade_from_version_2_keeps_rows_and_labels_their_source(make_store, s
         engine.dispose()
     store = make_store()
     assert store.schema_version() == 2
-    assert store.migrate() == SCHEMA_VERSION == 3
+    assert store.migrate() == SCHEMA_VERSION == 4
     assert (store.week(W1)["event_source"] == "unrecorded").all() and len(store.week(W1)) == len(real)
     assert (store.week(W2)["event_source"] == "simulated").all()
     assert store.publications()["event_source"].tolist() == ["unrecorded", "simulated"]
@@ -641,3 +641,51 @@ def test_a_store_that_does_not_answer_fails_in_one_line_within_seconds():
     with pytest.raises(StoreUnavailable, match=rf"score store .*127.0.0.1:{port}.* is unavailable") as caught:
         ScoreStore(f"postgresql+psycopg://postgres:SECRETpw@127.0.0.1:{port}/test").migrate()
     assert time.monotonic() - started < 15 and "\n" not in str(caught.value) and "SECRETpw" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# What-if scenarios
+# --------------------------------------------------------------------------------------------------
+
+
+def make_scenario_rows(week: date = W1, scenario_id: str = "wagner-leaves", change: float = 0.5) -> pd.DataFrame:
+    districts = ["ML0101", "ML0102"]
+    n = len(districts) * 2
+    base = np.array([1.0, 2.0, 4.0, 8.0])
+    return pd.DataFrame({
+        "scenario_id": scenario_id, "scenario_title": "Wagner leaves", "scenario_sha256": "ab" * 32,
+        "country_iso3": "MLI", "district_code": districts * 2, "district_name": ["Kayes", "Bafoulabe"] * 2,
+        "admin1_name": "Kayes", "week_start": pd.Timestamp(week), "horizon_weeks": [1, 1, 4, 4],
+        "expected_events_baseline": base, "expected_events_scenario": base + change,
+        "expected_events_change": np.full(n, change), "change_lo90": np.full(n, change - 0.2),
+        "change_hi90": np.full(n, change + 0.3), "events_lo80_baseline": 0.0, "events_hi80_baseline": base * 2,
+        "events_lo80_scenario": 0.0, "events_hi80_scenario": base * 2 + 1, "p_major_attack_4w_baseline": 0.1,
+        "p_major_attack_4w_scenario": 0.15, "p_major_attack_4w_change": 0.05, "count_model": "hawkes_nb_forces",
+        "hazard_model": "hazard_cloglog_forces", "event_source": "ucdp", "run_id": "run-s",
+        "published_at": pd.Timestamp("2024-01-01 12:00", tz="UTC"),
+    })
+
+
+def test_scenario_rows_are_replaced_per_scenario_and_week_and_never_touch_the_scores(store):
+    store.publish(make_scores(W1))
+    before = snapshot(store)
+    assert store.write_scenario(make_scenario_rows()) == 0
+    assert store.write_scenario(make_scenario_rows(W2)) == 0
+    assert store.write_scenario(make_scenario_rows(change=1.0)) == 4  # a re-run replaces, never duplicates
+    rows = store.scenario("wagner-leaves")
+    assert len(rows) == 8 and (rows.loc[rows["week_start"] == pd.Timestamp(W1), "expected_events_change"] == 1.0).all()
+    assert len(store.scenario("wagner-leaves", W2)) == 4 and store.scenario("other").empty
+    assert_same_state(before, snapshot(store))
+
+
+def test_a_bad_scenario_frame_names_the_column_and_writes_nothing(store):
+    store.write_scenario(make_scenario_rows())
+    bad = make_scenario_rows(change=1.0)
+    bad.loc[2, "p_major_attack_4w_scenario"] = 1.5
+    with pytest.raises(ScoreValidationError) as caught:
+        store.write_scenario(bad)
+    assert caught.value.column == "p_major_attack_4w_scenario" and caught.value.district_code == "ML0101"
+    inverted = make_scenario_rows().assign(change_hi90=0.1)
+    with pytest.raises(ScoreValidationError, match="below expected_events_change"):
+        store.write_scenario(inverted)
+    assert (store.scenario("wagner-leaves")["expected_events_change"] == 0.5).all()
