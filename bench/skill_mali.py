@@ -101,7 +101,9 @@ PERIODS = {"validation": ("2016-01-04", "2017-12-25"), "test": ("2018-01-01", "2
 REFERENCE_PERIOD = "test"
 #: Our baselines -> their rows in the reference table (same definitions: the reproduction check).
 REFERENCE_BASELINES = {"zero": "zero", "last_week": "last week", "mean_4": "mean of last 4 weeks",
-                       "mean_13": "mean of last 13 weeks", "mean_52": "mean of last 52 weeks"}
+                       "mean_13": "mean of last 13 weeks", "mean_52": "mean of last 52 weeks",
+                       "tsb": "statsforecast TSB (0.1, 0.1), refit each origin", "imapa": "statsforecast IMAPA",
+                       "adida": "statsforecast ADIDA"}
 REFERENCE_PROTOCOL_LABEL = ('the reference\'s protocol "mali-weekly-v1": events placed by ACLED admin2 name, '
                             "Poisson CRPS around the forecast mean")
 

@@ -270,3 +270,305 @@ class HazardBaseRate(HazardModel):
             return np.full(len(X), self.rate_)
         codes = pd.Index(X["district_code"].astype("string"))
         return self.district_rate_.reindex(codes).fillna(self.rate_).to_numpy(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------- peers
+#
+# statsforecast's intermittent-demand models (TSB, CrostonSBA, ADIDA, IMAPA), re-written on numpy arrays
+# because statsforecast pins pandas<3. They reproduce statsforecast 2.1.1 (``statsforecast/models.py`` and its
+# C++ ``src/ses.cpp``): tests/models/test_peers.py checks them against forecasts that statsforecast itself
+# made (bench/peers/make_fixture.py). Every function takes ``y`` of shape (series, weeks), oldest week first,
+# and returns each series' one-step-ahead forecast mean (events per week), the value of statsforecast's flat
+# forecast at every step of the horizon.
+
+#: statsforecast's SES smoothing of Croston's demand sizes and intervals.
+_CROSTON_ALPHA = 0.1
+#: Debiasing factor of Syntetos-Boylan's Croston variant.
+_SBA_FACTOR = 0.95
+#: statsforecast's golden-section search of the SES alpha (ADIDA, IMAPA): bounds and the bracket width it stops at.
+_SES_ALPHA_BOUNDS = (0.1, 0.3)
+_GOLDEN_TOL = 1e-12
+_GOLDEN_RATIO = (np.sqrt(5.0) + 1.0) / 2.0
+#: Cells (aggregated periods x series-levels) of one batch of the golden-section search (about 32 MB).
+_GOLDEN_BATCH_CELLS = 1 << 22
+
+
+def _as_series(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2 or y.shape[1] < 1:
+        raise ValueError(f"y must be a 2-D array (series x weeks) with at least one week, got shape {y.shape}")
+    return y
+
+
+def _ses_forecast(values: np.ndarray, mask: np.ndarray, alpha: float) -> np.ndarray:
+    """One-step SES forecast of each row's subsequence ``values[mask]`` (in order), statsforecast's
+    ``_ses_forecast``: the level starts at the first element z_0 and l_j = alpha z_j + (1 - alpha) l_{j-1};
+    the forecast is the last level, i.e. (1-alpha)^(m-1) z_0 + sum_{j>=1} alpha (1-alpha)^(m-1-j) z_j, computed
+    as that weighted sum (no loop over weeks). Rows with an empty subsequence give 0."""
+    rank = np.cumsum(mask, axis=1) - 1
+    expo = rank[:, -1:] - rank
+    weights = np.where(rank == 0, 1.0, alpha) * (1.0 - alpha) ** expo
+    return np.where(mask, weights * values, 0.0).sum(axis=1)
+
+
+def _intervals(nonzero: np.ndarray) -> np.ndarray:
+    """statsforecast's ``_intervals`` laid out on the weeks: at each non-zero week, the weeks since the previous
+    non-zero one (the first counts from one week before the series starts); 0 elsewhere."""
+    pos = np.arange(1, nonzero.shape[1] + 1, dtype=np.float64)
+    last = np.maximum.accumulate(np.where(nonzero, pos, 0.0), axis=1)
+    previous = np.concatenate([np.zeros((len(nonzero), 1)), last[:, :-1]], axis=1)
+    return np.where(nonzero, pos - previous, 0.0)
+
+
+def _aggregation_levels(y: np.ndarray) -> np.ndarray:
+    """round(mean interval between non-zero weeks) per series (Python's round: halves to even), as ADIDA and
+    IMAPA choose their aggregation; 0 for series without a non-zero week. The intervals add up to the position
+    (1-based) of the last non-zero week."""
+    nonzero = y != 0
+    count = nonzero.sum(axis=1)
+    last = y.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+    mean_interval = np.where(count > 0, last / np.maximum(count, 1), 0.0)
+    return np.round(mean_interval).astype(np.int64)
+
+
+def _level_sums(y: np.ndarray, level: int) -> np.ndarray:
+    """statsforecast's chunk sums: totals of consecutive blocks of ``level`` weeks, the last block ending with
+    the last week (the first ``weeks % level`` weeks are dropped); shape (series, weeks // level)."""
+    n, weeks = y.shape
+    return y[:, weeks % level:].reshape(n, weeks // level, level).sum(axis=2)
+
+
+def _ses_pass(xt: np.ndarray, active: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """statsforecast's C++ ``ses_sse`` on every column of ``xt`` at once: returns the sum of squared one-step
+    errors and the last fitted value (the level before the last period) per column.
+
+    ``xt`` is (periods, problems), each column a sequence starting in row 0, columns sorted by length
+    (longest first); ``active[i]`` is the number of columns longer than i. The loop runs over the aggregated
+    periods because each column has its own alpha (a filter takes one); its arithmetic is the C++ one,
+    operation for operation, so that sums of squares that tie or differ by rounding compare as they do there.
+    """
+    complement = 1.0 - alpha
+    fitted = xt[0].copy()
+    sse = np.zeros_like(fitted)
+    for i in range(1, xt.shape[0]):
+        k = active[i]
+        f = fitted[:k]
+        np.multiply(complement[:k], f, out=f)
+        f += alpha[:k] * xt[i - 1, :k]
+        err = xt[i, :k] - f
+        sse[:k] += err * err
+    return sse, fitted
+
+
+def _golden_ses_forecast(xt: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """One-step SES forecast of each column of ``xt`` with alpha chosen as statsforecast 2.1.1 does
+    (``golden_section_ses``: golden-section search of the in-sample squared error over [0.1, 0.3] until the
+    bracket is narrower than 1e-12, stopping early when the two inner points tie; alpha = the bracket's middle).
+    Vectorised over columns (see :func:`_ses_pass` for the layout)."""
+    active = (lengths[None, :] > np.arange(xt.shape[0])[:, None]).sum(axis=1)
+    lo, hi = np.full(len(lengths), _SES_ALPHA_BOUNDS[0]), np.full(len(lengths), _SES_ALPHA_BOUNDS[1])
+    c, d = hi - (hi - lo) / _GOLDEN_RATIO, lo + (hi - lo) / _GOLDEN_RATIO
+    fc, fd = _ses_pass(xt, active, c)[0], _ses_pass(xt, active, d)[0]
+    going = np.abs(hi - lo) >= _GOLDEN_TOL
+    while True:
+        left, right = going & (fc < fd), going & (fd < fc)
+        going = left | right
+        if not going.any():
+            break
+        hi, lo = np.where(left, d, hi), np.where(right, c, lo)
+        c, d, fc, fd = np.where(right, d, c), np.where(left, c, d), np.where(right, fd, fc), np.where(left, fc, fd)
+        c = np.where(left, hi - (hi - lo) / _GOLDEN_RATIO, c)
+        d = np.where(right, lo + (hi - lo) / _GOLDEN_RATIO, d)
+        value = _ses_pass(xt, active, np.where(left, c, d))[0]
+        fc, fd = np.where(left, value, fc), np.where(right, value, fd)
+        going &= np.abs(hi - lo) >= _GOLDEN_TOL
+    alpha = (hi + lo) / 2.0
+    fitted = _ses_pass(xt, active, alpha)[1]
+    last = xt[lengths - 1, np.arange(len(lengths))]
+    return np.where(lengths > 1, alpha * last + (1.0 - alpha) * fitted, last)
+
+
+def _optimized_ses(blocks: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`_golden_ses_forecast` of every row of every block (2-D arrays, rows = sequences of one length),
+    in batches of at most about ``_GOLDEN_BATCH_CELLS`` cells; returns one forecast array per block."""
+    out: list[np.ndarray | None] = [None] * len(blocks)
+    order = sorted(range(len(blocks)), key=lambda j: -blocks[j].shape[1])
+    batch: list[int] = []
+
+    def run(batch: list[int]) -> None:
+        periods = blocks[batch[0]].shape[1]
+        xt = np.zeros((periods, sum(len(blocks[j]) for j in batch)))
+        lengths = np.concatenate([np.full(len(blocks[j]), blocks[j].shape[1]) for j in batch])
+        start = 0
+        for j in batch:
+            xt[: blocks[j].shape[1], start: start + len(blocks[j])] = blocks[j].T
+            start += len(blocks[j])
+        forecasts = _golden_ses_forecast(xt, lengths)
+        start = 0
+        for j in batch:
+            out[j] = forecasts[start: start + len(blocks[j])]
+            start += len(blocks[j])
+
+    for j in order:
+        rows = len(blocks[j]) + sum(len(blocks[b]) for b in batch)
+        if batch and rows * blocks[batch[0]].shape[1] > _GOLDEN_BATCH_CELLS:
+            run(batch)
+            batch = []
+        batch.append(j)
+    if batch:
+        run(batch)
+    return out  # type: ignore[return-value]
+
+
+def tsb_mean(y: np.ndarray, alpha_d: float = 0.1, alpha_p: float = 0.1) -> np.ndarray:
+    """Teunter-Syntetos-Babai one-step-ahead mean (events per week) of each series of ``y`` (series x weeks,
+    oldest week first), as statsforecast's ``TSB(alpha_d, alpha_p)``: SES (alpha_p) of the 0/1 indicator of a
+    non-zero week, started at the first week, times SES (alpha_d) of the positive counts, started at the first
+    one. All-zero series give 0."""
+    y = _as_series(y)
+    probability = _ses_forecast((y != 0).astype(np.float64), np.ones(y.shape, dtype=bool), alpha_p)
+    return probability * _ses_forecast(y, y > 0, alpha_d)
+
+
+def croston_sba_mean(y: np.ndarray) -> np.ndarray:
+    """Croston's method with the Syntetos-Boylan debiasing, one-step-ahead mean (events per week) of each series
+    of ``y`` (series x weeks, oldest week first), as statsforecast's ``CrostonSBA``: 0.95 x SES(0.1) of the
+    positive counts / SES(0.1) of the intervals between non-zero weeks (each SES started at its first element;
+    the first interval counts from the week before the series starts, trailing zeros do not count). A series
+    without a positive count gets its last week (statsforecast's naive fallback), i.e. 0."""
+    y = _as_series(y)
+    demand, nonzero = y > 0, y != 0
+    size = _ses_forecast(y, demand, _CROSTON_ALPHA)
+    interval = _ses_forecast(_intervals(nonzero), nonzero, _CROSTON_ALPHA)
+    ratio = np.divide(size, interval, out=size.copy(), where=interval != 0)
+    return _SBA_FACTOR * np.where(demand.any(axis=1), ratio, y[:, -1])
+
+
+def adida_mean(y: np.ndarray) -> np.ndarray:
+    """ADIDA one-step-ahead mean (events per week) of each series of ``y`` (series x weeks, oldest week first),
+    as statsforecast's ``ADIDA``: the series is cut into blocks of L = round(mean interval between non-zero
+    weeks) weeks ending with the last week (the first weeks % L dropped), the block totals are forecast by SES
+    with alpha optimised as statsforecast does (:func:`_golden_ses_forecast`) and the forecast is spread over
+    the L weeks (/ L). All-zero series give 0.
+
+    Vectorised over series: one batch per aggregation level in use, the search's recursion looping over the
+    blocks (see :func:`_ses_pass`)."""
+    y = _as_series(y)
+    levels = _aggregation_levels(y)
+    out = np.zeros(len(y))
+    used = [int(v) for v in np.unique(levels[levels > 0])]
+    blocks, rows_of = [], []
+    for level in used:
+        rows = np.flatnonzero(levels == level)
+        sums = _level_sums(y[rows], level)
+        if sums.shape[1] == 1:
+            out[rows] = sums[:, 0] / level
+        else:
+            blocks.append(sums)
+            rows_of.append((rows, level))
+    for (rows, level), forecast in zip(rows_of, _optimized_ses(blocks)):
+        out[rows] = forecast / level
+    return out
+
+
+def imapa_mean(y: np.ndarray) -> np.ndarray:
+    """IMAPA one-step-ahead mean (events per week) of each series of ``y`` (series x weeks, oldest week first),
+    as statsforecast's ``IMAPA``: the average over the aggregation levels L = 1 .. round(mean interval between
+    non-zero weeks) of ADIDA's weekly forecast at level L (block totals of L weeks ending with the last week,
+    SES with statsforecast's optimised alpha, / L). All-zero series give 0.
+
+    Vectorised over series: a loop over the aggregation levels builds the block totals of every series using
+    the level, and one golden-section search runs over all (series, level) pairs at once (see
+    :func:`_ses_pass`)."""
+    y = _as_series(y)
+    levels = _aggregation_levels(y)
+    total = np.zeros(len(y))
+    blocks, rows_of = [], []
+    for level in range(1, int(levels.max(initial=0)) + 1):
+        rows = np.flatnonzero(levels >= level)
+        sums = _level_sums(y[rows], level)
+        if sums.shape[1] == 1:
+            total[rows] += sums[:, 0] / level
+        else:
+            blocks.append(sums)
+            rows_of.append((rows, level))
+    for (rows, level), forecast in zip(rows_of, _optimized_ses(blocks)):
+        total[rows] += forecast / level
+    return np.divide(total, levels, out=np.zeros(len(y)), where=levels > 0)
+
+
+class _PeerBaseline(_MeanBaseline):
+    """A statsforecast peer as a count baseline: its one-step mean on the ``history_weeks`` lag columns of
+    :func:`attach_history` (column ``lag1`` = the week just before week_start; flipped to oldest week first,
+    weeks before the panel counting 0) x horizon, as statsforecast's flat forecasts sum over the horizon;
+    Poisson around it by default (``dispersion="nb"`` fits an NB2 dispersion). Nothing else is fitted."""
+
+    DEFAULT_HISTORY_WEEKS = 156
+    default_name: str = ""
+
+    def __init__(self, horizon: int, history_weeks: int = DEFAULT_HISTORY_WEEKS, dispersion: str = "poisson",
+                 measure: str = MEASURE, name: str | None = None):
+        if horizon < 1 or history_weeks < 1:
+            raise ValueError(f"horizon and history_weeks must be >= 1, got {horizon} and {history_weeks}")
+        super().__init__(horizon, dispersion)
+        self.history_weeks = self.history_for(horizon, history_weeks)
+        self.measure = measure
+        self.name = name or self.default_name + ("_nb" if dispersion == "nb" else "")
+
+    @staticmethod
+    def history_for(horizon: int, history_weeks: int = DEFAULT_HISTORY_WEEKS) -> int:
+        """Lag weeks the model reads: ``history_weeks`` whatever the horizon (156 by default)."""
+        return int(history_weeks)
+
+    def input_columns(self) -> list[str]:
+        return history_columns(self.history_weeks, self.measure)
+
+    @abstractmethod
+    def _weekly_mean(self, y: np.ndarray) -> np.ndarray:
+        """One-step mean per row of ``y`` (rows x weeks, oldest week first)."""
+
+    def _mean(self, X: pd.DataFrame) -> np.ndarray:
+        y = lag_matrix(X, self.history_weeks, self.measure)[:, ::-1]
+        return self._weekly_mean(y) * self.horizon
+
+
+class TSB(_PeerBaseline):
+    """Teunter-Syntetos-Babai (:func:`tsb_mean`, alpha_d = alpha_p = 0.1 as the reference's "TSB (0.1, 0.1)")."""
+
+    default_name = "tsb"
+
+    def __init__(self, horizon: int, history_weeks: int = _PeerBaseline.DEFAULT_HISTORY_WEEKS,
+                 alpha_d: float = 0.1, alpha_p: float = 0.1, dispersion: str = "poisson", measure: str = MEASURE,
+                 name: str | None = None):
+        super().__init__(horizon, history_weeks, dispersion, measure, name)
+        self.alpha_d, self.alpha_p = float(alpha_d), float(alpha_p)
+
+    def _weekly_mean(self, y: np.ndarray) -> np.ndarray:
+        return tsb_mean(y, self.alpha_d, self.alpha_p)
+
+
+class CrostonSBA(_PeerBaseline):
+    """Croston's method with the Syntetos-Boylan debiasing (:func:`croston_sba_mean`)."""
+
+    default_name = "croston_sba"
+
+    def _weekly_mean(self, y: np.ndarray) -> np.ndarray:
+        return croston_sba_mean(y)
+
+
+class ADIDA(_PeerBaseline):
+    """Aggregate-disaggregate intermittent demand approach (:func:`adida_mean`)."""
+
+    default_name = "adida"
+
+    def _weekly_mean(self, y: np.ndarray) -> np.ndarray:
+        return adida_mean(y)
+
+
+class IMAPA(_PeerBaseline):
+    """Intermittent multiple aggregation prediction algorithm (:func:`imapa_mean`)."""
+
+    default_name = "imapa"
+
+    def _weekly_mean(self, y: np.ndarray) -> np.ndarray:
+        return imapa_mean(y)

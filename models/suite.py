@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from features.forces import FAMILY_PRESENCE
 from features.spec import AnyOf, FeatureSpec, Select
 from models.backtest import ModelSpec
-from models.baselines import Conflictology, HazardBaseRate, LastWeek, RollingMean, Zero
+from models.baselines import (
+    ADIDA,
+    IMAPA,
+    TSB,
+    Conflictology,
+    CrostonSBA,
+    HazardBaseRate,
+    LastWeek,
+    RollingMean,
+    Zero,
+)
 from models.boosted import BoostedCount, LightGBMCount
 from models.design import catalog_specs
 from models.glm import NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
@@ -57,7 +67,10 @@ FORCE_TERMS = AnyOf(
 #: 1 was best on the district-weeks after a withdrawal at h = 4 and tied overall; 0.01 lost 1.8% at h = 4.
 FORCE_L2 = 1.0
 
-BASELINES = ("zero", "last_week", "mean_4", "mean_13", "mean_52", "conflictology")
+#: The rolling means, conflictology and the intermittent-demand peers of statsforecast (written on arrays in
+#: models/baselines.py, checked against statsforecast 2.1.1): every skill is against the best of them.
+BASELINES = ("zero", "last_week", "mean_4", "mean_13", "mean_52", "conflictology", "tsb", "croston_sba", "adida",
+             "imapa")
 HAZARD_BASELINES = ("base_rate",)
 
 Catalog = Iterable[FeatureSpec]
@@ -81,6 +94,10 @@ COUNT_RECIPES: dict[str, Recipe] = {
     "mean_13": Recipe(lambda h, c: RollingMean(h, 13, name="mean_13")),
     "mean_52": Recipe(lambda h, c: RollingMean(h, 52, name="mean_52")),
     "conflictology": Recipe(lambda h, c: Conflictology(h), history_weeks=Conflictology.history_for),
+    "tsb": Recipe(lambda h, c: TSB(h), history_weeks=TSB.history_for),
+    "croston_sba": Recipe(lambda h, c: CrostonSBA(h), history_weeks=CrostonSBA.history_for),
+    "adida": Recipe(lambda h, c: ADIDA(h), history_weeks=ADIDA.history_for),
+    "imapa": Recipe(lambda h, c: IMAPA(h), history_weeks=IMAPA.history_for),
     "nb_glm": Recipe(lambda h, c: NegativeBinomialGLM(h, c, name="nb_glm", l2=0.01)),
     "zinb_glm": Recipe(lambda h, c: ZeroInflatedNegativeBinomialGLM(h, c, name="zinb_glm")),
     "lgbm_poisson": Recipe(lambda h, c: LightGBMCount(h, c, objective="poisson", n_estimators=200, n_jobs=1,
