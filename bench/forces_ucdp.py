@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,8 @@ from features.forces import departures  # noqa: E402
 from features.gazetteer import Gazetteer  # noqa: E402
 from features.registries import assign_deployments, load_foreign_forces  # noqa: E402
 from models import suite  # noqa: E402
-from models.backtest import BacktestConfig, run_backtest  # noqa: E402
+from models.backtest import BacktestConfig, ModelSpec, run_backtest  # noqa: E402
+from models.design import catalog_specs  # noqa: E402
 from models.self_exciting import SelfExcitingNB  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "forces_ucdp.json"
@@ -91,17 +93,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="also backtest hawkes_nb_forces with these ridge penalties on the force terms (e.g. "
                              "0.1,1,10): how models/suite.py's FORCE_L2 was chosen, on the validation period only")
     args = parser.parse_args(argv)
-    grid = [float(v) for v in args.l2_grid.split(",") if v]
-    for l2 in grid:
-        suite.COUNT_RECIPES[f"hawkes_nb_forces_l2_{l2:g}"] = suite.Recipe(
-            lambda h, c, l2=l2: SelfExcitingNB(h, c, modifiers=(suite.FORCE_TERMS,), l2=l2,
-                                               dispersion=suite.SELF_EXCITING_ALPHA, name=f"hawkes_nb_forces_l2_{l2:g}"))
-    variants = tuple(f"hawkes_nb_forces_l2_{l2:g}" for l2 in grid)
+    grid = {f"hawkes_nb_forces_l2_{float(v):g}": float(v) for v in args.l2_grid.split(",") if v}
+    variants = tuple(grid)
     t0 = time.perf_counter()
     table = build_table(UCDP, FORECAST_WEEK)
     gazetteer = Gazetteer.load("MLI")
-    specs = [suite.count_spec(n, h, table.specs) for h in HORIZONS
-             for n in (*suite.BASELINES, *PAIRS["count"], *variants)]
+    catalog = catalog_specs(table.specs)
+    specs = [suite.count_spec(n, h, table.specs) for h in HORIZONS for n in (*suite.BASELINES, *PAIRS["count"])]
+    specs += [ModelSpec(name, "count", h, partial(SelfExcitingNB, h, catalog, modifiers=(suite.FORCE_TERMS,), l2=l2,
+                                                  dispersion=suite.SELF_EXCITING_ALPHA, name=name))
+              for h in HORIZONS for name, l2 in grid.items()]
     specs += [suite.hazard_spec(n, HAZARD_HORIZON, table.specs) for n in ("base_rate", *PAIRS["hazard"])]
     report: dict = {"command": " ".join([".venv/bin/python", "bench/forces_ucdp.py", *(argv or sys.argv[1:])]),
                     "near_weeks": NEAR_WEEKS, "periods": {}}

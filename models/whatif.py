@@ -35,18 +35,21 @@ def changed_inputs(baseline: pd.DataFrame, scenario: pd.DataFrame, columns: list
     return pd.DataFrame(~np.isclose(a, b, equal_nan=True), index=baseline.index, columns=columns)
 
 
-def visibility(baseline: pd.DataFrame, scenario: pd.DataFrame, models: Mapping[str, object]) -> dict[str, list[str]]:
+def changed_columns(baseline: pd.DataFrame, scenario: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The ``columns`` whose value the scenario changes in some row."""
+    moved = changed_inputs(baseline, scenario, columns).any(axis=0)
+    return [c for c in columns if moved[c]]
+
+
+def visibility(baseline: pd.DataFrame, scenario: pd.DataFrame, models: Mapping[str, object],
+               force_columns: list[str]) -> dict[str, list[str]]:
     """For each model (name -> fitted model with ``input_columns()``), the input columns the scenario changes
-    somewhere. Raises ScenarioInvisible when no model sees any change, naming what changed."""
-    seen = {}
-    for name, model in models.items():
-        cols = [c for c in model.input_columns() if c in baseline.columns]
-        moved = changed_inputs(baseline, scenario, cols).any(axis=0)
-        seen[name] = [c for c in cols if moved[c]]
+    somewhere. Raises ScenarioInvisible when no model sees any change, naming which of ``force_columns`` (the
+    catalog's force features) changed."""
+    seen = {name: changed_columns(baseline, scenario, [c for c in model.input_columns() if c in baseline.columns])
+            for name, model in models.items()}
     if not any(seen.values()):
-        features = [c for c in baseline.columns if c.startswith("ff_") and c in scenario.columns]
-        moved = changed_inputs(baseline, scenario, features).any(axis=0)
-        changed = [c for c in features if moved[c]] or ["none"]
+        changed = changed_columns(baseline, scenario, force_columns) or ["none"]
         raise ScenarioInvisible(
             "no fitted model reads a feature this scenario changes, so its forecasts would equal the baseline's "
             f"(features the scenario changes: {', '.join(changed)}; models: {', '.join(models)}): fit a force-aware "
@@ -55,13 +58,12 @@ def visibility(baseline: pd.DataFrame, scenario: pd.DataFrame, models: Mapping[s
     return seen
 
 
-def unseen_changes(baseline: pd.DataFrame, scenario: pd.DataFrame, seen: dict[str, list[str]]) -> list[str]:
-    """Force features (``ff_*``) the scenario changes that no model reads (a kind with no model term, or no
-    history to estimate one): their effect is not in the scenario's forecasts."""
-    features = [c for c in baseline.columns if c.startswith("ff_") and c in scenario.columns]
-    moved = changed_inputs(baseline, scenario, features).any(axis=0)
+def unseen_changes(baseline: pd.DataFrame, scenario: pd.DataFrame, seen: dict[str, list[str]],
+                   force_columns: list[str]) -> list[str]:
+    """The ``force_columns`` the scenario changes that no model reads (a kind with no model term, or no history
+    to estimate one): their effect is not in the scenario's forecasts."""
     read = {c for cols in seen.values() for c in cols}
-    return [c for c in features if moved[c] and c not in read]
+    return [c for c in changed_columns(baseline, scenario, force_columns) if c not in read]
 
 
 def scenario_forecasts(baseline: pd.DataFrame, scenario: pd.DataFrame, counts: Mapping[int, object],

@@ -90,7 +90,7 @@ def _vigie_version() -> str:
         return "unknown"
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def template_records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts with plain Python values and None for nulls (what the template iterates over)."""
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
@@ -181,8 +181,8 @@ def map_view(rows: pd.DataFrame, districts: gpd.GeoDataFrame) -> dict:
     return {
         "width": width,
         "height": height,
-        "districts": _records(merged[["district_code", "path", "fill", "tooltip", "tier"]]),
-        "labels": _records(top[["label_x", "label_y", "rank"]].astype({"rank": "int64"})),
+        "districts": template_records(merged[["district_code", "path", "fill", "tooltip", "tier"]]),
+        "labels": template_records(top[["label_x", "label_y", "rank"]].astype({"rank": "int64"})),
         "legend": legend,
     }
 
@@ -231,7 +231,7 @@ def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N) ->
         "p_any": _fmt(top["p_any_violence_4w"], "{:.0%}"),
         "events_next_week": top["events_next_week"],
     })
-    records = _records(table)
+    records = template_records(table)
     for record, drivers in zip(records, _drivers(top).tolist()):
         record["drivers"] = drivers
     return records
@@ -260,7 +260,7 @@ def changes_view(rows: pd.DataFrame, previous: pd.DataFrame | None, horizon: int
     now, before = merged["tier"].map(level), merged["prev_tier"].map(level)
 
     def table(part: pd.DataFrame) -> list[dict]:
-        return _records(pd.DataFrame({
+        return template_records(pd.DataFrame({
             "district": part["district_name"],
             "region": part["admin1_name"],
             "previous": _fmt(part["prev_score"], "{:.1f}"),
@@ -303,7 +303,7 @@ def violence_view(recent_violence: pd.DataFrame, n: int = TOP_N) -> dict:
     return {
         "available": not active.empty,
         "has_region": "admin1_name" in frame.columns,
-        "rows": _records(ranked[columns]),
+        "rows": template_records(ranked[columns]),
         "totals": totals,
         "n_districts_4w": int((frame["events_4w"] > 0).sum()),
     }
@@ -341,7 +341,7 @@ def skill_view(skill: pd.DataFrame | None) -> dict:
     has_baseline = "baseline" in frame.columns
     if has_baseline:
         table["baseline"] = frame["baseline"].astype(object).where(frame["baseline"].notna(), "\u2014")
-    return {"available": True, "rows": _records(table), "has_baseline": has_baseline}
+    return {"available": True, "rows": template_records(table), "has_baseline": has_baseline}
 
 
 def freshness_view(freshness: dict, data_cutoff: date) -> dict:
@@ -410,7 +410,7 @@ def forces_view(forces: dict | None, week: date) -> dict | None:
             "sentences": list(forces["sentences"]), "caveat": forces["caveat"]}
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=True,
@@ -478,7 +478,7 @@ def render_report(
         "published_at": _as_text_time(first["published_at"]),
         "vigie_version": _vigie_version(),
     }
-    return _environment().get_template("report.html.j2").render(**context)
+    return template_environment().get_template("report.html.j2").render(**context)
 
 
 def recent_violence_table(table, districts: pd.DataFrame) -> pd.DataFrame:

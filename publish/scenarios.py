@@ -16,13 +16,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from features.forces import FAMILY_EVENTS, FAMILY_PRESENCE
 from models import whatif
 from publish.report import (
     COUNTRY_NAMES,
     SOURCE_ATTRIBUTION,
-    _environment,
-    _records,
     district_svg_paths,
+    template_environment,
+    template_records,
 )
 from publish.schema import SCENARIO_COLUMNS, validate_scenario_scores
 
@@ -74,14 +75,14 @@ def maps_view(rows: pd.DataFrame, districts: gpd.GeoDataFrame, horizon: int = MA
         idx = np.searchsorted(edges, values.fillna(0).to_numpy(), side="right")
         fills = np.asarray(LEVEL_COLOURS, dtype=object)[np.minimum(idx, len(LEVEL_COLOURS) - 1)]
         tips = part["district_name"].astype(object) + ": " + values.map("{:.2f}".format) + " expected events"
-        view[key] = _records(pd.DataFrame({"path": part["path"], "fill": fills, "tooltip": tips}))
+        view[key] = template_records(pd.DataFrame({"path": part["path"], "fill": fills, "tooltip": tips}))
     change = part["expected_events_change"].fillna(0.0)
     scale = max(float(change.abs().max()), NO_CHANGE_EVENTS)
     level = np.where(change.abs() < NO_CHANGE_EVENTS, 2,
                      np.where(change < 0, np.where(change < -scale / 2, 0, 1), np.where(change > scale / 2, 4, 3)))
     tips = (part["district_name"].astype(object) + ": " + change.map("{:+.2f}".format) + " events (90% CI "
             + part["change_lo90"].map("{:+.2f}".format) + " to " + part["change_hi90"].map("{:+.2f}".format) + ")")
-    view["change"] = _records(pd.DataFrame({"path": part["path"], "fill": np.asarray(CHANGE_COLOURS, dtype=object)[level],
+    view["change"] = template_records(pd.DataFrame({"path": part["path"], "fill": np.asarray(CHANGE_COLOURS, dtype=object)[level],
                                             "tooltip": tips}))
     lows = [0.0, *edges]
     view["level_legend"] = [{"colour": c, "label": f"≥ {lo:.2f}"} for c, lo in zip(LEVEL_COLOURS, lows)]
@@ -99,7 +100,7 @@ def top_changes(rows: pd.DataFrame, horizon: int = MAP_HORIZON, n: int = TOP_CHA
     part = rows[rows["horizon_weeks"] == horizon].copy()
     part = part.reindex(part["expected_events_change"].abs().sort_values(ascending=False, kind="stable").index)
     part = part[part["expected_events_change"].abs() >= NO_CHANGE_EVENTS].head(n)
-    return _records(pd.DataFrame({
+    return template_records(pd.DataFrame({
         "district": part["district_name"] + " (" + part["admin1_name"] + ")",
         "baseline": part["expected_events_baseline"].map("{:.2f}".format),
         "scenario": part["expected_events_scenario"].map("{:.2f}".format),
@@ -115,7 +116,7 @@ def evidence_view(evidence: pd.DataFrame | None) -> list[dict]:
     if evidence is None or evidence.empty:
         return []
     pooled = evidence[evidence["group"] == "pooled"]
-    return _records(pd.DataFrame({
+    return template_records(pd.DataFrame({
         "scope": pooled["scope"], "window": pooled["window_weeks"].astype(int).astype(str) + " weeks",
         "irr": pooled["irr"].map("{:.2f}".format),
         "interval": pooled["ci_low"].map("{:.2f}".format) + "–" + pooled["ci_high"].map("{:.2f}".format),
@@ -139,7 +140,7 @@ def render_scenario_report(rows: pd.DataFrame, districts: gpd.GeoDataFrame, scen
         "attribution": SOURCE_ATTRIBUTION.get(source, source), "simulated": source == "simulated",
         "n_districts": int(rows["district_code"].nunique()),
     }
-    return _environment().get_template("scenario.html.j2").render(**context)
+    return template_environment().get_template("scenario.html.j2").render(**context)
 
 
 
@@ -162,14 +163,15 @@ def score_scenario(baseline, changed, fitted: dict, districts: pd.DataFrame, sce
     hazard_slot, hazard = next((slot, f) for slot, f in fitted.items() if slot.kind == "hazard")
     b = model_rows(hazard.model, baseline, baseline.forecast_rows())
     c = model_rows(hazard.model, changed, changed.forecast_rows())
-    seen = whatif.visibility(b, c, {slot.label: f.model for slot, f in fitted.items()})
+    force = [s.name for s in baseline.specs if s.family in (FAMILY_PRESENCE, FAMILY_EVENTS)]
+    seen = whatif.visibility(b, c, {slot.label: f.model for slot, f in fitted.items()}, force)
     forecasts = whatif.scenario_forecasts(b, c, {slot.horizon: f.model for slot, f in counts.items()}, hazard.model,
                                           hazard_horizon=hazard_slot.horizon)
     rows = scenario_rows(forecasts, districts, scenario=scenario, week_start=baseline.forecast_week,
                          country_iso3=country_iso3, event_source=event_source, run_id=run_id,
                          count_model=_model_label(next(iter(counts.values()))), hazard_model=_model_label(hazard),
                          published_at=published_at)
-    return rows, seen, whatif.unseen_changes(b, c, seen)
+    return rows, seen, whatif.unseen_changes(b, c, seen, force)
 
 
 def unseen_note(unseen: list[str]) -> list[str]:

@@ -326,6 +326,31 @@ def _check_one_publication(raw: pd.DataFrame, out: pd.DataFrame) -> None:
     _fail(raw, "district_code", dup, "duplicate (district_code, horizon_weeks) in the frame")
 
 
+def _typed(frame: pd.DataFrame, columns: dict[str, tuple[str, str]], schema: str,
+           empty: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` (index reset) and its ``columns``, in order, cast to their types; refuses missing, unknown or
+    duplicate columns, no rows (``empty``), values of the wrong type and nulls in NOT NULL columns."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        _fail(frame, missing[0], None, f"missing column (missing: {', '.join(missing)})")
+    unknown = [str(name) for name in frame.columns if name not in columns]
+    if unknown:
+        _fail(frame, unknown[0], None, f"unknown column (not in the {schema} schema: {', '.join(unknown)})")
+    if frame.columns.duplicated().any():
+        _fail(frame, None, None, "duplicate column names")
+    if len(frame) == 0:
+        _fail(frame, None, None, f"{empty}: the frame has no rows")
+    raw = frame.reset_index(drop=True)
+    out = pd.DataFrame({name: _CONVERTERS[_sql_type(kind)](raw, name) for name, (kind, _) in columns.items()},
+                       index=raw.index)
+    for name, (kind, _) in columns.items():
+        if kind.endswith("NOT NULL"):
+            _fail(raw, name, out[name].isna(), "null in a required column")
+    return raw, out
+
+
 def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Check a frame of one (country, week) publish and return it with SCORE_COLUMNS, in order, cast to their dtypes.
 
@@ -333,24 +358,7 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     missing or unknown columns, values of the wrong type, nulls in required columns, out-of-range values,
     more than one country/week/run in the frame, or duplicate districts.
     """
-    if not isinstance(scores, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(scores).__name__}")
-    missing = [name for name in SCORE_COLUMNS if name not in scores.columns]
-    if missing:
-        _fail(scores, missing[0], None, f"missing column (missing: {', '.join(missing)})")
-    unknown = [str(name) for name in scores.columns if name not in SCORE_COLUMNS]
-    if unknown:
-        _fail(scores, unknown[0], None, f"unknown column (not in the score schema: {', '.join(unknown)})")
-    if scores.columns.duplicated().any():
-        _fail(scores, None, None, "duplicate column names")
-    if len(scores) == 0:
-        _fail(scores, None, None, "nothing to publish: the frame has no rows")
-    raw = scores.reset_index(drop=True)
-    out = pd.DataFrame(
-        {name: _CONVERTERS[_sql_type(kind)](raw, name) for name, (kind, _) in SCORE_COLUMNS.items()}, index=raw.index
-    )
-    for name in required_columns():
-        _fail(raw, name, out[name].isna(), "null in a required column")
+    raw, out = _typed(scores, SCORE_COLUMNS, "score", "nothing to publish")
     _check_ranges(raw, out)
     _check_one_publication(raw, out)
     return out
@@ -401,19 +409,7 @@ def validate_scenario_scores(rows: pd.DataFrame) -> pd.DataFrame:
     missing or unknown columns, wrong types, nulls, horizons, probabilities outside [0, 1], negative expected
     counts, an interval of the change that does not hold the change, several scenarios or weeks, duplicate rows.
     """
-    missing = [name for name in SCENARIO_COLUMNS if name not in rows.columns]
-    if missing:
-        _fail(rows, missing[0], None, f"missing column (missing: {', '.join(missing)})")
-    unknown = [str(name) for name in rows.columns if name not in SCENARIO_COLUMNS]
-    if unknown:
-        _fail(rows, unknown[0], None, f"unknown column (not in the scenario schema: {', '.join(unknown)})")
-    if len(rows) == 0:
-        _fail(rows, None, None, "nothing to write: the frame has no rows")
-    raw = rows.reset_index(drop=True)
-    out = pd.DataFrame({name: _CONVERTERS[_sql_type(kind)](raw, name) for name, (kind, _) in SCENARIO_COLUMNS.items()},
-                       index=raw.index)
-    for name, (kind, _) in SCENARIO_COLUMNS.items():
-        _fail(raw, name, out[name].isna(), "null in a required column")
+    raw, out = _typed(rows, SCENARIO_COLUMNS, "scenario", "nothing to write")
     _fail(raw, "horizon_weeks", ~out["horizon_weeks"].isin(HORIZONS), lambda v: f"{v!r} is not one of {HORIZONS}")
     _fail(raw, "event_source", ~out["event_source"].isin(EVENT_SOURCES), lambda v: f"{v!r} is not one of {EVENT_SOURCES}")
     _fail(raw, "week_start", out["week_start"].dt.dayofweek != 0, lambda v: f"{_describe(v)} is not a Monday")

@@ -12,13 +12,13 @@ from matplotlib.figure import Figure
 from models.event_study import (
     CLUSTERED,
     MODEL_BASED,
-    _poisson_fe,
     event_study,
     exposure,
     hazard_ratios,
     sentences,
     window_effects,
 )
+from models.poisson_fe import poisson_fe
 from publish.figures import event_study_figure
 
 START = pd.Timestamp("2019-01-07")  # a Monday
@@ -85,7 +85,7 @@ def test_the_concentrated_poisson_fit_equals_statsmodels_with_dummies():
     design = np.hstack([X, dummies])
     clustered = sm.GLM(y, design, family=sm.families.Poisson()).fit(cov_type="cluster", cov_kwds={"groups": d}, tol=1e-12)
     scaled = sm.GLM(y, design, family=sm.families.Poisson()).fit(scale="X2", tol=1e-12)
-    ours = _poisson_fe(y, X, d, t, d)
+    ours = poisson_fe(y, X, d, t, d)
     np.testing.assert_allclose(ours.beta, clustered.params[:3], rtol=1e-6)
     np.testing.assert_allclose(np.sqrt(np.diag(ours.cov_cluster)), clustered.bse[:3], rtol=1e-5)
     np.testing.assert_allclose(np.sqrt(np.diag(ours.cov_model)), scaled.bse[:3], rtol=1e-5)

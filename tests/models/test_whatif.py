@@ -71,6 +71,8 @@ def test_a_scenario_that_no_model_reads_is_refused(fitted):
     model, X = fitted
     rows = X.head(5).assign(ff_other_bases=0.0)
     changed = rows.assign(ff_other_bases=1.0)
-    assert visibility(rows, rows.assign(**{BASE.name: 1 - rows[BASE.name]}), {"count": model})["count"] == [BASE.name]
+    force = [BASE.name, "ff_other_bases"]
+    assert visibility(rows, rows.assign(**{BASE.name: 1 - rows[BASE.name]}), {"count": model}, force)["count"] == [
+        BASE.name]
     with pytest.raises(ScenarioInvisible, match="ff_other_bases"):
-        visibility(rows, changed, {"count": model, "hazard": Hazard()})
+        visibility(rows, changed, {"count": model, "hazard": Hazard()}, force)
