@@ -56,7 +56,7 @@ def backtest_flow(
     known, table = build_features_flow(settings, gazetteer, forecast_week, sources)
     result = backtest(table, settings, start=start_week, end=end_week, horizons=horizons, origin_every=origin_every,
                       refit_every=refit_every, count_candidates=count_candidates, hazard_candidates=hazard_candidates)
-    tables = backtest_tables(result)
+    tables = backtest_tables(result, settings)
     paths = write_backtest_outputs(tables, settings, start=start_week, end=end_week)
     simulated = is_simulated(sources)
     run_id = log_backtest_run(result, tables, table, known, settings, start=start_week, end=end_week, horizons=horizons,

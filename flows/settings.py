@@ -47,10 +47,11 @@ class Training(BaseModel):
     max_champion_age_weeks: int = Field(13, description="Never score with a champion whose data ended this many weeks or more before the forecast week: retrain (auto) or refuse (--retrain never).")
     selection_weeks: int = Field(26, description="Walk-forward origins (weekly) used to pick the challenger and decide promotion.")
     selection_refit_every: int = Field(13, description="Refit cadence (in origins) inside the selection backtest.")
-    count_candidates: tuple[str, ...] = Field(("hawkes_nb", "hawkes_nb_forces", "lgbm_boost"), description="Count recipes of models/suite.py the selection backtest compares.")
+    count_candidates: tuple[str, ...] = Field(("pool_hawkes_forces_imapa", "hawkes_nb", "lgbm_boost"), description="Count recipes of models/suite.py the selection backtest compares.")
     hazard_candidates: tuple[str, ...] = Field(("hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces"), description="Hazard recipes of models/suite.py.")
     min_gain_vs_champion: float = Field(0.0, description="Relative CRPS/Brier gain a challenger needs over the champion.")
     min_skill_vs_baseline: float = Field(0.0, description="Relative skill a challenger needs over the best baseline.")
+    stability_level: float = Field(0.90, gt=0.0, lt=1.0, description="Stable champions: a recipe other than the champion's is chosen only when the lower end of this bootstrap interval (over the selection origins) of its gain on the champion's recipe is above min_gain_vs_champion; otherwise the champion's recipe is retrained.")
     history_weeks: int = Field(52, description="Weeks of events before panel_start used only to fill feature windows.")
     min_major_attack_weeks: int = Field(100, description="Refuse to train when the training rows hold fewer district-weeks with a major attack (about ten per hazard covariate).")
 

@@ -212,7 +212,8 @@ def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo
     return decide_slots(result.metrics, champions, table.forecast_week, table.feature_names,
                         candidates={"count": tr.count_candidates, "hazard": tr.hazard_candidates},
                         max_age_weeks=tr.max_champion_age_weeks, min_gain_vs_champion=tr.min_gain_vs_champion,
-                        min_skill_vs_baseline=tr.min_skill_vs_baseline, sources=sources)
+                        min_skill_vs_baseline=tr.min_skill_vs_baseline, sources=sources,
+                        per_origin=result.per_origin, stability_level=tr.stability_level)
 
 
 @task(name="fit-challengers")
@@ -243,7 +244,8 @@ def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedS
     importance = summary.importances(fitted)
     tracking.log_to_run(run_id, **summary.training_log(
         result, decisions, decided, table, reason, ratios, importance,
-        figures=[figures.backtest_figures(result), figures.importance_figures(importance, settings.registered_names())]))
+        figures=[figures.backtest_figures(result), figures.importance_figures(importance, settings.registered_names())],
+        tiers=settings.tiers.thresholds()))
 
 
 @task(name="write-skill")
@@ -363,8 +365,8 @@ def backtest(table: FeatureTable, settings: Settings, *, start: pd.Timestamp, en
 
 
 @task(name="backtest-tables")
-def backtest_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
-    return summary.backtest_tables(result)
+def backtest_tables(result: BacktestResult, settings: Settings) -> dict[str, pd.DataFrame]:
+    return summary.backtest_tables(result, settings.tiers.thresholds())
 
 
 @task(name="write-backtest-outputs")

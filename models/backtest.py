@@ -29,6 +29,7 @@ from models.metrics import (
     quantile_column,
     reliability_table,
     skill_table,
+    tier_calibration,
 )
 from models.protocol import Model
 
@@ -45,7 +46,8 @@ class ModelSpec:
     fitted on weekly rows uses ``fit_horizon=1``. Evaluation always uses the target of ``horizon``.
     ``history_weeks``: the lag columns ``{measure}_lag1 .. _lag{history_weeks}`` the model reads (the
     ``history_weeks`` of the model ``factory`` builds; :mod:`models.suite` fills it from the model class), so
-    the engine attaches them without building a model.
+    the engine attaches them without building a model; ``history_measure`` is the panel measure of those
+    columns (the models' ``history_measure``).
     """
 
     name: str
@@ -54,6 +56,7 @@ class ModelSpec:
     factory: Callable[[], Model]
     fit_horizon: int | None = None
     history_weeks: int = 0
+    history_measure: str = MEASURE
 
     @property
     def training_horizon(self) -> int:
@@ -111,6 +114,25 @@ class BacktestResult:
     def skill(self, baselines: Sequence[str], metric: str = "crps", **kwargs) -> pd.DataFrame:
         """Skill against the best of ``baselines`` per horizon, bootstrap over origins (see metrics.skill_table)."""
         return skill_table(self.per_origin, baselines, metric, **kwargs)
+
+    def hazard_skill(self, baselines: Sequence[str], **kwargs) -> pd.DataFrame:
+        """Brier skill of the hazard models against the best of the hazard ``baselines`` (e.g. the naive
+        district-history rule), bootstrap over origins; count models' P(N >= 1) is another event and left out."""
+        hazards = self.predictions.loc[self.predictions["kind"] == "hazard", "model"].unique()
+        per_origin = self.per_origin[self.per_origin["model"].isin(hazards)]
+        if per_origin.empty:
+            return pd.DataFrame(columns=["horizon", "model", "baseline", "metric", "score", "baseline_score", "skill",
+                                         "skill_lower", "skill_upper"])
+        return skill_table(per_origin, baselines, "brier", **kwargs)
+
+    def tiers(self, thresholds: Sequence[float]) -> pd.DataFrame:
+        """Calibration of each hazard model's risk tiers (thresholds on the 0-100 scale): model, horizon and the
+        columns of :func:`models.metrics.tier_calibration`."""
+        hazards = self.predictions[self.predictions["kind"] == "hazard"]
+        parts = [tier_calibration(g["p_event"].to_numpy(), g["event"].to_numpy(), thresholds).assign(model=m, horizon=h)
+                 for (m, h), g in hazards.groupby(["model", "horizon"], sort=True)]
+        columns = ["model", "horizon", *tier_calibration([], [], thresholds).columns]
+        return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
     def reliability(self, n_bins: int = 10) -> pd.DataFrame:
         """Calibration of p_event per model and horizon: model, horizon and the columns of
@@ -189,13 +211,15 @@ def _target(spec: ModelSpec, horizon: int, measure: str) -> str:
 
 
 def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: BacktestConfig) -> pd.DataFrame:
-    """The table's frame with the lag columns the models need (the largest ``history_weeks`` of the specs) and
+    """The table's frame with the lag columns the models need (per history measure, the largest
+    ``history_weeks`` of the specs reading it) and
     the ``active`` flag of each row (a violent event in the ``active_weeks`` weeks before week_start), sorted by
     week_start (districts in table order within a week), RangeIndex."""
     frame = table.frame
-    weeks = max((spec.history_weeks for spec in specs), default=0)
-    if weeks:
-        frame = attach_history(table, frame, weeks, config.measure)
+    for measure in sorted({spec.history_measure for spec in specs}):
+        weeks = max(spec.history_weeks for spec in specs if spec.history_measure == measure)
+        if weeks:
+            frame = attach_history(table, frame, weeks, measure)
     recent = past_sum(table.panel.measures[MEASURE], config.active_weeks)  # (n_districts, n_weeks), panel order
     lookup = pd.Series(recent.ravel() > 0, index=pd.MultiIndex.from_frame(table.panel.long_index()))
     key = pd.MultiIndex.from_arrays([frame["district_code"].astype("string"), frame["week_start"]])

@@ -272,6 +272,37 @@ class HazardBaseRate(HazardModel):
         return self.district_rate_.reindex(codes).fillna(self.rate_).to_numpy(np.float64)
 
 
+class DistrictHistoryRule(HazardModel):
+    """The naive district-history rule: P(a major attack within ``horizon`` weeks) = the share of the
+    district's ``horizon``-week windows inside its last ``weeks`` weeks (the weeks 1 .. ``weeks`` before
+    week_start; ``weeks - horizon + 1`` overlapping windows) that held a major attack. It reads the
+    ``major_attacks`` lag columns of :func:`attach_history`; nothing is fitted. The bar a risk score must
+    clear to say more than the district's own recent history.
+    """
+
+    history_measure = "major_attacks"
+
+    def __init__(self, horizon: int, weeks: int = 52, name: str = "district_history"):
+        if not 1 <= horizon <= weeks:
+            raise ValueError(f"need 1 <= horizon <= weeks, got {horizon} and {weeks}")
+        self.horizon = int(horizon)
+        self.history_weeks = int(weeks)
+        self.name = name
+
+    def input_columns(self) -> list[str]:
+        return history_columns(self.history_weeks, self.history_measure)
+
+    def fit(self, X: pd.DataFrame, event: np.ndarray) -> "DistrictHistoryRule":
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        lags = lag_matrix(X, self.history_weeks, self.history_measure) >= 1
+        cs = np.concatenate([np.zeros((len(X), 1)), np.cumsum(lags, axis=1)], axis=1)
+        n = self.history_weeks - self.horizon + 1
+        windows = cs[:, self.horizon: self.horizon + n] - cs[:, :n]
+        return (windows > 0).mean(axis=1)
+
+
 # ---------------------------------------------------------------------------------------------- peers
 #
 # statsforecast's intermittent-demand models (TSB, CrostonSBA, ADIDA, IMAPA), re-written on numpy arrays

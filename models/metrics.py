@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.distributions import CountDistribution
@@ -97,6 +98,36 @@ def reliability_table(p: np.ndarray, event: np.ndarray, n_bins: int = 10) -> pd.
                          "mean_predicted": mean_p, "observed_frequency": freq, "count": count})
 
 
+def tier_calibration(p: np.ndarray, event: np.ndarray, thresholds: Sequence[float],
+                     names: Sequence[str] = ("low", "elevated", "high", "severe"), level: float = 0.90) -> pd.DataFrame:
+    """Is each risk tier calibrated? Rows are binned by the tier of their probability ``p`` (a probability
+    at or above ``thresholds[k]`` / 100 takes tier k + 1; thresholds on the 0-100 risk-score scale) and each
+    tier's observed event rate is compared with its bounds.
+
+    Columns: tier, lower, upper (probability bounds), count, events, mean_predicted, observed_rate, its
+    Wilson ``level`` interval (observed_lower, observed_upper), and ``within``: the observed rate lies inside
+    the tier's bounds; ``consistent``: the Wilson interval overlaps them (NaN / False for an empty tier).
+    """
+    p = np.asarray(p, float)
+    e = np.asarray(event, float)
+    edges = np.array([0.0, *(np.asarray(thresholds, float) / 100.0), 1.0 + 1e-12])
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    k = len(edges) - 1
+    count = np.bincount(idx, minlength=k).astype(float)
+    events = np.bincount(idx, weights=e, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(idx, weights=p, minlength=k) / count
+        rate = events / count
+        z = stats.norm.ppf(0.5 + level / 2.0)
+        centre = (rate + z**2 / (2 * count)) / (1 + z**2 / count)
+        half = z * np.sqrt(rate * (1 - rate) / count + z**2 / (4 * count**2)) / (1 + z**2 / count)
+    lower, upper = edges[:-1], np.minimum(edges[1:], 1.0)
+    return pd.DataFrame({"tier": list(names)[:k], "lower": lower, "upper": upper, "count": count, "events": events,
+                         "mean_predicted": mean_p, "observed_rate": rate, "observed_lower": centre - half,
+                         "observed_upper": centre + half, "within": (rate >= lower) & (rate < edges[1:]),
+                         "consistent": (centre + half >= lower) & (centre - half < edges[1:])})
+
+
 # ---------------------------------------------------------------------------------------------- intervals and tails
 
 
@@ -107,6 +138,23 @@ def interval_coverage(lower: np.ndarray, upper: np.ndarray, y: np.ndarray, mask:
     if mask is not None:
         inside = inside[np.asarray(mask, bool)]
     return float(inside.mean()) if inside.size else float("nan")
+
+
+def pit_coverage(pit: np.ndarray, level: float, mask: np.ndarray | None = None) -> float:
+    """Share of rows (within ``mask``) whose randomised PIT lies in the central ``level`` band
+    [(1 - level) / 2, (1 + level) / 2]: the coverage of a central interval of a *continuous* forecast with the
+    same calibration. For counts it is the honest calibration figure: the plain inclusive coverage of
+    [q_lo, q_hi] (:func:`interval_coverage`) is at least ``level`` by construction for a calibrated forecast and
+    much more where the mass sits on a few counts (a district expecting 0 or 1 events has [0, 1] as its 80%
+    interval, which holds 95% of outcomes); the randomised PIT spreads each count's probability over its step
+    of the CDF, so that a calibrated forecast's PIT is uniform and this share is ``level``."""
+    pit = np.asarray(pit, float)
+    if mask is not None:
+        pit = pit[np.asarray(mask, bool)]
+    if pit.size == 0:
+        return float("nan")
+    tail = (1.0 - level) / 2.0
+    return float(np.mean((pit >= tail) & (pit <= 1.0 - tail)))
 
 
 def missed_escalation_rate(mean: np.ndarray, y: np.ndarray, observed_above: float = 10.0,
@@ -154,7 +202,8 @@ def summarize(rows: pd.DataFrame) -> pd.Series:
 
     Count rows (``mean`` not NaN) get crps, mae, rmse, log_score, the 50% and 90% central-interval
     coverages on active rows (``active``: any violent event in the 52 weeks before the origin),
-    missed_escalation and pit_mean; every row gets the binary metrics of (p_event, event): brier, log_loss,
+    missed_escalation and pit_mean, and the PIT coverages of the central 80% and 90% intervals on active rows
+    (:func:`pit_coverage`); every row gets the binary metrics of (p_event, event): brier, log_loss,
     average_precision, roc_auc, plus n_rows, n_origins and event_rate.
     """
     y = rows["y"].to_numpy(float)
@@ -169,7 +218,10 @@ def summarize(rows: pd.DataFrame) -> pd.Series:
         out |= {"crps": float(rows["crps"].mean()), "mae": mae(mean, y), "rmse": rmse(mean, y),
                 "log_score": float(rows["log_score"].mean()),
                 "coverage50_active": interval_coverage(rows["q25"], rows["q75"], y, active),
+                "coverage80_active": interval_coverage(rows["q10"], rows["q90"], y, active),
                 "coverage90_active": interval_coverage(rows["q05"], rows["q95"], y, active),
+                "pit_coverage80_active": pit_coverage(rows["pit"], 0.80, active),
+                "pit_coverage90_active": pit_coverage(rows["pit"], 0.90, active),
                 "missed_escalation": missed_escalation_rate(mean, y), "pit_mean": float(rows["pit"].mean())}
     return pd.Series(out, dtype=np.float64)
 

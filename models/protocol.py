@@ -5,7 +5,7 @@ Every model, baselines included, is a :class:`CountModel` or a :class:`HazardMod
 
 * ``name`` and ``horizon`` (weeks);
 * ``history_weeks``: how many weekly lag columns ``{measure}_lag1 .. {measure}_lag{history_weeks}`` it reads
-  (0 = none); the pipeline attaches them (:func:`models.baselines.attach_history`) before fitting and
+  (0 = none), ``measure`` being its ``history_measure`` (default ``violent_events``); the pipeline attaches them (:func:`models.baselines.attach_history`) before fitting and
   predicting, and never asks the model anything else about its inputs;
 * :meth:`Model.input_columns`: the feature-table columns it reads (after ``fit``: exactly those that
   ``predict`` reads; before: the ones it was asked to read, possibly empty when it chooses at fit time);
@@ -41,6 +41,8 @@ class Model(ABC):
     horizon: int
     #: Lag columns ``{measure}_lag1 .. _lag{history_weeks}`` the model reads (0 = none). Instances may override.
     history_weeks: int = 0
+    #: The panel measure of those lag columns.
+    history_measure: str = "violent_events"
 
     @abstractmethod
     def input_columns(self) -> list[str]:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from features.panel import monday_on_or_before
 from models.backtest import BacktestConfig
+from models.metrics import bootstrap_skill
 from models.promotion import PromotionRule, decide
 from models.slots import Slot
 from models.suite import BASELINES, HAZARD_BASELINES
@@ -146,11 +147,25 @@ def slot_scores(metrics: pd.DataFrame, slot: Slot) -> dict[str, float]:
     return values[np.isfinite(values)].to_dict()
 
 
+def slot_origin_scores(per_origin: pd.DataFrame, slot: Slot, models: Sequence[str]) -> pd.DataFrame:
+    """Per-origin mean of ``slot``'s metric (rows: origins, columns: those of ``models`` that were scored at
+    the slot's horizon), from :attr:`models.backtest.BacktestResult.per_origin`."""
+    rows = per_origin[(per_origin["horizon"] == slot.horizon) & per_origin["model"].isin(list(models))]
+    return rows.pivot_table(index="origin", columns="model", values=slot.metric)
+
+
 def decide_slot(scores: Mapping[str, float], slot: Slot, *, candidates: Sequence[str], baselines: Sequence[str],
                 champion: ChampionInfo | None, champion_usable: bool, min_gain_vs_champion: float = 0.0,
-                min_skill_vs_baseline: float = 0.0) -> SlotDecision:
+                min_skill_vs_baseline: float = 0.0, origin_scores: pd.DataFrame | None = None,
+                stability_level: float = 0.90, n_boot: int = 1000) -> SlotDecision:
     """Pick ``slot``'s challenger among ``candidates`` and decide its promotion (see the module doc); the margins
-    are relative (0.01: 1% better than the champion's recipe / the best baseline on the same origins)."""
+    are relative (0.01: 1% better than the champion's recipe / the best baseline on the same origins).
+
+    Stable champions: with ``origin_scores`` (per-origin scores of the selection backtest,
+    :func:`slot_origin_scores`), a recipe other than the usable champion's becomes the challenger only when
+    the lower end of the ``stability_level`` bootstrap interval (over origins) of its gain on the champion's
+    recipe is above ``min_gain_vs_champion``; otherwise the champion's recipe is retrained on the newer data
+    (and still has to beat the best baseline)."""
     base = [b for b in baselines if b in scores]
     if not base:
         raise ValueError(f"{slot}: no baseline has a finite {slot.metric} in the selection backtest")
@@ -158,10 +173,23 @@ def decide_slot(scores: Mapping[str, float], slot: Slot, *, candidates: Sequence
     best = min(pool, key=scores.__getitem__)
     best_base = min(scores[b] for b in base)
     champ_recipe = champion.recipe if champion is not None and champion_usable else None
+    reasons: list[str] = []
+    numbers: dict[str, float] = {}
+    if origin_scores is not None and champ_recipe in scores and champ_recipe != best:
+        both = origin_scores[[best, champ_recipe]].dropna()
+        gain, lower, _ = bootstrap_skill(both[best].to_numpy(), both[champ_recipe].to_numpy(), n_boot=n_boot,
+                                         level=stability_level)
+        numbers |= {f"h{slot.horizon}_gain_vs_champion_recipe": gain,
+                    f"h{slot.horizon}_gain_vs_champion_recipe_lower": lower}
+        if lower <= min_gain_vs_champion:
+            reasons.append(f"{best!r} scores {gain:+.3f} against the champion's recipe {champ_recipe!r} but the lower "
+                           f"end of its {stability_level:.0%} bootstrap interval over {len(both)} origins, "
+                           f"{lower:+.3f}, is not above {min_gain_vs_champion:+.3f}: the champion's recipe is kept")
+            best = champ_recipe
     champ_score = {slot.horizon: scores[champ_recipe]} if champ_recipe in scores and champ_recipe != best else None
     rule = PromotionRule(slot.metric, (slot.horizon,), min_gain_vs_champion, min_skill_vs_baseline)
     decision = decide({slot.horizon: scores[best]}, champ_score, {slot.horizon: best_base}, rule)
-    reasons = list(decision.reasons)
+    reasons += decision.reasons
     if champ_recipe is not None and champ_recipe == best:
         reasons.append(f"the challenger retrains the champion's recipe {best!r} on newer data")
     promote = decision.promote
@@ -170,7 +198,7 @@ def decide_slot(scores: Mapping[str, float], slot: Slot, *, candidates: Sequence
         reasons.append(f"no usable champion: the best model of the selection backtest, {overall!r} "
                        f"({slot.metric} {scores[overall]:.4f}), becomes champion")
         best, promote = overall, True
-    return SlotDecision(slot, best, promote, reasons, dict(decision.numbers), dict(scores))
+    return SlotDecision(slot, best, promote, reasons, numbers | dict(decision.numbers), dict(scores))
 
 
 def selection_config(forecast_week: pd.Timestamp, weeks: int, refit_every: int, train_start: pd.Timestamp) -> BacktestConfig:
@@ -193,13 +221,18 @@ def backtest_window(start, end_week: pd.Timestamp, default_weeks: int = 104) -> 
 def decide_slots(metrics: pd.DataFrame, champions: Mapping[Slot, ChampionInfo | None], forecast_week: pd.Timestamp,
                  feature_names: Sequence[str], *, candidates: Mapping[str, Sequence[str]], max_age_weeks: int,
                  min_gain_vs_champion: float = 0.0, min_skill_vs_baseline: float = 0.0,
-                 sources: Sequence[str] = ()) -> dict[Slot, SlotDecision]:
-    """:func:`decide_slot` for every slot of ``champions`` (``candidates`` by kind: "count", "hazard")."""
+                 sources: Sequence[str] = (), per_origin: pd.DataFrame | None = None,
+                 stability_level: float = 0.90) -> dict[Slot, SlotDecision]:
+    """:func:`decide_slot` for every slot of ``champions`` (``candidates`` by kind: "count", "hazard");
+    ``per_origin`` (the selection backtest's per-origin scores) turns on the stable-champion rule."""
     decisions = {}
     for slot, info in champions.items():
         usable = champion_problem(info, slot, forecast_week, feature_names, max_age_weeks, sources) is None
-        decisions[slot] = decide_slot(slot_scores(metrics, slot), slot, candidates=candidates[slot.kind],
+        scores = slot_scores(metrics, slot)
+        origin_scores = None if per_origin is None else slot_origin_scores(per_origin, slot, list(scores))
+        decisions[slot] = decide_slot(scores, slot, candidates=candidates[slot.kind],
                                       baselines=BASELINES if slot.kind == "count" else HAZARD_BASELINES,
                                       champion=info, champion_usable=usable, min_gain_vs_champion=min_gain_vs_champion,
-                                      min_skill_vs_baseline=min_skill_vs_baseline)
+                                      min_skill_vs_baseline=min_skill_vs_baseline, origin_scores=origin_scores,
+                                      stability_level=stability_level)
     return decisions

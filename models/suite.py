@@ -20,16 +20,20 @@ from models.backtest import ModelSpec
 from models.baselines import (
     ADIDA,
     IMAPA,
+    MEASURE,
     TSB,
     Conflictology,
     CrostonSBA,
+    DistrictHistoryRule,
     HazardBaseRate,
     LastWeek,
     RollingMean,
     Zero,
 )
 from models.boosted import BoostedCount, LightGBMCount
+from models.calibration import METHODS, RecalibratedHazard
 from models.design import catalog_specs
+from models.ensemble import MeanPool
 from models.glm import NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
 from models.hazard import DEFAULT_HAZARD_FEATURES, DiscreteTimeHazard, LightGBMHazard
 from models.protocol import Model
@@ -67,11 +71,16 @@ FORCE_TERMS = AnyOf(
 #: 1 was best on the district-weeks after a withdrawal at h = 4 and tied overall; 0.01 lost 1.8% at h = 4.
 FORCE_L2 = 1.0
 
+#: Weights of the pools' members (the model, IMAPA), chosen with the pools (bench/research.py --choose).
+POOL_WEIGHTS = (0.5, 0.5)
+
 #: The rolling means, conflictology and the intermittent-demand peers of statsforecast (written on arrays in
 #: models/baselines.py, checked against statsforecast 2.1.1): every skill is against the best of them.
 BASELINES = ("zero", "last_week", "mean_4", "mean_13", "mean_52", "conflictology", "tsb", "croston_sba", "adida",
              "imapa")
-HAZARD_BASELINES = ("base_rate",)
+#: The hazard baselines: each district's shrunk event rate over all its training rows, and the naive
+#: district-history rule (its share of 4-week windows with a major attack in the last 52 weeks).
+HAZARD_BASELINES = ("base_rate", "district_history")
 
 Catalog = Iterable[FeatureSpec]
 
@@ -85,6 +94,7 @@ class Recipe:
     build: Callable[[int, list[FeatureSpec]], Model]
     history_weeks: Callable[[int], int] = lambda horizon: 0
     fit_horizon: int | None = None
+    history_measure: str = MEASURE
 
 
 COUNT_RECIPES: dict[str, Recipe] = {
@@ -110,9 +120,21 @@ COUNT_RECIPES: dict[str, Recipe] = {
     "lgbm_boost": Recipe(lambda h, c: BoostedCount(h, c, SelfExcitingNB(h, c, dispersion=SELF_EXCITING_ALPHA),
                                                    (BOOST_FEATURES,), n_estimators=50,
                                                    dispersion=SELF_EXCITING_ALPHA, n_jobs=1, name="lgbm_boost")),
+    # Linear pools of a self-exciting model's mean with IMAPA's (weights 0.5 / 0.5), chosen on the validation
+    # origins of both sources among pools of hawkes_nb / hawkes_nb_forces / lgbm_boost with TSB, Croston SBA,
+    # ADIDA and IMAPA at weights 0.25, 0.5, 0.75 (bench/research.py --choose).
+    "pool_hawkes_imapa": Recipe(lambda h, c: MeanPool(
+        (SelfExcitingNB(h, c, dispersion=SELF_EXCITING_ALPHA, name="hawkes_nb"), IMAPA(h)), POOL_WEIGHTS,
+        SELF_EXCITING_ALPHA, name="pool_hawkes_imapa"), history_weeks=IMAPA.history_for),
+    "pool_hawkes_forces_imapa": Recipe(lambda h, c: MeanPool(
+        (SelfExcitingNB(h, c, modifiers=(FORCE_TERMS,), l2=FORCE_L2, dispersion=SELF_EXCITING_ALPHA,
+                        name="hawkes_nb_forces"), IMAPA(h)), POOL_WEIGHTS, SELF_EXCITING_ALPHA,
+        name="pool_hawkes_forces_imapa"), history_weeks=IMAPA.history_for),
 }
 HAZARD_RECIPES: dict[str, Recipe] = {
     "base_rate": Recipe(lambda h, c: HazardBaseRate(h, per_district=True, name="base_rate")),
+    "district_history": Recipe(lambda h, c: DistrictHistoryRule(h), history_weeks=lambda h: 52,
+                               history_measure=DistrictHistoryRule.history_measure),
     "hazard_cloglog": Recipe(lambda h, c: DiscreteTimeHazard(h, c, link="cloglog", name="hazard_cloglog"),
                              fit_horizon=1),
     "hazard_cloglog_forces": Recipe(lambda h, c: DiscreteTimeHazard(h, c, (*DEFAULT_HAZARD_FEATURES, FORCE_TERMS),
@@ -122,9 +144,24 @@ HAZARD_RECIPES: dict[str, Recipe] = {
     "hawkes_hazard": Recipe(lambda h, c: SelfExcitingHazard(h, c, name="hawkes_hazard")),
 }
 
-#: The self-exciting NB won the validation backtest at both horizons; the boosted one is its challenger; the
-#: force-aware twins compete so that a registry change can move a forecast when they win.
-DEFAULT_COUNT_CANDIDATES = ("hawkes_nb", "hawkes_nb_forces", "lgbm_boost")
+
+
+def _recalibrated(base: str, method: str) -> Recipe:
+    """The hazard recipe ``base`` with its probabilities recalibrated out of sample by ``method``
+    (:class:`models.calibration.RecalibratedHazard`)."""
+    recipe = HAZARD_RECIPES[base]
+    return Recipe(lambda h, c: RecalibratedHazard(recipe.build(h, c), method, fit_horizon=recipe.fit_horizon,
+                                                  name=f"{base}_{method}"),
+                  recipe.history_weeks, recipe.fit_horizon, recipe.history_measure)
+
+
+HAZARD_RECIPES |= {f"{base}_{method}": _recalibrated(base, method)
+                   for base in ("hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces") for method in METHODS}
+
+#: The pool of the force-aware self-exciting NB with IMAPA won the validation origins of both sources at both
+#: horizons (bench/research.py); the self-exciting NB and the boosted model are its challengers. The force-aware
+#: member lets a registry change move the forecasts.
+DEFAULT_COUNT_CANDIDATES = ("pool_hawkes_forces_imapa", "hawkes_nb", "lgbm_boost")
 DEFAULT_HAZARD_CANDIDATES = ("hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces")
 
 
@@ -133,7 +170,7 @@ def _spec(recipes: dict[str, Recipe], kind: str, name: str, horizon: int, catalo
         raise KeyError(f"unknown {kind} model {name!r}; known: {sorted(recipes)}")
     recipe, specs = recipes[name], catalog_specs(catalog)
     return ModelSpec(name, kind, horizon, lambda: recipe.build(horizon, specs), fit_horizon=recipe.fit_horizon,
-                     history_weeks=recipe.history_weeks(horizon))
+                     history_weeks=recipe.history_weeks(horizon), history_measure=recipe.history_measure)
 
 
 def count_spec(name: str, horizon: int, catalog: Catalog) -> ModelSpec:

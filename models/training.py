@@ -64,8 +64,9 @@ def check_major_attacks(table: FeatureTable, panel_start: pd.Timestamp, minimum:
 
 
 def model_rows(model: Model, table: FeatureTable, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with the lag columns the model declares it reads (``model.history_weeks``) attached."""
-    return attach_history(table, rows, model.history_weeks) if model.history_weeks else rows
+    """``rows`` with the lag columns the model declares it reads (``model.history_weeks`` of its
+    ``history_measure``) attached."""
+    return attach_history(table, rows, model.history_weeks, model.history_measure) if model.history_weeks else rows
 
 
 @dataclass

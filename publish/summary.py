@@ -84,15 +84,18 @@ def importances(fitted: dict[Slot, FittedSlot]) -> dict[Slot, tuple[str, pd.Seri
 def training_log(result: BacktestResult, decisions: dict[Slot, SlotDecision], decided: dict[str, dict],
                  table: FeatureTable, reason: str,
                  ratios: pd.DataFrame | None, importance: dict[Slot, tuple[str, pd.Series]],
-                 figures: list[dict[str, object]]) -> dict:
+                 figures: list[dict[str, object]], tiers: tuple[float, ...]) -> dict:
     """Keyword arguments of :func:`publish.tracking.log_to_run` for a retraining week (``figures``: dicts of
-    figures by name, merged)."""
+    figures by name, merged; ``tiers``: the risk-tier thresholds whose calibration is logged)."""
     descriptions = {s.name: s.description for s in table.specs}
     metrics = {f"backtest_{r.model}_h{r.horizon}_{r.metric}": float(r.value) for r in result.metrics.itertuples()}
     for slot, d in decisions.items():
         metrics |= {f"{slot.kind}_{k}": v for k, v in d.numbers.items()}
         metrics[f"{slot.kind}_h{slot.horizon}_promoted"] = float(d.promote)
-    frames = {"selection_backtest_metrics": result.metrics, "selection_by_district": result.breakdown("district_code")}
+    hazard = hazard_skill_table(result)
+    metrics |= {f"backtest_{r.model}_h{r.horizon}_skill_brier": float(r.skill) for r in hazard.itertuples()}
+    frames = {"selection_backtest_metrics": result.metrics, "selection_by_district": result.breakdown("district_code"),
+              "selection_hazard_skill": hazard, "selection_tier_calibration": result.tiers(tiers)}
     for slot, (_, values) in importance.items():
         frames[f"feature_importance_{slot.kind}_h{slot.horizon}"] = values.rename_axis("feature").reset_index().assign(
             description=lambda d: d["feature"].map(descriptions))
@@ -192,9 +195,17 @@ def artifact_markdown(summary: dict) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def backtest_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
-    """The tables of one `vigie backtest`: metrics, skill with bootstrap intervals, and where models fail."""
-    return {"metrics": result.metrics, "skill": skill_table(result), "by_district": result.breakdown("district_code"),
+def hazard_skill_table(result: BacktestResult) -> pd.DataFrame:
+    """Brier skill of the hazard models against the best hazard baseline (the district's rate or the naive
+    district-history rule), 90% bootstrap interval over origins."""
+    return result.hazard_skill(list(HAZARD_BASELINES), n_boot=500)
+
+
+def backtest_tables(result: BacktestResult, tiers: tuple[float, ...]) -> dict[str, pd.DataFrame]:
+    """The tables of one `vigie backtest`: metrics, count and hazard skill with bootstrap intervals, the risk
+    tiers' calibration (``tiers``: thresholds on the 0-100 scale), and where models fail."""
+    return {"metrics": result.metrics, "skill": skill_table(result), "hazard_skill": hazard_skill_table(result),
+            "tier_calibration": result.tiers(tiers), "by_district": result.breakdown("district_code"),
             "by_year": result.breakdown("year")}
 
 
@@ -209,11 +220,12 @@ def backtest_params(start: pd.Timestamp, end: pd.Timestamp, horizons: tuple[int,
 def backtest_log(result: BacktestResult, tables: dict[str, pd.DataFrame], table: FeatureTable, params: dict,
                  country: str, is_simulated: bool) -> dict:
     """Keyword arguments of :func:`publish.tracking.log_backtest_run`: tags, params, tables, a nested run per model."""
-    skill = tables["skill"]
+    skill, hazard = tables["skill"], tables["hazard_skill"]
     nested = {}
     for model, rows in result.metrics.groupby("model"):
         metrics = {f"{r.metric}_h{r.horizon}": float(r.value) for r in rows.itertuples()}
         metrics |= {f"skill_crps_h{r.horizon}": float(r.skill) for r in skill[skill["model"] == model].itertuples()}
+        metrics |= {f"skill_brier_h{r.horizon}": float(r.skill) for r in hazard[hazard["model"] == model].itertuples()}
         baseline = model in BASELINES or model in HAZARD_BASELINES
         nested[str(model)] = ({"purpose": "backtest", "model": str(model), "baseline": str(baseline).lower()}, metrics)
     return {"tags": {"purpose": "backtest", "simulated": str(is_simulated).lower(), "country": country,

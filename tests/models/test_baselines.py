@@ -11,6 +11,7 @@ from features.panel import Panel
 from features.table import FeatureTable
 from models.baselines import (
     Conflictology,
+    DistrictHistoryRule,
     HazardBaseRate,
     LastWeek,
     RollingMean,
@@ -144,3 +145,26 @@ def test_hazard_base_rate_overall_and_shrunk_per_district():
     new = pd.DataFrame({"district_code": ["A", "B", "C"]})
     # A: (2 + 2 * 0.5) / (2 + 2) = 0.75 ; B: (0 + 1) / 4 = 0.25 ; unseen C: the overall 0.5
     np.testing.assert_allclose(per.predict_proba(new), [0.75, 0.25, 0.5])
+
+
+def test_district_history_is_the_share_of_windows_with_a_major_attack_in_the_last_weeks():
+    # lags 1..8 of one district: a major attack 2 weeks and 7 weeks before week_start
+    lags = [0, 1, 0, 0, 0, 0, 1, 0]
+    X = pd.DataFrame({f"major_attacks_lag{k}": [float(v), 0.0] for k, v in zip(range(1, 9), lags)})
+    rule = DistrictHistoryRule(4, weeks=8).fit(X, np.zeros(2))
+    assert rule.history_measure == "major_attacks" and rule.history_weeks == 8
+    assert rule.input_columns() == [f"major_attacks_lag{k}" for k in range(1, 9)]
+    # five 4-week windows: lags 1-4 (yes), 2-5 (yes), 3-6 (no), 4-7 (yes), 5-8 (yes)
+    np.testing.assert_allclose(rule.predict_proba(X), [4 / 5, 0.0])
+    with pytest.raises(ValueError, match="horizon"):
+        DistrictHistoryRule(9, weeks=8)
+
+
+def test_the_district_history_rule_reads_its_lags_from_the_major_attack_panel():
+    table = tiny_table(np.zeros((1, 6)))
+    table.panel.measures["major_attacks"] = np.array([[0, 1, 0, 0, 0, 0]], dtype=np.float32)
+    rows = table.frame.iloc[[5]]
+    X = attach_history(table, rows, 4, "major_attacks")
+    # week 5's last 4 weeks are weeks 1..4: the attack of week 1 is in the window of lags 1-4 only
+    np.testing.assert_allclose(DistrictHistoryRule(4, weeks=4).predict_proba(X), [1.0])
+    np.testing.assert_allclose(DistrictHistoryRule(2, weeks=4).predict_proba(X), [1 / 3])

@@ -110,8 +110,9 @@ def _rows() -> pd.DataFrame:
         "origin": pd.to_datetime(["2020-01-06", "2020-01-06", "2020-01-13", "2020-01-13"]),
         "active": [True, True, True, False],
         "y": [0.0, 2.0, 12.0, 1.0], "event": [0.0, 1.0, 1.0, 1.0], "p_event": [0.1, 0.6, 0.3, 0.5],
-        "mean": [0.2, 1.0, 0.4, 1.0], "q05": [0.0, 0.0, 0.0, 0.0], "q25": [0.0, 1.0, 0.0, 0.0],
-        "q75": [0.0, 2.0, 1.0, 2.0], "q95": [1.0, 3.0, 2.0, 3.0],
+        "mean": [0.2, 1.0, 0.4, 1.0], "q05": [0.0, 0.0, 0.0, 0.0], "q10": [0.0, 1.0, 0.0, 0.0],
+        "q25": [0.0, 1.0, 0.0, 0.0], "q75": [0.0, 2.0, 1.0, 2.0], "q90": [0.0, 2.0, 1.0, 2.0],
+        "q95": [1.0, 3.0, 2.0, 3.0],
         "crps": [0.1, 0.5, 9.0, 0.4], "log_score": [0.2, 1.0, 20.0, 1.5], "pit": [0.1, 0.5, 1.0, 0.4],
     })
 
@@ -124,6 +125,10 @@ def test_summarize_one_group():
     assert s["brier"] == pytest.approx((0.01 + 0.16 + 0.49 + 0.25) / 4)
     assert s["coverage50_active"] == pytest.approx(2 / 3)  # y in [q25, q75] on the 3 active rows: rows 1, 2
     assert s["coverage90_active"] == pytest.approx(2 / 3)  # y in [q05, q95]: rows 1, 2 (12 > 2)
+    assert s["coverage80_active"] == pytest.approx(2 / 3)  # y in [q10, q90]: rows 0, 1
+    # randomised PIT in the central band on the active rows: 0.1 and 0.5 in [0.05, 0.95], 1.0 outside;
+    # in [0.1, 0.9]: 0.1 and 0.5 again
+    assert s["pit_coverage90_active"] == pytest.approx(2 / 3) and s["pit_coverage80_active"] == pytest.approx(2 / 3)
     assert s["missed_escalation"] == 1.0  # the only y > 10 had a mean of 0.4
     hazard = summarize(_rows().assign(mean=np.nan))
     assert "crps" not in hazard and hazard["brier"] == s["brier"]
@@ -155,3 +160,19 @@ def test_skill_table_uses_the_best_baseline():
     assert t.loc["model", "skill_lower"] <= t.loc["model", "skill"] <= t.loc["model", "skill_upper"]
     with pytest.raises(ValueError, match="lower-is-better"):
         skill_table(po, ["base_a"], "average_precision")
+
+
+def test_tier_calibration_bins_by_tier_and_checks_each_observed_rate_against_its_bounds():
+    from models.metrics import tier_calibration
+
+    # thresholds 10 / 25 / 50 on the 0-100 scale: low [0, .1), elevated [.1, .25), high [.25, .5), severe [.5, 1]
+    p = np.array([0.02] * 10 + [0.2] * 10 + [0.3] * 4 + [0.9])
+    event = np.array([0] * 10 + [1] * 2 + [0] * 8 + [1] * 3 + [0] + [1])
+    t = tier_calibration(p, event, (10, 25, 50)).set_index("tier")
+    assert list(t.index) == ["low", "elevated", "high", "severe"]
+    assert t["count"].tolist() == [10, 10, 4, 1] and t["events"].tolist() == [0, 2, 3, 1]
+    assert t.loc["elevated", "observed_rate"] == pytest.approx(0.2) and t.loc["elevated", "within"]
+    assert not t.loc["high", "within"]  # 3 of 4 = 0.75 is above the high tier's 0.5
+    assert t.loc["high", "observed_lower"] < 0.5 and t.loc["high", "consistent"]  # but 4 rows say little
+    assert t.loc["low", "within"] and t.loc["severe", "within"]
+    assert t.loc["severe", "upper"] == 1.0 and t.loc["low", "lower"] == 0.0

@@ -136,6 +136,41 @@ def test_an_expired_champion_is_replaced_by_the_best_model():
     assert d.promote and d.challenger == "mean_52"
 
 
+def origin_table(**columns) -> pd.DataFrame:
+    return pd.DataFrame(columns, index=pd.date_range("2020-01-06", periods=len(next(iter(columns.values()))), freq="7D"))
+
+
+def test_a_challenger_that_is_not_clearly_better_leaves_the_champions_recipe_in_place():
+    # lgbm_boost is better on average (0.155 vs 0.165) but only thanks to one origin: its bootstrap lower bound
+    # is not above zero, so the champion's recipe is retrained instead of switching.
+    noisy = origin_table(lgbm_boost=[0.05, 0.19, 0.19, 0.19], hawkes_nb=[0.16, 0.17, 0.17, 0.16],
+                         mean_52=[0.2] * 4, mean_13=[0.2] * 4, conflictology=[0.2] * 4)
+    scores = noisy.mean().to_dict()
+    d = decide_slot(scores, COUNT1, candidates=("hawkes_nb", "lgbm_boost"), baselines=BASE,
+                    champion=info(recipe="hawkes_nb"), champion_usable=True, origin_scores=noisy)
+    assert scores["lgbm_boost"] < scores["hawkes_nb"]
+    assert d.challenger == "hawkes_nb" and d.promote
+    assert d.numbers["h1_gain_vs_champion_recipe_lower"] <= 0
+    assert any("the champion's recipe is kept" in r for r in d.reasons)
+
+
+def test_a_challenger_better_at_every_origin_replaces_the_champions_recipe():
+    steady = origin_table(lgbm_boost=[0.15, 0.16, 0.15, 0.16], hawkes_nb=[0.17, 0.18, 0.17, 0.18],
+                          mean_52=[0.2] * 4, mean_13=[0.2] * 4, conflictology=[0.2] * 4)
+    d = decide_slot(steady.mean().to_dict(), COUNT1, candidates=("hawkes_nb", "lgbm_boost"), baselines=BASE,
+                    champion=info(recipe="hawkes_nb"), champion_usable=True, origin_scores=steady)
+    assert d.challenger == "lgbm_boost" and d.promote
+    assert d.numbers["h1_gain_vs_champion_recipe_lower"] > 0
+
+
+def test_without_a_usable_champion_the_best_candidate_is_the_challenger_whatever_its_margin():
+    noisy = origin_table(lgbm_boost=[0.05, 0.19, 0.19, 0.19], hawkes_nb=[0.16, 0.17, 0.17, 0.16],
+                         mean_52=[0.2] * 4, mean_13=[0.2] * 4, conflictology=[0.2] * 4)
+    d = decide_slot(noisy.mean().to_dict(), COUNT1, candidates=("hawkes_nb", "lgbm_boost"), baselines=BASE,
+                    champion=info(recipe="hawkes_nb"), champion_usable=False, origin_scores=noisy)
+    assert d.challenger == "lgbm_boost"
+
+
 def test_no_finite_baseline_is_an_error():
     with pytest.raises(ValueError, match="no baseline"):
         decide_slot({"hawkes_nb": 0.1}, COUNT1, candidates=("hawkes_nb",), baselines=BASE, champion=None,

@@ -20,6 +20,7 @@ from models.backtest import BacktestConfig, run_backtest
 from models.baselines import attach_history, history_columns
 from models.protocol import CountModel, HazardModel
 from models.self_exciting import SelfExcitingHazard, SelfExcitingNB
+from models.training import model_rows
 
 WEEK = pd.Timedelta(days=7)
 
@@ -137,7 +138,9 @@ def test_default_candidates_beat_the_rolling_means_in_a_walk_forward_backtest(ta
 def test_fitted_default_candidates_pickle_and_explain(table):
     rows = table.frame[table.frame["target_violent_events_h4"].notna()]
     for name in suite.DEFAULT_COUNT_CANDIDATES:
-        model = suite.build(name, "count", 4, table.specs).fit(rows, rows["target_violent_events_h4"].to_numpy())
+        model = suite.build(name, "count", 4, table.specs)
+        rows = model_rows(model, table, rows)
+        model.fit(rows, rows["target_violent_events_h4"].to_numpy())
         clone = pickle.loads(pickle.dumps(model))
         tail = rows.tail(30)
         np.testing.assert_allclose(clone.predict(tail).mean, model.predict(tail).mean)
@@ -157,9 +160,10 @@ def test_every_suite_entry_follows_the_contract(table):
             model = spec.factory()
             assert isinstance(model, CountModel if kind == "count" else HazardModel), name
             assert spec.history_weeks == model.history_weeks, name
-            readable = set(table.frame.columns) | set(history_columns(spec.history_weeks))
+            assert spec.history_measure == model.history_measure, name
+            readable = set(table.frame.columns) | set(history_columns(spec.history_weeks, spec.history_measure))
             assert set(model.input_columns()) <= readable, name
-            X = attach_history(table, rows, spec.history_weeks) if spec.history_weeks else rows
+            X = attach_history(table, rows, spec.history_weeks, spec.history_measure) if spec.history_weeks else rows
             target = (f"target_violent_events_h{spec.training_horizon}" if kind == "count"
                       else f"target_major_attack_h{spec.training_horizon}")
             model.fit(X, X[target].to_numpy())

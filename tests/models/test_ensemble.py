@@ -1,0 +1,32 @@
+"""The linear pool of forecast means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.baselines import LastWeek, RollingMean
+from models.ensemble import MeanPool
+from models.protocol import CountModel
+
+X = pd.DataFrame({"violent_events_lag1": [0.0, 4.0], "violent_events_sum_w4": [8.0, 4.0]})
+
+
+def test_the_pool_is_a_negative_binomial_around_the_weighted_mean_of_its_members():
+    pool = MeanPool((LastWeek(1), RollingMean(1, 4)), (0.25, 0.75), dispersion=0.3).fit(X, np.zeros(2))
+    assert isinstance(pool, CountModel) and pool.horizon == 1
+    dist = pool.predict(X)
+    # last week: 0, 4 ; mean of 4 weeks: 2, 1
+    np.testing.assert_allclose(dist.mean, [0.25 * 0 + 0.75 * 2, 0.25 * 4 + 0.75 * 1])
+    np.testing.assert_allclose(dist.alpha, 0.3)
+    assert pool.contributions(X) is None  # no member can split its prediction
+
+
+def test_pool_members_and_weights_are_checked():
+    with pytest.raises(ValueError, match="sum to 1"):
+        MeanPool((LastWeek(1), RollingMean(1, 4)), (0.5, 0.6), 0.3)
+    with pytest.raises(ValueError, match="one horizon"):
+        MeanPool((LastWeek(1), RollingMean(4, 4)), (0.5, 0.5), 0.3)
+    with pytest.raises(ValueError, match="at least two"):
+        MeanPool((LastWeek(1),), (1.0,), 0.3)
