@@ -166,6 +166,23 @@ def choose(figures: dict) -> dict:
             "hazard": min(figures["hazard"]["ideas"], key=lambda n: figures["hazard"]["ideas"][n]["brier"])}
 
 
+def choose_shipped(by_source: dict[str, dict]) -> dict:
+    """The settings the suite ships, from the validation figures of every source: the count idea of the
+    highest skill averaged over sources and horizons (the pools are compared with the models as they are),
+    and the hazard idea of the highest Brier skill against the district-history rule averaged over sources
+    (among the shipped models, their recalibrations and blends)."""
+    def mean_over(values):
+        return float(np.mean(values))
+
+    counts = [f["count"][h]["ideas"] for f in by_source.values() for h in f["count"]]
+    common = set.intersection(*(set(c) for c in counts))
+    count = {n: mean_over([c[n]["skill"] for c in counts]) for n in common}
+    hazards = [f["hazard"]["ideas"] for f in by_source.values()]
+    hazard = {n: mean_over([c[n]["skill_vs_history"] for c in hazards]) for n in set.intersection(*(set(c) for c in hazards))}
+    return {"count": max(count, key=count.get), "count_skill": count,
+            "hazard": max(hazard, key=hazard.get), "hazard_skill": hazard}
+
+
 def render(figures: dict, highlight: set[str]) -> str:
     lines = []
     for h, f in figures["count"].items():
@@ -209,15 +226,33 @@ def log_runs(figures: dict, source: str, period: str, origins: tuple[str, str], 
     return n
 
 
+def _int_keys(d: dict) -> dict:
+    return {int(k) if k.isdigit() else k: v for k, v in d.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", choices=sorted(SOURCES), required=True)
+    parser.add_argument("--source", choices=sorted(SOURCES))
+    parser.add_argument("--choose", action="store_true",
+                        help="read every source's validation file and print the settings the suite ships")
     parser.add_argument("--period", choices=("validation", "test"), default="validation")
     parser.add_argument("--refit-every", type=int, default=13)
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the settings')")
     parser.add_argument("--no-tracking", action="store_true")
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "bench/research.py", *(sys.argv[1:] if argv is None else argv)])
+    if args.choose:
+        by_source = {src: json.loads((OUT / f"research_{src}_validation.json").read_text(), object_hook=_int_keys)["figures"]
+                     for src in SOURCES}
+        shipped = choose_shipped(by_source)
+        for kind in ("count", "hazard"):
+            ranked = sorted(shipped[f"{kind}_skill"].items(), key=lambda kv: -kv[1])[:5]
+            print(f"{kind}: {shipped[kind]} (mean validation skill over sources"
+                  f"{' and horizons' if kind == 'count' else ''}: " + ", ".join(f"{n} {v:+.2%}" for n, v in ranked) + ")")
+        (OUT / "research_choice.json").write_text(json.dumps(shipped, indent=1))
+        return 0
+    if args.source is None:
+        parser.error("--source is required (or --choose)")
     settings = Settings()
     tiers = settings.tiers.thresholds()
     t0 = time.perf_counter()

@@ -48,7 +48,7 @@ class Training(BaseModel):
     selection_weeks: int = Field(26, description="Walk-forward origins (weekly) used to pick the challenger and decide promotion.")
     selection_refit_every: int = Field(13, description="Refit cadence (in origins) inside the selection backtest.")
     count_candidates: tuple[str, ...] = Field(("pool_hawkes_forces_imapa", "hawkes_nb", "lgbm_boost"), description="Count recipes of models/suite.py the selection backtest compares.")
-    hazard_candidates: tuple[str, ...] = Field(("hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces"), description="Hazard recipes of models/suite.py.")
+    hazard_candidates: tuple[str, ...] = Field(("blend_hawkes_hazard_history", "hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces"), description="Hazard recipes of models/suite.py.")
     min_gain_vs_champion: float = Field(0.0, description="Relative CRPS/Brier gain a challenger needs over the champion.")
     min_skill_vs_baseline: float = Field(0.0, description="Relative skill a challenger needs over the best baseline.")
     stability_level: float = Field(0.90, gt=0.0, lt=1.0, description="Stable champions: a recipe other than the champion's is chosen only when the lower end of this bootstrap interval (over the selection origins) of its gain on the champion's recipe is above min_gain_vs_champion; otherwise the champion's recipe is retrained.")

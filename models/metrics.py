@@ -227,13 +227,76 @@ def summarize(rows: pd.DataFrame) -> pd.Series:
 
 
 def metrics_by(predictions: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Long table (keys..., metric, value) of :func:`summarize` for each group of ``keys``."""
+    """Long table (keys..., metric, value) of the metrics of :func:`summarize` for each group of ``keys``,
+    computed for all groups at once (group means of per-row terms; average precision and ROC AUC from ranks
+    within each group, as scikit-learn computes them). Count metrics are left out of groups without a forecast
+    mean (hazard models). Equal to ``summarize`` group by group (tests/models/test_metrics.py)."""
     keys = list(keys)
-    wide = predictions.groupby(keys, sort=True, observed=True).apply(summarize, include_groups=False)
-    if isinstance(wide, pd.Series):  # pandas returns a Series with the metric names as the last index level
-        wide = wide.unstack()
+    rows = predictions.reset_index(drop=True)
+    p = rows["p_event"].to_numpy(float)
+    e = rows["event"].to_numpy(float)
+    y = rows["y"].to_numpy(float)
+    mean = rows["mean"].to_numpy(float)
+    active = rows["active"].to_numpy(bool)
+    q = np.clip(p, 1e-15, 1.0 - 1e-15)
+    terms = {"n_rows": np.ones(len(rows)), "event_rate": e, "brier": (p - e) ** 2,
+             "log_loss": -(e * np.log(q) + (1.0 - e) * np.log1p(-q))}
+    if "crps" in rows:
+        counted = np.isfinite(mean)
+        pit = rows["pit"].to_numpy(float)
+
+        def on_active(inside: np.ndarray) -> np.ndarray:
+            return np.where(active & counted, inside, np.nan)
+
+        def within(lo: str, hi: str) -> np.ndarray:
+            return on_active((rows[lo].to_numpy(float) <= y) & (y <= rows[hi].to_numpy(float)))
+
+        def counts_only(column: str) -> np.ndarray:
+            return np.where(counted, rows[column].to_numpy(float), np.nan)
+
+        terms |= {"crps": counts_only("crps"), "mae": np.abs(mean - y), "rmse": (mean - y) ** 2,
+                  "log_score": counts_only("log_score"),
+                  "coverage50_active": within("q25", "q75"), "coverage80_active": within("q10", "q90"),
+                  "coverage90_active": within("q05", "q95"),
+                  "pit_coverage80_active": on_active((pit >= 0.1) & (pit <= 0.9)),
+                  "pit_coverage90_active": on_active((pit >= 0.05) & (pit <= 0.95)),
+                  "missed_escalation": np.where(counted & (y > 10.0), mean < 0.5, np.nan),
+                  "pit_mean": counts_only("pit")}
+    frame = pd.concat([rows[keys], pd.DataFrame(terms)], axis=1)
+    grouped = frame.groupby(keys, sort=True, observed=True)
+    wide = grouped.mean()
+    wide["n_rows"] = grouped["n_rows"].sum()
+    wide["n_origins"] = rows.groupby(keys, sort=True, observed=True)["origin"].nunique()
+    if "rmse" in wide:
+        wide["rmse"] = np.sqrt(wide["rmse"])
+    wide = wide.join(_ranking_metrics(rows[keys], p, e))
     long = wide.reset_index().melt(id_vars=keys, var_name="metric", value_name="value")
     return long.dropna(subset=["value"]).sort_values([*keys, "metric"], ignore_index=True)
+
+
+def _ranking_metrics(groups: pd.DataFrame, p: np.ndarray, e: np.ndarray) -> pd.DataFrame:
+    """average_precision and roc_auc of (p, e) within each group of ``groups`` (its columns are the keys), as
+    sklearn's average_precision_score and roc_auc_score: AP sums precision x recall step over the distinct
+    scores from the highest; AUC is the Mann-Whitney statistic with tied scores given their average rank.
+    NaN where a group has no event (AP, AUC) or no non-event (AUC)."""
+    keys = list(groups.columns)
+    f = groups.assign(_p=p, _e=e)
+    grouped = f.groupby(keys, sort=True, observed=True)
+    n_pos = grouped["_e"].sum()
+    n = grouped["_e"].count()
+    ranks = grouped["_p"].rank(method="average")
+    rank_sum = (ranks * f["_e"]).groupby([f[k] for k in keys], sort=True, observed=True).sum()
+    auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+    auc = auc.where((n_pos > 0) & (n_pos < n))
+    # AP: blocks of equal score, taken from the highest score down within each group
+    blocks = f.groupby([*keys, "_p"], sort=True, observed=True)["_e"].agg(["sum", "count"]).iloc[::-1]
+    level = keys if len(keys) > 1 else keys[0]
+    tp = blocks["sum"].groupby(level=level, sort=False).cumsum()
+    seen = blocks["count"].groupby(level=level, sort=False).cumsum()
+    step = blocks["sum"] * (tp / seen)
+    ap = step.groupby(level=level, sort=True).sum() / n_pos
+    ap = ap.where(n_pos > 0)
+    return pd.DataFrame({"average_precision": ap, "roc_auc": auc})
 
 
 def per_origin_scores(predictions: pd.DataFrame, metrics: Sequence[str] = ("crps", "brier", "log_score", "abs_error")

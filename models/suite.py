@@ -33,7 +33,7 @@ from models.baselines import (
 from models.boosted import BoostedCount, LightGBMCount
 from models.calibration import METHODS, RecalibratedHazard
 from models.design import catalog_specs
-from models.ensemble import MeanPool
+from models.ensemble import MeanPool, ProbabilityPool
 from models.glm import NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
 from models.hazard import DEFAULT_HAZARD_FEATURES, DiscreteTimeHazard, LightGBMHazard
 from models.protocol import Model
@@ -73,6 +73,9 @@ FORCE_L2 = 1.0
 
 #: Weights of the pools' members (the model, IMAPA), chosen with the pools (bench/research.py --choose).
 POOL_WEIGHTS = (0.5, 0.5)
+
+#: Weights of the hazard blend's members (the self-exciting hazard, the district-history rule).
+HAZARD_BLEND_WEIGHTS = (0.75, 0.25)
 
 #: The rolling means, conflictology and the intermittent-demand peers of statsforecast (written on arrays in
 #: models/baselines.py, checked against statsforecast 2.1.1): every skill is against the best of them.
@@ -142,6 +145,11 @@ HAZARD_RECIPES: dict[str, Recipe] = {
                                     fit_horizon=1),
     "lgbm_hazard": Recipe(lambda h, c: LightGBMHazard(h, c, n_estimators=200, n_jobs=1, name="lgbm_hazard")),
     "hawkes_hazard": Recipe(lambda h, c: SelfExcitingHazard(h, c, name="hawkes_hazard")),
+    # chosen on the validation origins of both sources (bench/research.py --choose), weights 0.5 / 0.75 tried
+    "blend_hawkes_hazard_history": Recipe(lambda h, c: ProbabilityPool(
+        (SelfExcitingHazard(h, c, name="hawkes_hazard"), DistrictHistoryRule(h)), HAZARD_BLEND_WEIGHTS,
+        name="blend_hawkes_hazard_history"), history_weeks=lambda h: 52,
+        history_measure=DistrictHistoryRule.history_measure),
 }
 
 
@@ -162,7 +170,7 @@ HAZARD_RECIPES |= {f"{base}_{method}": _recalibrated(base, method)
 #: horizons (bench/research.py); the self-exciting NB and the boosted model are its challengers. The force-aware
 #: member lets a registry change move the forecasts.
 DEFAULT_COUNT_CANDIDATES = ("pool_hawkes_forces_imapa", "hawkes_nb", "lgbm_boost")
-DEFAULT_HAZARD_CANDIDATES = ("hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces")
+DEFAULT_HAZARD_CANDIDATES = ("blend_hawkes_hazard_history", "hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces")
 
 
 def _spec(recipes: dict[str, Recipe], kind: str, name: str, horizon: int, catalog: Catalog) -> ModelSpec:

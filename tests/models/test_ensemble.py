@@ -30,3 +30,15 @@ def test_pool_members_and_weights_are_checked():
         MeanPool((LastWeek(1), RollingMean(4, 4)), (0.5, 0.5), 0.3)
     with pytest.raises(ValueError, match="at least two"):
         MeanPool((LastWeek(1),), (1.0,), 0.3)
+
+
+def test_the_probability_pool_weights_its_members_probabilities():
+    from models.baselines import DistrictHistoryRule, HazardBaseRate
+    from models.ensemble import ProbabilityPool
+    from models.protocol import HazardModel
+
+    X = pd.DataFrame({"district_code": ["A", "B"], **{f"major_attacks_lag{k}": [1.0, 0.0] for k in range(1, 9)}})
+    pool = ProbabilityPool((HazardBaseRate(4), DistrictHistoryRule(4, weeks=8)), (0.75, 0.25))
+    pool.fit(X, np.array([1.0, 0.0]))
+    assert isinstance(pool, HazardModel) and pool.history_measure == "major_attacks" and pool.history_weeks == 8
+    np.testing.assert_allclose(pool.predict_proba(X), [0.75 * 0.5 + 0.25 * 1.0, 0.75 * 0.5 + 0.0])

@@ -176,3 +176,27 @@ def test_tier_calibration_bins_by_tier_and_checks_each_observed_rate_against_its
     assert t.loc["high", "observed_lower"] < 0.5 and t.loc["high", "consistent"]  # but 4 rows say little
     assert t.loc["low", "within"] and t.loc["severe", "within"]
     assert t.loc["severe", "upper"] == 1.0 and t.loc["low", "lower"] == 0.0
+
+
+def test_metrics_by_equals_summarize_group_by_group_including_ties_and_single_class_groups():
+    rng = np.random.default_rng(3)
+    n = 600
+    rows = pd.DataFrame({
+        "model": rng.choice(["a", "b", "c"], n), "horizon": rng.choice([1, 4], n),
+        "origin": pd.Timestamp("2020-01-06") + pd.to_timedelta(7 * rng.integers(0, 8, n), "D"),
+        "active": rng.random(n) < 0.7, "y": rng.poisson(1.5, n).astype(float),
+        "p_event": np.round(rng.random(n), 1),  # many ties
+        "mean": rng.gamma(2.0, 1.0, n), "crps": rng.random(n), "log_score": rng.random(n), "pit": rng.random(n)})
+    rows["y"] = np.where(rng.random(n) < 0.05, 15.0, rows["y"])
+    rows["event"] = (rows["y"] >= 1).astype(float)
+    for q, shift in (("q05", -2), ("q10", -1.5), ("q25", -1), ("q75", 1), ("q90", 1.5), ("q95", 2)):
+        rows[q] = np.maximum(0.0, np.round(rows["mean"] + shift))
+    rows.loc[rows["model"] == "c", "mean"] = np.nan  # a hazard model: no count metrics
+    rows.loc[(rows["model"] == "b") & (rows["horizon"] == 4), "event"] = 0.0  # a group without any event
+    fast = metrics_by(rows, ["model", "horizon"]).set_index(["model", "horizon", "metric"])["value"]
+    for (model, horizon), group in rows.groupby(["model", "horizon"]):
+        slow = summarize(group).dropna()
+        got = fast.loc[(model, horizon)]
+        assert set(got.index) == set(slow.index), (model, horizon)
+        np.testing.assert_allclose(got[slow.index].to_numpy(), slow.to_numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{model} h={horizon}")
