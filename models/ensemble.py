@@ -17,7 +17,29 @@ from models.distributions import NegativeBinomial
 from models.protocol import CountModel, HazardModel
 
 
-class MeanPool(CountModel):
+class _Members:
+    """What a pool does with its ``members``: reads the union of their columns, fits each on the same rows,
+    and explains itself by the first member that can."""
+
+    members: list
+
+    def input_columns(self) -> list[str]:
+        return list(dict.fromkeys(c for m in self.members for c in m.input_columns()))
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray):
+        for member in self.members:
+            member.fit(X, y)
+        return self
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame | None:
+        for member in self.members:
+            terms = member.contributions(X)
+            if terms is not None:
+                return terms
+        return None
+
+
+class MeanPool(_Members, CountModel):
     """NB2 of dispersion ``dispersion`` around sum_k w_k mean_k, the members' forecast means (events over the
     horizon) weighted by ``weights`` (non-negative, summing to 1). Every member has the pool's horizon and reads
     the same history measure; ``fit`` fits each on the same rows. ``contributions`` are those of the first
@@ -39,14 +61,6 @@ class MeanPool(CountModel):
         self.history_weeks = max(m.history_weeks for m in members)
         self.name = name
 
-    def input_columns(self) -> list[str]:
-        return list(dict.fromkeys(c for m in self.members for c in m.input_columns()))
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "MeanPool":
-        for member in self.members:
-            member.fit(X, y)
-        return self
-
     def predict_mean(self, X: pd.DataFrame) -> np.ndarray:
         means = np.column_stack([np.asarray(m.predict(X).mean, dtype=np.float64) for m in self.members])
         return means @ self.weights
@@ -54,11 +68,8 @@ class MeanPool(CountModel):
     def predict(self, X: pd.DataFrame) -> NegativeBinomial:
         return NegativeBinomial(self.predict_mean(X), self.dispersion)
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame | None:
-        return _first_contributions(self.members, X)
 
-
-class ProbabilityPool(HazardModel):
+class ProbabilityPool(_Members, HazardModel):
     """sum_k w_k p_k: the members' probabilities of the same event within the same horizon, weighted by
     ``weights`` (non-negative, summing to 1). Members read at most one history measure besides none (the
     pipeline attaches one set of lag columns per model); ``fit`` fits each on the same rows, so they must all be
@@ -78,19 +89,8 @@ class ProbabilityPool(HazardModel):
         self.history_weeks = max(m.history_weeks for m in members)
         self.name = name
 
-    def input_columns(self) -> list[str]:
-        return list(dict.fromkeys(c for m in self.members for c in m.input_columns()))
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "ProbabilityPool":
-        for member in self.members:
-            member.fit(X, y)
-        return self
-
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return np.column_stack([np.asarray(m.predict_proba(X), dtype=np.float64) for m in self.members]) @ self.weights
-
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame | None:
-        return _first_contributions(self.members, X)
 
 
 def _check_weights(members: Sequence, weights: Sequence[float]) -> np.ndarray:
@@ -100,11 +100,3 @@ def _check_weights(members: Sequence, weights: Sequence[float]) -> np.ndarray:
     if (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
         raise ValueError(f"pool weights must be non-negative and sum to 1, got {weights.tolist()}")
     return weights
-
-
-def _first_contributions(members: Sequence, X: pd.DataFrame) -> pd.DataFrame | None:
-    for member in members:
-        terms = member.contributions(X)
-        if terms is not None:
-            return terms
-    return None
