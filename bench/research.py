@@ -36,16 +36,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.skill_common import PANEL_START, build_table  # noqa: E402
+from features.spec import Select  # noqa: E402
 from flows.settings import Settings  # noqa: E402
 from models import suite  # noqa: E402
-from models.backtest import BacktestConfig, run_backtest  # noqa: E402
+from models.backtest import BacktestConfig, ModelSpec, run_backtest  # noqa: E402
 from models.calibration import METHODS  # noqa: E402
+from models.design import catalog_specs  # noqa: E402
 from models.distributions import NegativeBinomial  # noqa: E402
 from models.metrics import (  # noqa: E402
     average_precision,
     bootstrap_skill,
     brier,
     tier_calibration,
+)
+from models.self_exciting import (  # noqa: E402
+    DEFAULT_HAZARD_RATES,
+    DEFAULT_RATE_FEATURES,
+    SelfExcitingHazard,
+    SelfExcitingNB,
 )
 from publish import tracking  # noqa: E402
 from publish.secrets import redact_url  # noqa: E402
@@ -69,18 +77,64 @@ PEERS = ("tsb", "croston_sba", "adida", "imapa")
 POOL_WEIGHTS = (0.25, 0.5, 0.75)
 BLEND_WEIGHTS = (0.5, 0.75)
 
+#: Feature ideas: rates added to the self-exciting models' defaults (one idea each, for the count model
+#: ``hawkes_nb+<idea>`` and the hazard ``hawkes_hazard+<idea>``; the counts are also pooled with IMAPA at the
+#: shipped weights). "rings": the distance kernel (every district within 200 km, beyond the first ring of
+#: neighbours); "fatalities": fatality-weighted excitation (deaths per week, decayed); "perpetrators": JNIM and
+#: Islamic State excitation, own and next door, apart from the other actors'; "event_types": battles,
+#: explosions and violence against civilians excite apart; "national": the country's whole violence.
+RATE_IDEAS: dict[str, tuple[Select, ...]] = {
+    "rings": (Select(measure="violent_events", scope="kernel", statistic="sum", windows=(13, 52)),),
+    "fatalities": (Select(measure="fatalities", scope="own", statistic="ewm", half_lives=(4, 13)),),
+    "perpetrators": (Select(measure=("by_jnim_aq_events", "by_islamic_state_events"), scope=("own", "neighbours"),
+                            statistic="ewm", half_lives=(4, 13)),),
+    "event_types": (Select(measure=("battles", "explosions", "civilian_violence"), scope="own", statistic="ewm",
+                           half_lives=(4, 13)),),
+    "national": (Select(measure="violent_events", scope="national", statistic="ewm", half_lives=(4, 13)),),
+}
+
 
 def backtest(source: str, period: str, refit_every: int):
     path, forecast_week, periods = SOURCES[source]
     table = build_table(path, forecast_week)
     specs = [suite.count_spec(n, h, table.specs) for h in HORIZONS for n in (*suite.BASELINES, *COUNT_CANDIDATES)]
     specs += [suite.hazard_spec(n, 4, table.specs) for n in HAZARD_MODELS]
+    specs += rate_idea_specs(table.specs)
     start, end = periods[period]
     config = BacktestConfig(start=start, end=end, refit_every=refit_every, train_start=PANEL_START)
     return table, run_backtest(table, specs, config), (start, end)
 
 
+def rate_idea_specs(catalog) -> list[ModelSpec]:
+    """The self-exciting count (h = 1, 4) and hazard (h = 4) models with each :data:`RATE_IDEAS` entry's rates
+    added to their defaults."""
+    specs, catalog = [], catalog_specs(catalog)
+
+    def count(h, extra, name):
+        return lambda: SelfExcitingNB(h, catalog, rates=(*DEFAULT_RATE_FEATURES, *extra),
+                                      dispersion=suite.SELF_EXCITING_ALPHA, name=name)
+
+    def hazard(extra, name):
+        return lambda: SelfExcitingHazard(4, catalog, rates=(*DEFAULT_HAZARD_RATES, *extra), name=name)
+
+    for idea, extra in RATE_IDEAS.items():
+        specs += [ModelSpec(f"hawkes_nb+{idea}", "count", h, count(h, extra, f"hawkes_nb+{idea}")) for h in HORIZONS]
+        specs.append(ModelSpec(f"hawkes_hazard+{idea}", "hazard", 4, hazard(extra, f"hawkes_hazard+{idea}")))
+    return specs
+
+
 # ---------------------------------------------------------------------------------------------- ideas
+
+
+def _pool(a: pd.DataFrame, b: pd.DataFrame, w: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Rows of the linear pool w a + (1 - w) b of two models' means (same rows, same order), a negative binomial
+    of dispersion SELF_EXCITING_ALPHA around it."""
+    mean = w * a["mean"].to_numpy() + (1 - w) * b["mean"].to_numpy()
+    dist = NegativeBinomial(mean, suite.SELF_EXCITING_ALPHA)
+    y = a["y"].to_numpy(np.float64)
+    return a[["origin", "district_code", "active", "y"]].assign(
+        mean=mean, crps=dist.crps(y), pit=dist.pit(y, rng), q05=dist.quantile(0.05), q10=dist.quantile(0.10),
+        q90=dist.quantile(0.90), q95=dist.quantile(0.95))
 
 
 def count_ideas(pred: pd.DataFrame, h: int) -> dict[str, pd.DataFrame]:
@@ -93,13 +147,10 @@ def count_ideas(pred: pd.DataFrame, h: int) -> dict[str, pd.DataFrame]:
     for cand in COUNT_CANDIDATES:
         for peer in PEERS:
             for w in POOL_WEIGHTS:
-                a, b = by_model[cand], by_model[peer]
-                mean = w * a["mean"].to_numpy() + (1 - w) * b["mean"].to_numpy()
-                dist = NegativeBinomial(mean, suite.SELF_EXCITING_ALPHA)
-                y = a["y"].to_numpy(np.float64)
-                ideas[f"pool_{cand}_{peer}_{w:g}"] = a[["origin", "district_code", "active", "y"]].assign(
-                    mean=mean, crps=dist.crps(y), pit=dist.pit(y, rng), q05=dist.quantile(0.05),
-                    q10=dist.quantile(0.10), q90=dist.quantile(0.90), q95=dist.quantile(0.95))
+                ideas[f"pool_{cand}_{peer}_{w:g}"] = _pool(by_model[cand], by_model[peer], w, rng)
+    for idea in RATE_IDEAS:
+        ideas[f"pool_hawkes_nb+{idea}_imapa_{suite.POOL_WEIGHTS[0]:g}"] = _pool(
+            by_model[f"hawkes_nb+{idea}"], by_model["imapa"], suite.POOL_WEIGHTS[0], rng)
     return ideas
 
 

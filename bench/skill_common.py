@@ -32,8 +32,10 @@ from models.metrics import average_precision, brier, metrics_by, per_origin_scor
 PANEL_START = pd.Timestamp("2012-01-02")
 HORIZONS = (1, 4)
 BRIER_HORIZON = 4
-COUNT_CANDIDATES = ("hawkes_nb", "lgbm_boost", "nb_glm", "lgbm_poisson")
-HAZARD_MODELS = ("base_rate", "hawkes_hazard", "hazard_cloglog")
+#: The count candidates the suite ships (the first is the validation choice of bench/research.py), then the
+#: older ones for comparison.
+COUNT_CANDIDATES = (*suite.DEFAULT_COUNT_CANDIDATES, "nb_glm", "lgbm_poisson")
+HAZARD_MODELS = (*suite.HAZARD_BASELINES, *suite.DEFAULT_HAZARD_CANDIDATES)
 #: The issue's targets.
 TARGET_SKILL, TARGET_BSS, TARGET_COVERAGE = 0.10, 0.10, (0.85, 0.95)
 NAMES: dict[str, str] = {}  # district code -> name, filled by build_table
