@@ -86,6 +86,7 @@ def foreign_force_features(
     kinds: Sequence[str] = FORCE_KINDS,
     vacuum_cap_weeks: int = 52,
     windows: Sequence[int] = (4, 13, 52),
+    actor_mapping: pd.DataFrame | None = None,
 ) -> FeatureBlock:
     """Foreign-force presence, arrivals and departures, nearest base and force-involving events.
 
@@ -104,7 +105,7 @@ def foreign_force_features(
     * ``ff_events_<k>_w<w>`` and ``ff_events_<k>_nbr_w<w>``: events dated in the ``w`` weeks before
       week_start, in the district / summed over its neighbours, with a force of kind ``k`` among
       actor1, actor2 or assoc_actors (matched with :func:`features.registries.match_foreign_force`
-      against :func:`features.registries.load_foreign_force_actors`); only kinds that some actor
+      against ``actor_mapping``, default :func:`features.registries.load_foreign_force_actors`); only kinds that some actor
       pattern maps to get these columns. An event involving two kinds counts once for each, and once
       for ``any``.
 
@@ -240,7 +241,8 @@ def foreign_force_features(
                     measure="force_handovers", scope="own", statistic="any"),
         past_sum(handovers[rows], w)[:, pad:] > 0,
     )
-    return block.extend(_event_features(events, universe, rows, adjacency, first_day, n_w, kinds, windows))
+    mapping = load_foreign_force_actors() if actor_mapping is None else actor_mapping
+    return block.extend(_event_features(events, universe, rows, adjacency, first_day, n_w, kinds, windows, mapping))
 
 
 def departures(deployments: pd.DataFrame, first_week: pd.Timestamp, last_week: pd.Timestamp) -> pd.DataFrame:
@@ -461,9 +463,9 @@ def _event_features(
     n_w: int,
     kinds: tuple[str, ...],
     windows: Sequence[int],
+    mapping: pd.DataFrame,
 ) -> FeatureBlock:
     """``ff_events_<k>_w<w>`` and ``ff_events_<k>_nbr_w<w>`` (see :func:`foreign_force_features`)."""
-    mapping = load_foreign_force_actors()
     mapped = set(mapping["kind"])
     event_kinds = tuple(k for k in kinds if k in mapped)
     pad = max(windows, default=0)

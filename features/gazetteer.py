@@ -11,6 +11,7 @@ azimuthal equal-area projection centred on the country; populations are persons.
 
 from __future__ import annotations
 
+import logging
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -21,12 +22,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from features.country import CONFIG_FILE, SHIPPED_ROOT
 from features.schema import SourceFileError
 from features.sources.countries import is_known_country_code
+from features.sources.text_tables import delimiter_hint, read_header
 
-#: Root folder of the shipped gazetteers, one sub-folder per ISO3 code.
-DATA_DIR = Path(__file__).resolve().parent / "data" / "gazetteers"
-CONFIG_FILE = "gazetteer.toml"
+log = logging.getLogger("vigie")
+
+#: Root folder of the shipped gazetteers, one sub-folder per ISO3 code (:mod:`features.country`).
+DATA_DIR = SHIPPED_ROOT
 
 #: Polygons closer than this (metres) count as touching: absorbs slivers and gaps in boundary files.
 NEIGHBOUR_TOLERANCE_M = 100.0
@@ -509,7 +513,8 @@ def _unassigned_reasons(
                 (outcome == _UNKNOWN).to_numpy(),
             ],
             [
-                "country '" + country.reset_index(drop=True).fillna("") + f"' is not {country_iso3}",
+                "country '" + country.reset_index(drop=True).fillna("") + f"' is not {country_iso3} (ingest it with "
+                "--country " + country.reset_index(drop=True).fillna("?") + ")",
                 "no admin2 name",
                 "admin2 '" + admin2 + "' not in the gazetteer",
             ],
@@ -532,7 +537,7 @@ def _read_country(country_dir: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd
         config = tomllib.load(handle)
 
     boundaries = _section(config, "boundaries", config_path)
-    population = _section(config, "population", config_path)
+    population = _section(config, "population", config_path) if "population" in config else None
     alias_files = config.get("aliases", {})
 
     districts = _read_boundaries(country_dir, boundaries, config_path)
@@ -551,6 +556,10 @@ def _read_country(country_dir: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd
 
     aliases = _alias_table(districts, admin2_aliases)
     admin1_table = _admin1_alias_table(districts, admin1_aliases)
+    if population is None:
+        log.warning("%s has no [population] section: every district counts 1 person; only the simulator reads "
+                    "population (its background rates then ignore it)", config_path)
+        return districts, admin2_aliases, admin1_aliases
     counts = _read_population(country_dir, population, config_path, districts, aliases, admin1_table)
     return districts.assign(population=counts), admin2_aliases, admin1_aliases
 
@@ -599,14 +608,27 @@ def _read_boundaries(country_dir: Path, section: dict, config_path: Path) -> gpd
     return _validated_districts(frame)
 
 
+def _read_csv(path: Path, columns: list[str], na_values: list[str]) -> pd.DataFrame:
+    """A comma-separated table of a country folder, all cells strings, holding at least ``columns``.
+
+    Raises SourceFileError on row 1 when the header is one cell holding another separator (';', a tab,
+    '|'), before the "missing column" error such a header would otherwise give.
+    """
+    hint = delimiter_hint(read_header(path))
+    if hint is not None:
+        raise SourceFileError(str(path), 1, None, f"{hint}; save it comma-separated, with columns {', '.join(columns)}")
+    raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=na_values)
+    for column in columns:
+        if column not in raw.columns:
+            raise SourceFileError(str(path), None, column, "missing column")
+    return raw
+
+
 def _read_alias_file(path: Path, target: str) -> pd.DataFrame:
     """Alias CSV (alias, <target>, note) as (alias_key, <target>); keys normalised."""
     if not path.is_file():
         raise SourceFileError(str(path), None, None, "alias file not found")
-    raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
-    for column in ("alias", target):
-        if column not in raw.columns:
-            raise SourceFileError(str(path), None, column, "missing column")
+    raw = _read_csv(path, ["alias", target], [""])
     keys = normalize_name(raw["alias"])
     for column, values in (("alias", keys), (target, raw[target])):
         if values.isna().any():
@@ -636,16 +658,14 @@ def _read_population(
     path = country_dir / _setting(section, "file", config_path, "population")
     if not path.is_file():
         raise SourceFileError(str(path), None, None, "population file not found")
-    raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=["", *section.get("na_values", [])])
     value_column = _setting(section, "value_column", config_path, "population")
     join = section.get("join", "name")
     if join not in ("name", "code"):
         raise SourceFileError(str(config_path), None, "population.join", f"'{join}' is neither 'name' nor 'code'")
     key_column = _setting(section, "name_column" if join == "name" else "code_column", config_path, "population")
     admin1_column = section.get("admin1_column")
-    for column in (value_column, key_column, *([admin1_column] if admin1_column else [])):
-        if column not in raw.columns:
-            raise SourceFileError(str(path), None, column, "missing column")
+    columns = [value_column, key_column, *([admin1_column] if admin1_column else [])]
+    raw = _read_csv(path, columns, ["", *section.get("na_values", [])])
 
     values = pd.to_numeric(raw[value_column].str.replace(r"[\s,]", "", regex=True), errors="coerce")
     bad = values.isna() | (values <= 0) | (values % 1 != 0)
@@ -662,18 +682,53 @@ def _read_population(
         known = codes.isin(set(districts["district_code"])).to_numpy()
         outcome = pd.Series(np.where(known, _MATCHED, _UNKNOWN), dtype="string")
 
-    unmatched = (outcome != _MATCHED).to_numpy()
-    if unmatched.any():
-        row = int(np.flatnonzero(unmatched)[0])
-        problem = f"'{raw[key_column].iloc[row]}' joins no single district ({outcome.iloc[row]})"
-        raise SourceFileError(str(path), row + 2, key_column, problem)
-    duplicated = codes.duplicated(keep=False).to_numpy()
-    if duplicated.any():
-        rows = (np.flatnonzero(duplicated) + 2).tolist()
-        raise SourceFileError(str(path), rows[0], key_column, f"rows {rows} join the same district")
+    _check_one_row_per_district(path, raw[key_column], codes, outcome, join, len(districts))
     by_code = pd.Series(values.to_numpy(), index=codes.to_numpy())
     counts = by_code.reindex(districts["district_code"].to_numpy())
     if counts.isna().any():
         missing = districts.loc[counts.isna().to_numpy(), "district_name"].tolist()
         raise SourceFileError(str(path), None, key_column, f"no population row for district(s) {missing}")
     return counts.to_numpy().astype("int64")
+
+
+def _check_one_row_per_district(
+    path: Path, keys: pd.Series, codes: pd.Series, outcome: pd.Series, join: str, n_districts: int
+) -> None:
+    """Raise SourceFileError at the first population row that joins no single district or shares its district.
+
+    ``keys`` are the key column of the table, ``codes`` and ``outcome`` what each row joined (positional).
+    A table with more rows than there are districts is told to be summed to one row per district first.
+    """
+    unmatched = (outcome != _MATCHED).to_numpy()
+    duplicated = codes.duplicated(keep=False).to_numpy(dtype=bool) & ~unmatched
+    offending = np.flatnonzero(unmatched | duplicated)
+    if len(offending) and len(keys) > n_districts:
+        raise _finer_than_districts(path, keys, codes, outcome, int(offending[0]), join, n_districts)
+    if unmatched.any():
+        row = int(np.flatnonzero(unmatched)[0])
+        raise SourceFileError(str(path), row + 2, str(keys.name), _joins_no_district(keys, outcome, row))
+    if duplicated.any():
+        rows = (np.flatnonzero(duplicated) + 2).tolist()
+        raise SourceFileError(str(path), rows[0], str(keys.name), f"rows {rows} join the same district")
+
+
+def _joins_no_district(keys: pd.Series, outcome: pd.Series, row: int) -> str:
+    return f"'{keys.iloc[row]}' joins no single district ({outcome.iloc[row]})"
+
+
+def _finer_than_districts(
+    path: Path, keys: pd.Series, codes: pd.Series, outcome: pd.Series, row: int, join: str, n_districts: int
+) -> SourceFileError:
+    """The error for a population table of more rows than districts whose row ``row`` does not join one to one."""
+    if outcome.iloc[row] != _MATCHED:
+        detail = _joins_no_district(keys, outcome, row)
+    else:
+        same = (codes == codes.iloc[row]).to_numpy(dtype=bool, na_value=False)
+        detail = f"rows {(np.flatnonzero(same) + 2).tolist()} join the same district"
+    key = "name" if join == "name" else "code"
+    problem = (
+        f"{detail}; the table has {len(keys)} rows for {n_districts} districts: it looks finer than the districts "
+        "(communes or other sub-district units?). Sum it to one row per district first, each row keyed by the "
+        f"district's {key} in column '{keys.name}', as {CONFIG_FILE} [population] says (join = '{join}')"
+    )
+    return SourceFileError(str(path), row + 2, str(keys.name), problem)

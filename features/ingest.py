@@ -16,11 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.country import Country, load_country
 from features.event_store import EventStore, IngestReport
 from features.gazetteer import Gazetteer
 from features.panel import monday_on_or_before
+from features.registries import FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE
 from features.sources.detect import read_events
-from features.sources.simulator import simulate, write_simulation
+from features.sources.simulator import (
+    registry_forces,
+    registry_shocks,
+    simulate,
+    write_simulation,
+)
 
 log = logging.getLogger("vigie")
 WEEK = pd.Timedelta(days=7)
@@ -102,13 +109,16 @@ def last_full_week(summary: dict, sources: Sequence[str]) -> pd.Timestamp:
     return pd.Timestamp(week_after_newest(summary, sources)) - 2 * WEEK
 
 
-def simulated_export(home: Path, gazetteer: Gazetteer, *, seed: int, start: date, weeks: int) -> Path:
-    """The simulated ACLED-format export used when no data is given, written once per seed and length."""
+def simulated_export(home: Path, gazetteer: Gazetteer, *, seed: int, start: date, weeks: int,
+                     country: Country | None = None) -> Path:
+    """The simulated ACLED-format export of the country's districts (``gazetteer``; ``country`` default Mali) used
+    when no data is given, written once per seed and length."""
     end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
     out_dir = Path(home) / "simulated" / f"{gazetteer.country_iso3}-seed{seed}-{start}-{end}"
     events_csv = out_dir / "events.csv"
     if not events_csv.exists():
-        result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed)
+        result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed,
+                          **simulation_inputs(country or load_country("MLI")))
         tmp = out_dir.with_name(out_dir.name + ".partial")
         write_simulation(result, tmp)
         tmp.rename(out_dir)
@@ -143,12 +153,29 @@ def source_label(sources: Sequence[str]) -> str:
     return "+".join(sources)
 
 
-def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int | None = None):
-    """Simulate ``weeks`` weeks from ``start`` for Mali, or for a synthetic grid country of ``districts``
-    districts, and write the export to ``out``; returns (result, paths, number of districts)."""
-    gazetteer = Gazetteer.synthetic(districts) if districts else Gazetteer.load("MLI")
+def simulation_inputs(country: Country) -> dict:
+    """The simulator's country arguments: name, code, and the deployments and shocks of its registries (None for
+    one it lacks: the simulator then draws random ones)."""
+    forces_file, calendar_file = (country.registry_file(n) for n in (FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE))
+    return {"country_name": country.name, "country_iso3": country.iso3,
+            "forces": registry_forces(path=forces_file) if forces_file else None,
+            "shocks": registry_shocks(path=calendar_file) if calendar_file else None}
+
+
+def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int | None = None,
+                country: Country | None = None):
+    """Simulate ``weeks`` weeks from ``start`` on the districts of ``country`` (default Mali; its foreign-force
+    registry and political calendar drive the simulated forces and shocks when it has them, random ones
+    otherwise), or on a synthetic grid country of ``districts`` districts, and write the export to ``out``;
+    returns (result, paths, number of districts)."""
+    if districts:
+        gazetteer = Gazetteer.synthetic(districts)
+        kwargs = {"country_name": "Simulania", "country_iso3": gazetteer.country_iso3}
+    else:
+        country = country or load_country("MLI")
+        gazetteer = Gazetteer.load(country.iso3, country.root)
+        kwargs = simulation_inputs(country)
     end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
-    kwargs = {"country_name": "Simulania", "country_iso3": gazetteer.country_iso3} if districts else {}
     result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed, **kwargs)
     return result, write_simulation(result, out), len(gazetteer.districts)
 

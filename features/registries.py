@@ -338,6 +338,12 @@ def _typed_foreign_forces(raw: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def empty_foreign_forces() -> pd.DataFrame:
+    """A foreign-force registry with no row, typed as :func:`load_foreign_forces` returns one."""
+    columns = list(_FOREIGN_FORCES_SCHEMA.columns)
+    return _typed_foreign_forces(pd.DataFrame({c: pd.Series(dtype="string") for c in columns}))
+
+
 def _typed_calendar(raw: pd.DataFrame) -> pd.DataFrame:
     return raw.assign(
         date=_as_date(raw["date"]),
@@ -400,42 +406,87 @@ def load_political_calendar(path: Path | str | None = None, country_iso3: str = 
     return _typed_calendar(raw)
 
 
-def load_actor_families(path: Path | str | None = None) -> pd.DataFrame:
-    """Regular expressions that group ACLED actor names into perpetrator families.
+#: Placeholder of the shared actor registries for the country where the events happen (its ``actor_names``).
+COUNTRY_PLACEHOLDER = "{country}"
+
+
+def _for_country(raw: pd.DataFrame, country) -> pd.DataFrame:
+    """``raw`` with ``{country}`` in its patterns replaced by the country's actor-name pattern."""
+    if country is None:
+        return raw
+    return raw.assign(pattern=raw["pattern"].str.replace(COUNTRY_PLACEHOLDER, country.actor_pattern(), regex=False))
+
+
+def _shipped_country(country):
+    """``country`` (a :class:`features.country.Country`), or the shipped Mali when None."""
+    if country is not None:
+        return country
+    from features.country import load_country
+
+    return load_country("MLI")
+
+
+def load_actor_families(path: Path | str | None = None, country=None) -> pd.DataFrame:
+    """Regular expressions that group ACLED actor names into perpetrator families, for events in ``country``.
 
     Columns: pattern (case-insensitive regular expression, searched anywhere in the name; no
     capturing groups), family (one of :data:`ACTOR_FAMILIES`), priority (Int64, lower wins when
     several patterns match; file order breaks ties), note. See :func:`classify_actors`.
+
+    The shared file (``path``, default the shipped ``actor_families.csv``) writes the country where the events
+    happen as ``{country}``: ``^(?:military|police) forces of {country}\b`` are its state forces, any other
+    state's are foreign forces. ``country`` (a :class:`features.country.Country`; default the shipped Mali)
+    fills it with its ``actor_names`` and adds the rows of its own ``actor_families.csv`` when it has one
+    (its allies, auxiliaries and local groups; same columns; ranked with the shared rows by priority).
     Raises SourceFileError on bad content.
     """
+    country = _shipped_country(country)
     file = Path(path) if path is not None else REGISTRY_DIR / ACTOR_FAMILIES_FILE
+    frames = [_read_actor_families(file, country)]
+    own = country.registry_file(ACTOR_FAMILIES_FILE)
+    if own is not None and own.resolve() != file.resolve():
+        frames.append(_read_actor_families(own, country))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_actor_families(file: Path, country) -> pd.DataFrame:
     raw, lines = _read_registry_file(file)
+    raw = _for_country(raw, country) if "pattern" in raw.columns else raw
     _validate(raw, _ACTOR_FAMILIES_SCHEMA, str(file), lines)
     return _typed_actor_families(raw)
 
 
-def load_foreign_force_actors(path: Path | str | None = None) -> pd.DataFrame:
-    """Regular expressions mapping ACLED actor names to foreign forces.
+def load_foreign_force_actors(path: Path | str | None = None, country=None) -> pd.DataFrame:
+    """Regular expressions mapping ACLED actor names to foreign forces, for events in ``country``.
 
     Columns: pattern (case-insensitive regular expression; the first row that matches wins), force,
     kind (one of :data:`FORCE_KINDS`), note. Forces named as in ``foreign_forces.csv`` where one actor
     name is one force; "France" covers both French operations (tell Serval from Barkhane by date).
-    See :func:`match_foreign_force`. Raises SourceFileError on bad content.
+    ``{country}`` is filled as in :func:`load_actor_families`, and a row that would match the country's own
+    army or police ("Military Forces of Burkina Faso" for events in Burkina Faso) is dropped: a country's own
+    forces are never foreign there. See :func:`match_foreign_force`. Raises SourceFileError on bad content.
     """
+    country = _shipped_country(country)
     file = Path(path) if path is not None else REGISTRY_DIR / FOREIGN_FORCE_ACTORS_FILE
     raw, lines = _read_registry_file(file)
+    raw = _for_country(raw, country) if "pattern" in raw.columns else raw
     _validate(raw, _FOREIGN_FORCE_ACTORS_SCHEMA, str(file), lines)
-    return raw
+    own = pd.Series([f"{body} forces of {name}" for body in ("military", "police") for name in country.actor_names],
+                    dtype="string")
+    names_own = raw["pattern"].map(lambda pattern: bool(own.str.contains(pattern, flags=re.IGNORECASE).any()))
+    return raw[~names_own.to_numpy(dtype=bool)].reset_index(drop=True)
 
 
-def default_registry_paths(country_iso3: str = "MLI") -> list[Path]:
-    """The shipped registry files a model of ``country_iso3`` reads (input of :func:`registry_version`)."""
-    return [
-        _country_file(None, country_iso3, FOREIGN_FORCES_FILE),
-        _country_file(None, country_iso3, POLITICAL_CALENDAR_FILE),
-        REGISTRY_DIR / ACTOR_FAMILIES_FILE,
-        REGISTRY_DIR / FOREIGN_FORCE_ACTORS_FILE,
-    ]
+def default_registry_paths(country="MLI") -> list[Path]:
+    """The registry files a model of ``country`` (a :class:`features.country.Country` or a shipped ISO3 code)
+    reads: the shared actor registries and the country's own files that exist (input of :func:`registry_version`)."""
+    if isinstance(country, str):
+        from features.country import load_country
+
+        country = load_country(country)
+    own = (country.registry_file(name) for name in (FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE, ACTOR_FAMILIES_FILE))
+    return [*(path for path in own if path is not None), REGISTRY_DIR / ACTOR_FAMILIES_FILE,
+            REGISTRY_DIR / FOREIGN_FORCE_ACTORS_FILE]
 
 
 # ---------------------------------------------------------------------- matching

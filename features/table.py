@@ -12,12 +12,14 @@ come in a :class:`Registries` bundle.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from features.attacks import TREND_OFFSET, WEEKS_SINCE_CAP, WindowSet, window_features
+from features.country import Country, load_country
 from features.forces import foreign_force_features
 from features.measures import (
     EVENT_TYPE_SPLITS,
@@ -31,16 +33,21 @@ from features.measures import (
 from features.panel import Panel, build_panel, monday_on_or_before
 from features.political import political_features
 from features.registries import (
+    FOREIGN_FORCES_FILE,
+    POLITICAL_CALENDAR_FILE,
     assign_deployments,
+    empty_foreign_forces,
     load_actor_families,
     load_foreign_force_actors,
     load_foreign_forces,
     load_political_calendar,
 )
-from features.seasonality import seasonality_features
+from features.seasonality import RAINY_SEASON_MONTHS, seasonality_features
 from features.spatial import Scope, spatial_scopes
 from features.spec import FeatureBlock, FeatureSpec, catalog, catalog_version
 from features.windows import future_sum
+
+log = logging.getLogger("vigie")
 
 KEYS = ["district_code", "week_start"]
 
@@ -104,6 +111,7 @@ class FeatureConfig:
     weeks_since_cap: int = WEEKS_SINCE_CAP
     trend_offset: float = TREND_OFFSET
     seasonality: bool = True
+    rainy_season_months: tuple[int, ...] = RAINY_SEASON_MONTHS  #: the country's (features.country); () for none
     foreign_forces: bool = True  #: foreign-force features, when the registries hold deployments
     political: bool = True  #: political-calendar features, when the registries hold a calendar
 
@@ -134,30 +142,76 @@ class FeatureConfig:
         return tuple(m for m in self.measures if m.name in wanted)
 
 
+class MissingRegistry(RuntimeError):
+    """A command needs a registry the country does not have (withdrawals and scenarios: the foreign forces)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Registries:
     """Loaded registry frames (see :mod:`features.registries`).
 
     ``actor_families`` classifies perpetrators and targets; ``forces`` (foreign deployments, with or
     without a district_code column) and ``calendar`` (political calendar) switch on the foreign-force
-    and political features; ``foreign_force_actors`` maps actor names to forces.
+    and political features; ``foreign_force_actors`` maps actor names to forces. ``notes``: what was left
+    out and why (a country without a foreign-force registry, ...), for the run's warnings.
     """
 
     actor_families: pd.DataFrame
     foreign_force_actors: pd.DataFrame | None = None
     forces: pd.DataFrame | None = None
     calendar: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, country_iso3: str = "MLI") -> "Registries":
-        """The shipped registries of a country (all four)."""
-        return cls(load_actor_families(), load_foreign_force_actors(),
-                   load_foreign_forces(country_iso3=country_iso3), load_political_calendar(country_iso3=country_iso3))
+    def load(cls, country: "str | Country" = "MLI") -> "Registries":
+        """The registries of a country (a :class:`features.country.Country`, or the ISO3 code of a shipped one).
+
+        The shared actor registries are filled for the country (its own forces are state forces there). Its
+        foreign-force deployments and political calendar are optional: a country without one, or with a file
+        that holds a header and no row, gets no feature from it (never constant columns) and a note saying so.
+        """
+        if isinstance(country, str):
+            country = load_country(country)
+        notes: list[str] = []
+        forces = _optional_registry(country, FOREIGN_FORCES_FILE, load_foreign_forces, "foreign-force", notes)
+        calendar = _optional_registry(country, POLITICAL_CALENDAR_FILE, load_political_calendar, "political-calendar",
+                                      notes)
+        return cls(load_actor_families(country=country), load_foreign_force_actors(country=country), forces, calendar,
+                   tuple(notes))
+
+    def placed_forces(self, gazetteer, *, required: bool = False, placed: bool = True) -> pd.DataFrame:
+        """The foreign-force deployments, placed in the gazetteer's districts (``placed``: with district_code).
+
+        A country without a registry gets an empty one, or, when ``required`` (withdrawals and scenarios need
+        deployments), a :class:`MissingRegistry` error saying so."""
+        if self.forces is None and required:
+            raise MissingRegistry(f"{gazetteer.country_iso3} has no foreign-force registry ({FOREIGN_FORCES_FILE}, or it "
+                                  "holds no row): withdrawals and scenarios need one (README, 'Adding a country')")
+        forces = empty_foreign_forces() if self.forces is None else self.forces
+        if not placed or "district_code" in forces.columns:
+            return forces
+        return assign_deployments(forces, gazetteer.assign)
 
     @classmethod
     def actors_only(cls) -> "Registries":
         """The shipped actor-family registry alone: no foreign-force or political features."""
         return cls(load_actor_families())
+
+
+def _optional_registry(country: Country, name: str, load, features: str, notes: list[str]) -> pd.DataFrame | None:
+    """The country's registry ``name`` read by ``load``, or None (with a note) when it has none or it is empty."""
+    path = country.registry_file(name)
+    frame = None if path is None else load(path)
+    if path is None:
+        where = " or ".join(str(f) for f in country.registry_folders)
+        note = f"{country.iso3} has no {name} (looked in {where}): the {features} features are left out"
+    elif frame.empty:
+        note = f"{path} holds no row: the {features} features are left out"
+    else:
+        return frame
+    notes.append(note)
+    log.warning("%s", note)
+    return None
 
 
 @dataclass
@@ -255,7 +309,7 @@ def build_feature_table(
     block.extend(window_features(panel, config.recipe, _scopes(config, gazetteer, districts),
                                  weeks_since_cap=config.weeks_since_cap, trend_offset=config.trend_offset))
     if config.seasonality:
-        block.extend(seasonality_features(panel))
+        block.extend(seasonality_features(panel, config.rainy_season_months))
     with_forces = config.foreign_forces and registries.forces is not None
     with_politics = config.political and registries.calendar is not None
     if with_forces or with_politics:
@@ -264,7 +318,8 @@ def build_feature_table(
             deployments = registries.forces
             if "district_code" not in deployments.columns:
                 deployments = assign_deployments(deployments, gazetteer.assign)
-            block.extend(foreign_force_features(panel, gazetteer, deployments, known))
+            block.extend(foreign_force_features(panel, gazetteer, deployments, known,
+                                                 actor_mapping=registries.foreign_force_actors))
         if with_politics:
             block.extend(political_features(panel, registries.calendar, known))
         del known

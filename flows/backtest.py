@@ -12,7 +12,6 @@ from datetime import date
 
 from prefect import flow
 
-from features.gazetteer import Gazetteer
 from features.ingest import is_simulated, last_full_week, sources_of
 from features.panel import monday_on_or_before
 from flows.settings import Settings
@@ -48,7 +47,7 @@ def backtest_flow(
     default two years before ``end``); refit every ``refit_every`` origins."""
     settings = settings or Settings()
     settings.ensure_dirs()
-    gazetteer = Gazetteer.load(settings.country_iso3)
+    gazetteer = settings.gazetteer()
     reports = ingest_files(events or [simulate_default(settings, gazetteer)], settings, gazetteer)
     sources = sources_of(reports)
     end_week = monday_on_or_before(end or last_full_week(store_summary(settings), sources))
@@ -61,5 +60,5 @@ def backtest_flow(
     simulated = is_simulated(sources)
     run_id = log_backtest_run(result, tables, table, known, settings, start=start_week, end=end_week, horizons=horizons,
                               origin_every=origin_every, refit_every=refit_every, is_simulated=simulated, sources=sources)
-    return backtest_summary(result, tables, paths, run_id, start_week, end_week, simulated)
+    return backtest_summary(result, tables, paths, run_id, start_week, end_week, simulated, settings.country_iso3)
 

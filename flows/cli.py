@@ -37,6 +37,7 @@ class ScoreFormat(str, Enum):
 
 
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Vigie home folder (env VIGIE_HOME, default ./.vigie).")]
+CountryOpt = Annotated[Optional[str], typer.Option("--country", help="The country's ISO3 code (env VIGIE_COUNTRY_ISO3; default: the only country there is; folders of your own in VIGIE_COUNTRIES_DIR).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object as the last line.")]
 RetrainOpt = Annotated[Retrain, typer.Option("--retrain", help="When to retrain the models: auto (when due), always or never.")]
 
@@ -49,8 +50,14 @@ class Source(str, Enum):
 SourceOpt = Annotated[Optional[Source], typer.Option("--source", help="The one source to model when events of several are given (never mixed).")]
 
 
-def _settings(home: Path | None, **overrides) -> Settings:
-    settings = Settings.from_options(home, **overrides)
+def _settings(home: Path | None, *, as_json: bool = False, **overrides) -> Settings:
+    """The settings of a command; a country that cannot be used is one line and exit 2."""
+    from features.country import CountryError
+
+    try:
+        settings = Settings.from_options(home, **overrides)
+    except (CountryError, SourceFileError) as exc:
+        _fail(exc, as_json)
     configure_prefect_home(settings)
     return settings
 
@@ -80,6 +87,7 @@ def _expected_errors():
     from features.ingest import MixedSources, NoInput, NothingToScore, NoUcdpToken
     from features.scenario import ScenarioError
     from features.sources.ucdp_api import UcdpVersionError
+    from features.table import MissingRegistry
     from models.selection import ChampionRefused
     from models.training import TooFewMajorAttacks
     from models.whatif import ScenarioInvisible
@@ -87,7 +95,8 @@ def _expected_errors():
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, ChampionRefused, TooFewMajorAttacks,
+    return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, MissingRegistry,
+            ChampionRefused, TooFewMajorAttacks,
             QualityGateError, PublishConflict, ScoreValidationError, ScenarioError, ScenarioInvisible)
 
 
@@ -138,15 +147,15 @@ def ingest(
     start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="With --ucdp-api: first event date.")] = datetime(1989, 1, 1),
     end: Annotated[Optional[datetime], typer.Option("--end", formats=["%Y-%m-%d"], help="With --ucdp-api: last event date (default: today).", show_default=False)] = None,
     ucdp_version: Annotated[str, typer.Option("--ucdp-version", help="With --ucdp-api: the GED version to ask for.")] = "25.1",
+    country: CountryOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse, validate, assign to districts and store events (idempotent; revisions replace older copies)."""
-    from features.gazetteer import Gazetteer
 
-    settings = _settings(home)
+    settings = _settings(home, country_iso3=country, as_json=as_json)
     settings.ensure_dirs()
-    gazetteer = Gazetteer.load(settings.country_iso3)
+    gazetteer = settings.gazetteer()
     if ucdp_api:
         reports = [_pull_ucdp(settings, gazetteer, as_json, start.date(), (end or datetime.now()).date(), ucdp_version)]
     else:
@@ -201,6 +210,7 @@ def run(
     as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast the week of this date (Monday on or before); only events dated before that Monday are used.")] = None,
     respect_timestamps: Annotated[bool, typer.Option("--respect-timestamps", help="Also drop events the source published on or after the cutoff.")] = False,
     retrain: RetrainOpt = Retrain.auto,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
     score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
@@ -209,7 +219,7 @@ def run(
     """Ingest, build features, train (when due) and track models, and publish one week's scores for every district."""
     from features.ingest import shipped_events
 
-    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store)
+    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store, country_iso3=country, as_json=as_json)
     given = None if simulated else (_paths(events) or _paths(shipped_events(settings.country_iso3)))
     _run_weekly(settings, as_json, events=given, as_of=_day(as_of), respect_timestamps=respect_timestamps,
                 retrain=retrain.value, allow_simulated=True, source=_value(source))
@@ -220,12 +230,13 @@ def weekly(
     as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Forecast week (default: this week).")] = None,
     retrain: RetrainOpt = Retrain.auto,
     source: SourceOpt = None,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The scheduled job: new data from the ACLED API (when ACLED_USERNAME/ACLED_PASSWORD are set) or the drop
     folder; with neither it fails (exit 2) and publishes nothing, never simulated data."""
-    _run_weekly(_settings(home), as_json, as_of=_day(as_of), retrain=retrain.value, allow_simulated=False,
+    _run_weekly(_settings(home, country_iso3=country, as_json=as_json), as_json, as_of=_day(as_of), retrain=retrain.value, allow_simulated=False,
                 source=_value(source))
 
 
@@ -238,13 +249,14 @@ def backtest(
     origin_every: Annotated[int, typer.Option("--origin-every", min=1, help="Weeks between origins.")] = 1,
     refit_every: Annotated[int, typer.Option("--refit-every", min=1, help="Refit the models every N origins.")] = 13,
     models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated count candidates (default from settings).")] = None,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Walk-forward backtest of the candidates against the baselines; writes metrics (CSV, JSON) and logs to MLflow."""
     from flows.backtest import backtest_flow
 
-    settings = _settings(home)
+    settings = _settings(home, country_iso3=country, as_json=as_json)
     try:
         hs = views.parse_horizons(horizons)
     except ValueError as exc:
@@ -273,13 +285,14 @@ def withdrawals(
     events: EventsOpt = None,
     as_of: AsOfOpt = None,
     source: SourceOpt = None,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The evidence on withdrawals: how violence changed after each force left a district (and next door), with intervals."""
     from flows.scenario import withdrawals_flow
 
-    settings = _settings(home)
+    settings = _settings(home, country_iso3=country, as_json=as_json)
     summary = _call(_in_prefect, as_json, settings=settings, fn=withdrawals_flow,
                     events=_events_or_shipped(settings, events), as_of=_day(as_of), source=_value(source))
     _show(views.withdrawals_view(summary))
@@ -293,6 +306,7 @@ def scenario(
     events: EventsOpt = None,
     as_of: AsOfOpt = None,
     source: SourceOpt = None,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
     as_json: JsonOpt = False,
@@ -300,7 +314,7 @@ def scenario(
     """Score a week under a what-if change of the force registry; writes scenario_scores (never the published scores) and its report."""
     from flows.scenario import scenario_flow
 
-    settings = _settings(home, score_store_url=score_store)
+    settings = _settings(home, score_store_url=score_store, country_iso3=country, as_json=as_json)
     _preflight(settings, as_json)
     summary = _call(_in_prefect, as_json, settings=settings, fn=scenario_flow, scenario_file=str(scenario_file),
                     events=_events_or_shipped(settings, events), as_of=_day(as_of), source=_value(source))
@@ -313,18 +327,18 @@ def scenario(
 def features(
     list_: Annotated[bool, typer.Option("--list", help="List every feature with its family, unit, window and alignment.")] = False,
     family: Annotated[Optional[str], typer.Option("--family", help="Only this family.")] = None,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The feature catalog, generated from the feature specs (the same catalog every MLflow run logs)."""
-    from features.gazetteer import Gazetteer
     from features.table import feature_catalog
 
-    settings = _settings(home)
+    settings = _settings(home, country_iso3=country, as_json=as_json)
     if not list_:
         console.print("nothing to do: pass --list (features are built by `vigie run` and `vigie weekly`)")
         raise typer.Exit(code=0)
-    catalog = views.of_family(feature_catalog(Gazetteer.load(settings.country_iso3), settings.country_iso3,
+    catalog = views.of_family(feature_catalog(settings.gazetteer(), settings.country(),
                                               settings.feature_config(), settings.panel_start), family)
     if as_json:
         _emit_json(views.catalog_json(catalog))
@@ -333,13 +347,13 @@ def features(
 
 
 @app.command()
-def serve(home: HomeOpt = None) -> None:
+def serve(country: CountryOpt = None, home: HomeOpt = None) -> None:
     """Serve the weekly flow on its cron schedule (Monday 06:00 UTC by default) until stopped."""
     from prefect import serve as prefect_serve
 
     from flows.weekly import weekly_deployment
 
-    settings = _settings(home)
+    settings = _settings(home, country_iso3=country)
     console.print(f"serving vigie-weekly on '{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops")
     _call(_in_prefect, False, settings=settings, fn=_serve, services=True, deployment=weekly_deployment, prefect_serve=prefect_serve)
 
@@ -354,16 +368,47 @@ def simulate(
     start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = datetime(2012, 1, 2),
     weeks: Annotated[int, typer.Option("--weeks", min=1)] = 520,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    districts: Annotated[Optional[int], typer.Option("--districts", help="Simulate a synthetic grid country of this many districts instead of Mali.")] = None,
+    districts: Annotated[Optional[int], typer.Option("--districts", help="Simulate a synthetic grid country of this many districts instead of the country's own districts.")] = None,
+    country: CountryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write an ACLED-format export (and the true expected counts) from Vigie's generative model."""
+    """Write an ACLED-format export (and the true expected counts) from Vigie's generative model, on the
+    country's districts (its registries when it has them) or on a synthetic grid (--districts)."""
     from features.ingest import simulate_to
 
-    result, paths, n_districts = simulate_to(out, start=start.date(), weeks=weeks, seed=seed, districts=districts)
+    settings = _settings(None, country_iso3=country, as_json=as_json)
+    result, paths, n_districts = simulate_to(out, start=start.date(), weeks=weeks, seed=seed, districts=districts,
+                                             country=None if districts else settings.country())
     console.print(views.simulate_view(len(result.events), n_districts, weeks, out))
     if as_json:
         _emit_json(views.simulate_json(len(result.events), n_districts, weeks, seed, paths))
+
+
+gazetteer_app = typer.Typer(help="The country's districts, as Vigie reads them from its data files.", no_args_is_help=True)
+app.add_typer(gazetteer_app, name="gazetteer")
+
+
+@gazetteer_app.command("check")
+def gazetteer_check(
+    country: CountryOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read the country's files as a run does and show what came out: districts, regions, neighbours, the
+    population join, the registries found, problems, and a map page (HTML) to check the boundaries by eye."""
+    from features.table import Registries
+    from publish import exports
+    from publish import gazetteer_check as check
+
+    settings = _settings(home, country_iso3=country, as_json=as_json)
+    gazetteer = _call(settings.gazetteer, as_json)
+    chosen = settings.country()
+    summary = check.gazetteer_summary(gazetteer, chosen, _call(Registries.load, as_json, country=chosen))
+    page = exports.write_gazetteer_check(check.gazetteer_check_html(summary, gazetteer), settings.exports_dir,
+                                         settings.country_iso3)
+    console.print("\n".join([*check.gazetteer_check_lines(summary), f"map and table: {page}"]), soft_wrap=True)
+    if as_json:
+        _emit_json({"ok": True, **summary, "page": str(page)})
 
 
 def _print_csv(frame, horizon) -> None:
@@ -387,6 +432,7 @@ def scores(
     week: Annotated[Optional[datetime], typer.Option("--week", formats=["%Y-%m-%d"], help="Week to show (any day of it: its Monday is used); default the latest published.")] = None,
     fmt: Annotated[ScoreFormat, typer.Option("--format", help="Output format.")] = ScoreFormat.table,
     horizon: Annotated[Optional[int], typer.Option("--horizon", help="Only this horizon (1, 4 or 13).")] = None,
+    country: CountryOpt = None,
     home: HomeOpt = None,
     score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL.")] = None,
 ) -> None:
@@ -394,7 +440,7 @@ def scores(
     from features.panel import monday_on_or_before
     from publish.score_store import ScoreStore
 
-    settings = _settings(home, score_store_url=score_store)
+    settings = _settings(home, score_store_url=score_store, country_iso3=country)
     store = ScoreStore(settings.score_store_url).migrated()
     monday = monday_on_or_before(week).date() if week else None
     frame = views.select_scores(store.week(monday, settings.country_iso3) if monday else store.latest(settings.country_iso3),

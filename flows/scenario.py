@@ -53,7 +53,7 @@ def scenario_flow(scenario_file: str, events: list[str], as_of: date | None = No
     settings.ensure_dirs()
     check_infrastructure(settings)
     scenario = read_scenario_file(scenario_file)
-    gazetteer = Gazetteer.load(settings.country_iso3)
+    gazetteer = settings.gazetteer()
     sources, forecast_week = _week(events, as_of, source, settings, gazetteer)
     known = load_events(settings, as_of=forecast_week.date(), sources=sources)
     baseline, changed, assumptions, registries = scenario_features(known, gazetteer, settings, forecast_week, scenario)
@@ -62,7 +62,7 @@ def scenario_flow(scenario_file: str, events: list[str], as_of: date | None = No
     try:
         rows, seen, unseen = score_scenario(baseline, changed, fitted, gazetteer, scenario, settings, run_id=run_id,
                                     sources=sources)
-        evidence = withdrawal_evidence(baseline, gazetteer, settings, registries)
+        evidence = withdrawal_evidence(baseline, gazetteer, settings, registries, required=True)
         replaced = write_scenario(rows, settings)
         report_path = scenario_report(rows, gazetteer, scenario, assumptions, evidence, seen, unseen, settings)
         log_scenario(run_id, rows, evidence, report_path, scenario)
@@ -78,7 +78,7 @@ def withdrawals_flow(events: list[str], as_of: date | None = None, source: str |
     """The event study of every registry withdrawal inside the events' weeks (up to the forecast week)."""
     settings = settings or Settings()
     settings.ensure_dirs()
-    gazetteer = Gazetteer.load(settings.country_iso3)
+    gazetteer = settings.gazetteer()
     sources, forecast_week = _week(events, as_of, source, settings, gazetteer)
     _, table = build_features_flow(settings, gazetteer, forecast_week, sources)
-    return withdrawals_summary(withdrawal_evidence(table, gazetteer, settings), table, sources)
+    return withdrawals_summary(withdrawal_evidence(table, gazetteer, settings, required=True), table, sources)

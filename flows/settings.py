@@ -16,6 +16,14 @@ import pandas as pd
 from pydantic import BaseModel, Field, field_serializer, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.country import (
+    Country,
+    CountryError,
+    country_roots,
+    load_country,
+    resolve_iso3,
+)
+from features.schema import SourceFileError
 from models.slots import HORIZONS, SLOTS, Slot
 from publish.secrets import redact_url
 
@@ -85,8 +93,9 @@ class Settings(BaseSettings):
     feature_dir: Path | None = Field(None, description="Stored feature tables (default <home>/features).")
     drop_dir: Path | None = Field(None, description="Folder the weekly run ingests new files from (default <home>/drop).")
 
-    country_iso3: str = "MLI"
-    country_name: str = Field("Mali", description="Country name as the ACLED API expects it.")
+    countries_dir: Path | None = Field(None, description="A folder of your own country folders (<ISO3>/gazetteer.toml, ...), searched before the shipped ones (README, 'Adding a country').")
+    country_iso3: str | None = Field(None, description="The country (ISO3) of every command; default: the only country there is (Mali when only the shipped one is).")
+    country_name: str | None = Field(None, description="Country name as the ACLED API expects it (default: the country's [country] name).")
     panel_start: str = Field("2012-01-02", description="First week (Monday) of the modelling panel.")
     major_attack: MajorAttack = MajorAttack()
     tiers: Tiers = Tiers()
@@ -114,7 +123,28 @@ class Settings(BaseSettings):
         self.exports_dir = (self.exports_dir or home / "exports").resolve()
         self.feature_dir = (self.feature_dir or home / "features").resolve()
         self.drop_dir = (self.drop_dir or home / "drop").resolve()
+        if self.countries_dir is not None:
+            self.countries_dir = self.countries_dir.resolve()
+        try:
+            self.country_iso3 = resolve_iso3(self.country_iso3, self.country_roots())
+            self.country_name = self.country_name or self.country().name
+        except SourceFileError as exc:  # a ValueError, which pydantic would bury in a ValidationError
+            raise CountryError(str(exc)) from None
         return self
+
+    def country_roots(self) -> tuple[Path, ...]:
+        """Where country folders are looked for: ``countries_dir`` (when set), then the shipped ones."""
+        return country_roots(self.countries_dir)
+
+    def country(self) -> Country:
+        """The country of these settings (its folder, name, actor names, rainy season)."""
+        return load_country(self.country_iso3, self.country_roots())
+
+    def gazetteer(self):
+        """The country's :class:`features.gazetteer.Gazetteer` (read from its folder)."""
+        from features.gazetteer import Gazetteer
+
+        return Gazetteer.load(self.country_iso3, self.country().root)
 
     @classmethod
     def from_options(cls, home: Path | None = None, **overrides) -> "Settings":
@@ -138,7 +168,8 @@ class Settings(BaseSettings):
         from features.table import FeatureConfig
 
         return FeatureConfig(horizons=HORIZONS, major_min_fatalities=self.major_attack.min_fatalities,
-                             major_military_targets=self.major_attack.military_targets)
+                             major_military_targets=self.major_attack.military_targets,
+                             rainy_season_months=self.country().rainy_season_months)
 
     def registered_names(self) -> dict[Slot, str]:
         """The registered MLflow model of every published slot: ``<prefix>-<country>-<kind>-h<h>``."""

@@ -20,7 +20,6 @@ from features import ingest
 from features.event_store import EventStore, IngestReport
 from features.feature_store import write_feature_table
 from features.gazetteer import Gazetteer
-from features.registries import assign_deployments
 from features.scenario import Scenario, apply_scenario, read_scenario
 from features.table import FeatureTable, Registries, build_feature_table
 from flows.settings import Settings
@@ -81,7 +80,8 @@ def release_lease(settings: Settings, lease: Lease) -> None:
 def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
     """The simulated ACLED-format export used when no data is given (written once per seed and length)."""
     return ingest.simulated_export(settings.home, gazetteer, seed=settings.simulation_seed,
-                                   start=pd.Timestamp(settings.simulation_start).date(), weeks=settings.simulation_weeks)
+                                   start=pd.Timestamp(settings.simulation_start).date(), weeks=settings.simulation_weeks,
+                                   country=settings.country())
 
 
 @task(name="ingest")
@@ -131,8 +131,9 @@ def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Setting
     Windows are filled from ``training.history_weeks`` weeks before ``panel_start``; models train on rows
     from ``panel_start`` on.
     """
+    registries = Registries.load(settings.country())
     table = build_feature_table(events, gazetteer, start=settings.history_start(), forecast_week=forecast_week,
-                                config=settings.feature_config(), registries=Registries.load(settings.country_iso3))
+                                config=settings.feature_config(), registries=registries)
     path = write_feature_table(table, settings.feature_dir, settings.country_iso3)
     _logger().info("feature table: %d rows x %d features -> %s", len(table.frame), len(table.specs), path)
     return table
@@ -305,7 +306,7 @@ def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFram
     html = report.weekly_report(scores, table, events, gazetteer.districts, previous=previous, sources=sources,
                                 skill=exports.read_skill(settings.exports_dir, settings.country_iso3),
                                 max_staleness_days=settings.quality.max_staleness_days,
-                                evidence=evidence)
+                                evidence=evidence, country_name=settings.country_name)
     return exports.stage_week(scores, gazetteer.districts, html, settings.exports_dir, run_id)
 
 
@@ -397,10 +398,11 @@ def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], ta
 
 @task(name="withdrawal-evidence")
 def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Settings,
-                        registries: Registries | None = None) -> WithdrawalEvidence:
-    """The event study of every registry withdrawal inside the table's observed weeks (pure)."""
-    registries = registries or Registries.load(settings.country_iso3)
-    deployments = assign_deployments(registries.forces, gazetteer.assign)
+                        registries: Registries | None = None, *, required: bool = False) -> WithdrawalEvidence:
+    """The event study of every registry withdrawal inside the table's observed weeks (pure); none for a country
+    without a foreign-force registry (``required``: a SourceFileError saying so instead)."""
+    registries = registries or Registries.load(settings.country())
+    deployments = registries.placed_forces(gazetteer, required=required)
     return withdrawals.withdrawal_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start))
 
 
@@ -421,8 +423,9 @@ def scenario_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Sett
                       scenario: Scenario) -> tuple[FeatureTable, FeatureTable, list[str], Registries]:
     """The feature tables of the week with the registry as it is and under the scenario (nothing stored), the
     sentences saying what the scenario changed, and the registries as they are."""
-    registries = Registries.load(settings.country_iso3)
-    forces, assumptions = apply_scenario(registries.forces, scenario, forecast_week)
+    registries = Registries.load(settings.country())
+    forces, assumptions = apply_scenario(registries.placed_forces(gazetteer, required=True, placed=False), scenario,
+                                         forecast_week)
     build = partial(build_feature_table, events, gazetteer, start=settings.history_start(), forecast_week=forecast_week,
                     config=settings.feature_config())
     return build(registries=registries), build(registries=replace(registries, forces=forces)), assumptions, registries
@@ -456,7 +459,8 @@ def scenario_report(rows: pd.DataFrame, gazetteer: Gazetteer, scenario: Scenario
                     evidence: WithdrawalEvidence, seen: dict[str, list[str]], unseen: list[str],
                     settings: Settings) -> Path:
     html = scenarios.render_scenario_report(rows, gazetteer.districts, scenario, assumptions, evidence=evidence.effects,
-                                            notes=[*scenarios.unseen_note(unseen), withdrawals.CAVEAT], seen=seen)
+                                            notes=[*scenarios.unseen_note(unseen), withdrawals.CAVEAT], seen=seen,
+                                            country_name=settings.country_name)
     return exports.write_scenario_report(html, settings.exports_dir, settings.country_iso3, scenario.id,
                                            rows["week_start"].iloc[0])
 

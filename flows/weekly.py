@@ -91,7 +91,7 @@ def weekly_flow(
     settings.ensure_dirs()
     mode = check_retrain_mode(retrain)
     check_infrastructure(settings)
-    gazetteer = Gazetteer.load(settings.country_iso3)
+    gazetteer = settings.gazetteer()
     reports, given, default_as_of = _ingest(events, settings, gazetteer, allow_simulated)
     sources = choose_source(given, source)
     forecast_week = monday_on_or_before(as_of or default_as_of or week_after_newest(store_summary(settings), sources))

@@ -163,7 +163,8 @@ def _source_of(frame: pd.DataFrame) -> str:
 def scores_view(frame: pd.DataFrame, horizon: int | None) -> Table:
     shown = frame[frame["horizon_weeks"] == (horizon or frame["horizon_weeks"].min())]
     table = Table("rank", "district", "region", "score", "tier", "change", "expected events", "80% interval",
-                  title=f"Week of {str(frame['week_start'].iloc[0])[:10]}, scored from {_source_of(frame)} events"
+                  title=f"{frame['country_iso3'].iloc[0]}, week of {str(frame['week_start'].iloc[0])[:10]}, scored from "
+                  f"{_source_of(frame)} events"
                   + (" (SIMULATED)" if frame["is_simulated"].any() else ""))
     changes = shown["score_change"].map(lambda c: "" if pd.isna(c) else f"{c:+.1f}")
     for r, change in zip(shown.itertuples(), changes):

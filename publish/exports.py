@@ -370,12 +370,20 @@ def stage_week(scores: pd.DataFrame, districts: gpd.GeoDataFrame, report_html: s
     return root
 
 
-def write_scenario_report(html: str, exports_dir: Path, country_iso3: str, scenario_id: str, week_start) -> Path:
-    """Write the report atomically as ``<exports_dir>/<country>/scenarios/<country>_<scenario>_<week>.html``."""
-    out = Path(exports_dir) / country_iso3 / "scenarios"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{country_iso3}_{scenario_id}_{pd.Timestamp(week_start).date().isoformat()}.html"
+def _write_html(html: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def write_scenario_report(html: str, exports_dir: Path, country_iso3: str, scenario_id: str, week_start) -> Path:
+    """Write the report atomically as ``<exports_dir>/<country>/scenarios/<country>_<scenario>_<week>.html``."""
+    name = f"{country_iso3}_{scenario_id}_{pd.Timestamp(week_start).date().isoformat()}.html"
+    return _write_html(html, Path(exports_dir) / country_iso3 / "scenarios" / name)
+
+
+def write_gazetteer_check(html: str, exports_dir: Path, country_iso3: str) -> Path:
+    """Write the gazetteer check page atomically as ``<exports_dir>/<country>/gazetteer_check.html``."""
+    return _write_html(html, Path(exports_dir) / country_iso3 / "gazetteer_check.html")

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from features.schema import newest_event
+from features.sources.countries import COUNTRY_NAMES
 from models.slots import HAZARD_HORIZON
 from publish.exports import export_frame, publication_key, simplified_geometries
 from publish.schema import TIERS
@@ -47,7 +48,10 @@ SOURCE_ATTRIBUTION: dict[str, str] = {
     "acled": "Events: Armed Conflict Location & Event Data (ACLED), acleddata.com, used under ACLED's terms of use.",
     "simulated": "Events: simulated by Vigie's generative model (not real data).",
 }
-COUNTRY_NAMES = {"MLI": "Mali", "BFA": "Burkina Faso", "NER": "Niger", "TCD": "Chad", "MRT": "Mauritania"}
+def country_label(iso3: str, name: str | None = None) -> str:
+    """The country's name for a reader: ``name`` (the country's ``[country]`` name) when given, else the ISO3
+    table's, else the code."""
+    return name or COUNTRY_NAMES.get(iso3, (iso3,))[0]
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _DRIVERS = ("driver_1", "driver_2", "driver_3")
@@ -429,6 +433,7 @@ def render_report(
     freshness: dict,
     previous: pd.DataFrame | None,
     forces: dict | None = None,
+    country_name: str | None = None,
 ) -> str:
     """The self-contained HTML report of one (country, week) publish.
 
@@ -436,8 +441,8 @@ def render_report(
     expected events the 1-week rows); ``districts``: the gazetteer's districts (district_code,
     district_name, admin1_name, geometry); ``recent_violence``: see :func:`violence_view`; ``skill``: see
     :func:`skill_view` (None: no backtest yet); ``freshness``: see :func:`freshness_view`; ``previous``: the
-    previous published week's rows, or None; ``forces``: see :func:`forces_view` (None: no section). All text
-    is HTML-escaped.
+    previous published week's rows, or None; ``forces``: see :func:`forces_view` (None: no section);
+    ``country_name``: the country's name (default: the ISO3 table's). All text is HTML-escaped.
     """
     frame = export_frame(scores)
     country, week = publication_key(frame)
@@ -452,7 +457,7 @@ def render_report(
 
     context = {
         "country_iso3": country,
-        "country_name": COUNTRY_NAMES.get(country, country),
+        "country_name": country_label(country, country_name),
         "week_start": week.isoformat(),
         "week_end": (week + timedelta(days=6)).isoformat(),
         "data_cutoff": data_cutoff.isoformat(),
@@ -494,7 +499,7 @@ def recent_violence_table(table, districts: pd.DataFrame) -> pd.DataFrame:
 
 def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame, *,
                   previous: pd.DataFrame | None, sources: tuple[str, ...], skill: pd.DataFrame | None,
-                  max_staleness_days: int, evidence=None) -> str:
+                  max_staleness_days: int, evidence=None, country_name: str | None = None) -> str:
     """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness and, with
     ``evidence`` (:class:`models.withdrawals.WithdrawalEvidence`), the foreign-forces section."""
     last = newest_event(events)
@@ -503,4 +508,5 @@ def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: 
                  "ingested_at": str(pd.Timestamp.now(tz="UTC").floor("s")), "max_staleness_days": max_staleness_days}
     return render_report(scores, districts, recent_violence=recent_violence_table(table, districts), skill=skill,
                          freshness=freshness, previous=previous,
-                         forces=evidence.report_section() if evidence is not None else None)
+                         forces=evidence.report_section() if evidence is not None else None,
+                         country_name=country_name)

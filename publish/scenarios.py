@@ -19,8 +19,8 @@ import pandas as pd
 from features.forces import FAMILY_EVENTS, FAMILY_PRESENCE
 from models import whatif
 from publish.report import (
-    COUNTRY_NAMES,
     SOURCE_ATTRIBUTION,
+    country_label,
     district_svg_paths,
     template_environment,
     template_records,
@@ -125,13 +125,14 @@ def evidence_view(evidence: pd.DataFrame | None) -> list[dict]:
 
 
 def render_scenario_report(rows: pd.DataFrame, districts: gpd.GeoDataFrame, scenario, assumptions: list[str],
-                           *, evidence: pd.DataFrame | None, notes: list[str], seen: dict[str, list[str]]) -> str:
+                           *, evidence: pd.DataFrame | None, notes: list[str], seen: dict[str, list[str]],
+                           country_name: str | None = None) -> str:
     """The self-contained HTML report of one scenario's rows (all horizons; maps at 4 weeks)."""
     first = rows.iloc[0]
     source = str(first["event_source"])
     context = {
         "scenario": scenario, "assumptions": assumptions, "notes": notes,
-        "country_name": COUNTRY_NAMES.get(str(first["country_iso3"]), str(first["country_iso3"])),
+        "country_name": country_label(str(first["country_iso3"]), country_name),
         "week_start": pd.Timestamp(first["week_start"]).date().isoformat(),
         "maps": maps_view(rows, districts), "top": top_changes(rows), "evidence": evidence_view(evidence),
         "seen": [{"model": k, "features": ", ".join(v) or "none"} for k, v in seen.items()],

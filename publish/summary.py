@@ -234,11 +234,11 @@ def backtest_log(result: BacktestResult, tables: dict[str, pd.DataFrame], table:
 
 
 def backtest_summary(result: BacktestResult, tables: dict[str, pd.DataFrame], paths: dict, run_id: str,
-                     start: pd.Timestamp, end: pd.Timestamp, is_simulated: bool) -> dict:
+                     start: pd.Timestamp, end: pd.Timestamp, is_simulated: bool, country_iso3: str) -> dict:
     """What `vigie backtest --json` prints."""
     m = result.metrics
     return {
-        "ok": True, "run_id": run_id, "start": str(start.date()), "end": str(end.date()),
+        "ok": True, "country": country_iso3, "run_id": run_id, "start": str(start.date()), "end": str(end.date()),
         "origins": int(result.predictions["origin"].nunique()), "is_simulated": is_simulated,
         "metrics_csv": str(paths["metrics_csv"]), "metrics_json": str(paths["metrics_json"]),
         "skill_csv": str(paths["skill_csv"]),

@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.schema import SourceFileError
 from features.sources.acled_files import read_acled_export
-from features.sources.text_tables import read_header
+from features.sources.text_tables import delimiter_hint, read_header
 from features.sources.ucdp import read_ucdp_ged
 
 #: Header columns that identify each format (compared ignoring case and surrounding blanks).
@@ -27,8 +27,6 @@ ACLED_HEADER: tuple[str, ...] = ("event_id_cnty", "event_date", "event_type")
 UCDP_HEADER: tuple[str, ...] = ("id", "type_of_violence", "date_start", "best")
 #: Other names a UCDP header may give a column of UCDP_HEADER (UCDP's download tool writes best_est).
 UCDP_HEADER_ALTERNATIVES: dict[str, tuple[str, ...]] = {"best": ("best_est",)}
-#: Separators other than the comma that a one-column header betrays.
-_OTHER_DELIMITERS = (";", "\t", "|")
 
 
 def check_input_files(paths: Sequence[str | Path] | None) -> list[Path]:
@@ -59,12 +57,9 @@ def _unknown_format(file: str, columns: list[str]) -> SourceFileError:
                 f"(header with {', '.join(UCDP_HEADER)} or best_est)")
     if not header or header == {""}:
         return SourceFileError(file, None, None, f"empty file (no header line): {expected}")
-    if len(columns) == 1:
-        separator = next((d for d in _OTHER_DELIMITERS if d in columns[0]), None)
-        if separator is not None:
-            shown = "a tab" if separator == "\t" else f"'{separator}'"
-            return SourceFileError(file, 1, None, f"the header is one cell holding {shown}: the file is separated by "
-                                   f"{shown}, but Vigie reads comma-separated files; {expected}")
+    hint = delimiter_hint(columns)
+    if hint is not None:
+        return SourceFileError(file, 1, None, f"{hint}; {expected}")
     found = ", ".join(sorted(header)[:12]) + (", ..." if len(header) > 12 else "")
     return SourceFileError(file, None, None, f"unknown event file format: {expected}; found header: {found}")
 

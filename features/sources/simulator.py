@@ -285,8 +285,9 @@ class SimulationResult:
 
 # --------------------------------------------------------------------------------------------- registries
 
-def registry_forces(country_iso3: str = "MLI") -> pd.DataFrame | None:
-    """The shipped foreign-force registry of ``country_iso3``, or None when the country has none.
+def registry_forces(country_iso3: str = "MLI", path: Path | None = None) -> pd.DataFrame | None:
+    """The shipped foreign-force registry of ``country_iso3`` (or the registry file ``path``), or None when the
+    country has none.
 
     Read by :func:`features.registries.load_foreign_forces` from
     ``features/data/registries/<ISO3>/foreign_forces.csv`` (the file the foreign-force features read: one
@@ -294,22 +295,25 @@ def registry_forces(country_iso3: str = "MLI") -> pd.DataFrame | None:
     the simulated army is everywhere, not at a few bases), with latitude, longitude and ``admin2_hint`` but no
     district; :func:`place_deployments` places them.
     """
-    if not (REGISTRY_DIR / country_iso3.upper() / FOREIGN_FORCES_FILE).is_file():
+    path = path or REGISTRY_DIR / country_iso3.upper() / FOREIGN_FORCES_FILE
+    if not path.is_file():
         return None
-    forces = load_foreign_forces(country_iso3=country_iso3)
+    forces = load_foreign_forces(path)
     return forces[forces["kind"].isin(FOREIGN_KINDS)].reset_index(drop=True)
 
 
-def registry_shocks(country_iso3: str = "MLI") -> pd.DataFrame | None:
-    """National shocks from the shipped political calendar of ``country_iso3`` (None when it has none).
+def registry_shocks(country_iso3: str = "MLI", path: Path | None = None) -> pd.DataFrame | None:
+    """National shocks from the shipped political calendar of ``country_iso3`` (or the calendar file ``path``;
+    None when there is none).
 
     Columns date (datetime64[s]), kind, note (the calendar's ``event``), one row per calendar event (a
     two-round vote is two rows), read by :func:`features.registries.load_political_calendar`. Every kind
     counts equally in S[w].
     """
-    if not (REGISTRY_DIR / country_iso3.upper() / POLITICAL_CALENDAR_FILE).is_file():
+    path = path or REGISTRY_DIR / country_iso3.upper() / POLITICAL_CALENDAR_FILE
+    if not path.is_file():
         return None
-    calendar = load_political_calendar(country_iso3=country_iso3)
+    calendar = load_political_calendar(path)
     return pd.DataFrame({"date": calendar["date"], "kind": calendar["kind"], "note": calendar["event"]})
 
 

@@ -43,12 +43,31 @@ _ZIP_MAGIC = b"PK\x03\x04"
 MAX_CELL_CHARS = 100_000
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _NOT_UTF8 = "not a UTF-8 CSV file nor an xlsx workbook"
+#: Separators other than the comma that a one-column header betrays.
+_OTHER_DELIMITERS = (";", "\t", "|")
 
 
 def is_xlsx(path: str | Path) -> bool:
     """True when the file is a zip archive, i.e. an xlsx workbook rather than a CSV file."""
     with open(path, "rb") as handle:
         return handle.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+
+
+def delimiter_hint(columns: list[str]) -> str | None:
+    """Why a header read as comma-separated came out as one column holding another separator; else None.
+
+    ``columns`` are the header's column names. A single column holding ';', a tab or '|' (checked in
+    that order) gives e.g. "the header is one cell holding ';': the file is separated by ';', but Vigie
+    reads comma-separated files"; any other header gives None.
+    """
+    if len(columns) != 1:
+        return None
+    separator = next((d for d in _OTHER_DELIMITERS if d in str(columns[0])), None)
+    if separator is None:
+        return None
+    shown = "a tab" if separator == "\t" else f"'{separator}'"
+    return (f"the header is one cell holding {shown}: the file is separated by {shown}, "
+            "but Vigie reads comma-separated files")
 
 
 def _check_workbook(path: str | Path) -> None:

@@ -186,7 +186,7 @@ def test_assign_events_of_another_country_stay_unassigned():
     result = g.assign(ev)
     # The point decides when it falls inside; otherwise a foreign event is not matched by name.
     assert result["assignment"].tolist() == ["point", "unassigned", "name"]
-    assert result["unassigned_reason"].iloc[1] == "point (9.0, 9.0) outside every district and country 'BFA' is not TST"
+    assert result["unassigned_reason"].iloc[1] == "point (9.0, 9.0) outside every district and country 'BFA' is not TST (ingest it with --country BFA)"
 
 
 def test_assign_empty_and_missing_columns():
@@ -228,11 +228,11 @@ def test_from_frames_repairs_invalid_polygons():
 # ---------------------------------------------------------------- another country from files only
 
 
-def write_country(root: Path, population_rows: list[str], join: str = "name") -> None:
-    """A country folder TST: the 2x2 grid as GeoJSON, a population CSV, aliases and a config."""
+def write_country(root: Path, population_rows: list[str], join: str = "name", n_districts: int = 4) -> None:
+    """A country folder TST: the first ``n_districts`` districts of the 2x2 grid, a population CSV, aliases, a config."""
     folder = root / "TST"
     folder.mkdir(parents=True)
-    grid = grid_2x2().districts.rename(
+    grid = grid_2x2().districts.iloc[:n_districts].rename(
         columns={"district_code": "pcode", "district_name": "name", "admin1_name": "region"}
     ).drop(columns="population")
     (folder / "adm2.geojson").write_text(grid.to_json())
@@ -275,6 +275,82 @@ def test_load_fails_loudly_when_population_does_not_join(tmp_path, rows, message
     with pytest.raises(SourceFileError, match=message) as error:
         Gazetteer.load("TST", data_dir=tmp_path)
     assert error.value.file.endswith("pop.csv")
+
+
+def load_error(tmp_path: Path) -> SourceFileError:
+    """The SourceFileError that loading the country TST written under ``tmp_path`` raises."""
+    with pytest.raises(SourceFileError) as error:
+        Gazetteer.load("TST", data_dir=tmp_path)
+    return error.value
+
+
+def test_semicolon_population_table_names_the_delimiter(tmp_path):
+    write_country(tmp_path, [])
+    (tmp_path / "TST" / "pop.csv").write_text("adm2;code;total\nAlfa;P1;1,000\nBravo;P2;20\nCharlie;P3;30\n"
+                                              "Delta;P4;40\n")
+    error = load_error(tmp_path)
+    assert error.file.endswith("pop.csv")
+    assert (error.row, error.column) == (1, None)
+    assert error.problem.startswith("the header is one cell holding ';': the file is separated by ';', "
+                                    "but Vigie reads comma-separated files")
+    assert "missing column" not in error.problem and "with columns total, adm2" in error.problem
+
+
+def test_tab_separated_alias_file_names_the_delimiter(tmp_path):
+    write_country(tmp_path, ["Alfa,P1,10", "Bravo,P2,20", "Charlie,P3,30", "Delta,P4,40"])
+    (tmp_path / "TST" / "aliases.csv").write_text("alias\tdistrict_code\tnote\nAlfa\tG1\tspelling\n")
+    error = load_error(tmp_path)
+    assert error.file.endswith("aliases.csv")
+    assert (error.row, error.column) == (1, None)
+    assert "the header is one cell holding a tab: the file is separated by a tab" in error.problem
+    assert "alias, district_code" in error.problem
+
+
+COMMUNES = ["Alpha Centre,P1,4", "Alpha Rural,P1,6", "Bravo Centre,P2,5", "Bravo Nord,P2,7",
+            "Bravo Sud,P2,8", "Charlie Centre,P3,9", "Charlie Est,P3,21"]
+
+
+def test_commune_level_population_table_says_to_sum_it(tmp_path):
+    write_country(tmp_path, COMMUNES, n_districts=3)
+    error = load_error(tmp_path)
+    assert error.file.endswith("pop.csv")
+    assert (error.row, error.column) == (2, "adm2")
+    assert "'Alpha Centre' joins no single district (unknown)" in error.problem
+    assert "7 rows for 3 districts" in error.problem
+    assert "finer than the districts (communes or other sub-district units?)" in error.problem
+    assert "Sum it to one row per district first" in error.problem
+    assert "district's name in column 'adm2'" in error.problem and "join = 'name'" in error.problem
+
+
+def test_commune_level_table_keyed_by_district_code_says_to_sum_it(tmp_path):
+    rows = [f"{name},{code.replace('P', 'G')},{total}" for name, code, total in (row.split(",") for row in COMMUNES)]
+    write_country(tmp_path, rows, join="code", n_districts=3)
+    error = load_error(tmp_path)
+    assert (error.row, error.column) == (2, "code")
+    assert "rows [2, 3] join the same district" in error.problem
+    assert "7 rows for 3 districts" in error.problem and "finer than the districts" in error.problem
+    assert "district's code in column 'code'" in error.problem and "join = 'code'" in error.problem
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["Alpha,P1,10", "Bravo,P2,20", "Echo,P3,30"], "'Echo' joins no single district (unknown)"),
+        (["Alpha,P1,10", "Alfa,P1,10", "Bravo,P2,20"], "rows [2, 3] join the same district"),
+    ],
+)
+def test_table_no_larger_than_the_districts_keeps_the_precise_error(tmp_path, rows, message):
+    write_country(tmp_path, rows, n_districts=3)
+    error = load_error(tmp_path)
+    assert error.problem == message
+
+
+def test_correct_tables_still_load(tmp_path):
+    write_country(tmp_path, ['"Alfa",P1,"1,000"', "Bravo,P2,20", "Charlie,P3,30"], n_districts=3)
+    (tmp_path / "TST" / "aliases.csv").write_text('alias,district_code,note\nAlfa,G1,"spelling; old | new"\n')
+    g = Gazetteer.load("TST", data_dir=tmp_path)
+    assert g.districts["district_code"].tolist() == ["G1", "G2", "G3"]
+    assert g.districts["population"].tolist() == [1000, 20, 30]
 
 
 def test_load_unknown_country_names_the_missing_file(tmp_path):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features import registries as reg
+from features.country import Country, load_country
 from features.gazetteer import Gazetteer
 from features.schema import SourceFileError
 
@@ -280,6 +281,59 @@ def test_matching_with_empty_registries_or_names(families, force_actors):
     assert reg.classify_actors(names, families.iloc[:0]).tolist()[0] == "other"
     assert reg.match_foreign_force(names, force_actors.iloc[:0]).isna().all().all()
     assert reg.classify_actors(pd.Series([], dtype="string"), families).empty
+
+
+# ---------------------------------------------------------------------- whose army it is
+
+
+def _country(iso3: str, name: str, folder: Path) -> Country:
+    return Country(iso3, name, folder, (name,), registry_folders=(folder,))
+
+
+#: Hand-written from ACLED's naming pattern: each country's own army, police, gendarmerie and state, and the
+#: others' armies, as actor names of events in Mali, Burkina Faso and Niger.
+SAHEL_NAMES = pd.Series([
+    "Military Forces of Mali (2021-)",
+    "Police Forces of Mali (2021-) Gendarmerie",
+    "Government of Mali (2021-)",
+    "Military Forces of Burkina Faso (2022-)",
+    "Police Forces of Burkina Faso (2022-)",
+    "Gendarmerie of Burkina Faso",
+    "Government of Burkina Faso (2022-)",
+    "Military Forces of Niger (2023-)",
+    "Police Forces of Niger (2023-) National Guard",
+    "Military Forces of Nigeria (2015-)",
+    "Military Forces of France (2017-)",
+    "VDP: Volunteers for the Defense of the Homeland",
+], dtype="string")
+
+
+def test_each_country_s_own_forces_are_its_state_forces(tmp_path):
+    (tmp_path / "BFA").mkdir()
+    (tmp_path / "BFA" / "actor_families.csv").write_text(
+        "pattern,family,priority,note\n^vdp\\b|volunteers for the defen[cs]e of the homeland,state_forces,35,"
+        "Auxiliaries under the army's command (hand-written test registry).\n")
+    countries = {"MLI": load_country("MLI"), "BFA": _country("BFA", "Burkina Faso", tmp_path / "BFA"),
+                 "NER": _country("NER", "Niger", tmp_path / "NER")}
+    got = {iso3: reg.classify_actors(SAHEL_NAMES, reg.load_actor_families(country=c)).tolist()
+           for iso3, c in countries.items()}
+    state, foreign = "state_forces", "foreign_forces"
+    assert got["MLI"][:3] == [state] * 3 and got["MLI"][3:5] == [foreign] * 2 and got["MLI"][7:11] == [foreign] * 4
+    assert got["BFA"][:2] == [foreign] * 2 and got["BFA"][3:7] == [state] * 4 and got["BFA"][7:11] == [foreign] * 4
+    assert got["NER"][:2] == [foreign] * 2 and got["NER"][3:5] == [foreign] * 2 and got["NER"][7:9] == [state] * 2
+    assert got["NER"][9] == foreign  # Nigeria is not Niger
+    assert got["BFA"][11] == state and got["MLI"][11] == got["NER"][11] == "other"  # only Burkina's file says so
+
+
+def test_a_country_s_own_army_is_never_a_foreign_force_there(tmp_path):
+    names = pd.Series(["Military Forces of Burkina Faso (2022-)", "Military Forces of Mali (2021-)",
+                       "Military Forces of Niger (2023-)"], dtype="string")
+    in_mali = reg.match_foreign_force(names, reg.load_foreign_force_actors(country=load_country("MLI")))
+    in_burkina = reg.match_foreign_force(
+        names, reg.load_foreign_force_actors(country=_country("BFA", "Burkina Faso", tmp_path)))
+    assert in_mali["force"].tolist()[0] == "Burkina Faso (armed forces)" and pd.isna(in_mali["force"].iloc[1])
+    assert pd.isna(in_burkina["force"].iloc[0])
+    assert in_burkina["force"].tolist()[1:] == ["Other foreign security forces", "Niger (armed forces)"]
 
 
 # ---------------------------------------------------------------------- versioning

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.attacks import WindowSet
+from features.country import Country
 from features.gazetteer import Gazetteer
 from features.schema import VIOLENT_EVENT_TYPES, conform
 from features.table import (
@@ -209,6 +212,49 @@ def test_registries_switch_on_foreign_force_and_political_features(gazetteer):
     families = set(t.catalog["family"])
     assert "political_calendar" in families and "foreign_presence" not in families
     assert len(t.specs) > 209
+
+
+def _country_with(tmp_path, **files) -> Country:
+    """A country whose registry folder holds ``files`` (name without .csv -> text)."""
+    folder = tmp_path / "XAA"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / f"{name}.csv").write_text(text)
+    return Country("XAA", "Arcadia", folder, ("Arcadia",), registry_folders=(folder,))
+
+
+def test_missing_or_empty_optional_registries_leave_their_features_out_and_say_so(gazetteer, tmp_path, caplog):
+    calendar = (Path(__file__).resolve().parents[1] / "fixtures" / "countries" / "XAA" / "political_calendar.csv")
+    header_only = "deployment_id,force,kind,location,latitude,longitude,admin2_hint,start,end,date_precision,source_note\n"
+    cases = {"none": {}, "calendar only": {"political_calendar": calendar.read_text()},
+             "empty forces": {"foreign_forces": header_only, "political_calendar": calendar.read_text()}}
+    for i, (case, files) in enumerate(cases.items()):
+        with caplog.at_level("WARNING", logger="vigie"):
+            registries = Registries.load(_country_with(tmp_path / str(i), **files))
+        t = build_feature_table(make_events(EVENTS), gazetteer, start=START, forecast_week=FORECAST,
+                                registries=registries)
+        families = set(t.catalog["family"])
+        assert registries.forces is None and not families & {"foreign_presence", "foreign_force_events"}, case
+        assert ("political_calendar" in families) == ("political_calendar" in files), case
+        assert not [n for n in t.feature_names if n.startswith("ff_")], case
+        told = " ".join(registries.notes)
+        assert "foreign-force features are left out" in told, case
+        assert all(note in caplog.text for note in registries.notes), case
+        assert ("holds no row" in told) == (case == "empty forces"), case
+
+
+def test_the_rainy_season_is_the_country_s(gazetteer):
+    def rainy(months):
+        t = build_feature_table(make_events(EVENTS), gazetteer, start="2024-05-27", forecast_week="2024-07-08",
+                                config=FeatureConfig(rainy_season_months=months))
+        return t, (t.frame.groupby("week_start")["rainy_season"].first() if "rainy_season" in t.frame else None)
+
+    _, sahel = rainy((7, 8, 9))
+    assert sahel.tolist() == [0, 0, 0, 0, 0, 1, 1]  # weeks of 2024-05-27 .. 2024-07-08
+    t, june = rainy((6, 7))
+    assert june.tolist() == [0, 1, 1, 1, 1, 1, 1] and "June, July" in t.catalog.set_index("name").loc["rainy_season", "description"]
+    t, none = rainy(())
+    assert none is None and {"season_sin", "season_cos"} <= set(t.feature_names)
 
 
 def test_real_acled_mali(acled_file):

@@ -25,13 +25,13 @@ def _scores(change):
         "admin1_name": ["R", "R"], "risk_score": [30.0, 5.0], "tier": ["high", "low"],
         "score_change": pd.array(change, dtype="Float64"), "expected_events": [1.2, 0.1], "events_lo80": [0.0, 0.0],
         "events_hi80": [3.0, 1.0], "week_start": pd.to_datetime(["2020-06-01"] * 2), "is_simulated": [False, False],
-        "event_source": ["ucdp", "ucdp"]})
+        "event_source": ["ucdp", "ucdp"], "country_iso3": ["MLI", "MLI"]})
 
 
 def test_scores_table_with_no_previous_week():
     """First publication: score_change is null for every district (used to raise on pd.NA)."""
     text = _render(views.scores_view(_scores([None, None]), None))
-    assert "Week of 2020-06-01" in text and "A" in text and "30.0" in text
+    assert "MLI, week of 2020-06-01" in text and "A" in text and "30.0" in text
     assert "scored from ucdp events" in text
 
 
