@@ -29,7 +29,7 @@ weeks, events. Feature names are generated from the kind names: ``ff_<kind>_base
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -242,7 +242,9 @@ def foreign_force_features(
         past_sum(handovers[rows], w)[:, pad:] > 0,
     )
     mapping = load_foreign_force_actors() if actor_mapping is None else actor_mapping
-    return block.extend(_event_features(events, universe, rows, adjacency, first_day, n_w, kinds, windows, mapping))
+    countries = gazetteer.country_of(events["district_code"].astype("string").fillna("")).to_numpy(dtype=object)
+    return block.extend(_event_features(events, universe, rows, adjacency, first_day, n_w, kinds, windows, mapping,
+                                        countries))
 
 
 def departures(deployments: pd.DataFrame, first_week: pd.Timestamp, last_week: pd.Timestamp) -> pd.DataFrame:
@@ -428,11 +430,18 @@ def _nearest_active_km(distances: np.ndarray, active: np.ndarray, cap: float) ->
 # ---------------------------------------------------------------------- events
 
 
-def _event_kinds(events: pd.DataFrame, kinds: tuple[str, ...], mapping: pd.DataFrame) -> np.ndarray:
+def _event_kinds(events: pd.DataFrame, kinds: tuple[str, ...], mapping, countries: np.ndarray) -> np.ndarray:
     """(n_events, n_kinds) bool: a force of each kind among the event's actor1, actor2, assoc_actors.
 
-    assoc_actors holds several names separated by ';': each is matched on its own.
+    assoc_actors holds several names separated by ';': each is matched on its own. ``mapping``: the actor
+    mapping, or ISO3 -> the mapping of that country for events of several (``countries``: each event's).
     """
+    if isinstance(mapping, Mapping):
+        hit = np.zeros((len(events), len(kinds)), dtype=bool)
+        for iso3, frame in mapping.items():
+            mine = countries == iso3
+            hit[mine] = _event_kinds(events.loc[mine], kinds, frame, countries[mine])
+        return hit
     names, owners = [], []
     for column in _ACTOR_COLUMNS:
         if column not in events.columns:
@@ -463,10 +472,12 @@ def _event_features(
     n_w: int,
     kinds: tuple[str, ...],
     windows: Sequence[int],
-    mapping: pd.DataFrame,
+    mapping,
+    countries: np.ndarray,
 ) -> FeatureBlock:
     """``ff_events_<k>_w<w>`` and ``ff_events_<k>_nbr_w<w>`` (see :func:`foreign_force_features`)."""
-    mapped = set(mapping["kind"])
+    frames = mapping.values() if isinstance(mapping, Mapping) else (mapping,)
+    mapped = set().union(*(set(frame["kind"]) for frame in frames))
     event_kinds = tuple(k for k in kinds if k in mapped)
     pad = max(windows, default=0)
     n_cols = pad + n_w
@@ -474,7 +485,7 @@ def _event_features(
     day, has_day = day_numbers(events["event_date"])
     col = np.floor_divide(day - first_day, 7) + pad
     keep = (district >= 0) & has_day & (col >= 0) & (col < n_cols)
-    hit = _event_kinds(events.loc[keep], event_kinds, mapping)
+    hit = _event_kinds(events.loc[keep], event_kinds, mapping, countries[keep])
     flat = district[keep] * n_cols + col[keep]
 
     block = FeatureBlock()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -86,6 +87,8 @@ class Gazetteer:
     symmetric, no self pairs, sorted.
     ``admin1_aliases``: alias_key (normalised), admin1_name (as in ``districts``): every key that names
     a region, the official names included.
+    ``district_countries``: the ISO3 code of each district (index district_code) when the gazetteer holds
+    several countries (:meth:`combine`; ``country_iso3`` is then their codes joined by "+"); None for one.
     """
 
     country_iso3: str
@@ -93,6 +96,20 @@ class Gazetteer:
     aliases: pd.DataFrame
     neighbours: pd.DataFrame
     admin1_aliases: pd.DataFrame = field(default_factory=_empty_admin1_aliases)
+    district_countries: pd.Series | None = None
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """The ISO3 codes of the countries whose districts this gazetteer holds, in their order."""
+        return tuple(self.country_iso3.split("+"))
+
+    def country_of(self, codes: Iterable[str]) -> pd.Series:
+        """The ISO3 code of each district code (string; NA for a code that is not a district here)."""
+        codes = pd.Index(codes, dtype="string")
+        if self.district_countries is None:
+            known = codes.isin(self.districts["district_code"])
+            return pd.Series(np.where(known, self.country_iso3, None), index=codes, dtype="string")
+        return self.district_countries.reindex(codes).astype("string")
 
     def __repr__(self) -> str:
         return (
@@ -137,6 +154,28 @@ class Gazetteer:
                 clean, _empty_admin1_aliases() if admin1_aliases is None else admin1_aliases
             ),
         )
+
+    @classmethod
+    def combine(cls, gazetteers: Sequence["Gazetteer"]) -> "Gazetteer":
+        """One gazetteer of several countries, for a regional run: their districts, aliases and regions together,
+        neighbours computed again over all the polygons (so contiguity, and the neighbour and kernel features,
+        cross the borders), each district keeping its country (:meth:`country_of`). One gazetteer is returned as
+        it is. Raises ValueError when a country comes twice or two countries share a district code."""
+        gazetteers = list(gazetteers)
+        if len(gazetteers) == 1:
+            return gazetteers[0]
+        isos = [g.country_iso3 for g in gazetteers]
+        if len(set(isos)) < len(isos) or any("+" in iso for iso in isos):
+            raise ValueError(f"combine takes distinct single countries, got {isos}")
+        owner = pd.concat([pd.Series(iso, index=pd.Index(g.districts["district_code"], dtype="string"))
+                           for iso, g in zip(isos, gazetteers, strict=True)])
+        shared = owner.index[owner.index.duplicated()].unique().tolist()
+        if shared:
+            raise ValueError(f"district codes {shared[:10]} belong to several of {isos}: codes must be unique")
+        districts = gpd.GeoDataFrame(pd.concat([g.districts for g in gazetteers], ignore_index=True), crs=WGS84)
+        combined = cls.from_frames("+".join(isos), districts, pd.concat([g.aliases for g in gazetteers]),
+                                   admin1_aliases=pd.concat([g.admin1_aliases for g in gazetteers]))
+        return replace(combined, district_countries=owner.sort_index().astype("string"))
 
     @classmethod
     def synthetic(cls, n_districts: int, *, country_iso3: str = "SIM", seed: int = 0) -> "Gazetteer":
@@ -226,7 +265,7 @@ class Gazetteer:
         admin1 = events["admin1"].astype("string").reset_index(drop=True)
         if "country_iso3" in events.columns:
             country = events["country_iso3"].astype("string").str.upper().reset_index(drop=True)
-            foreign = (country.notna() & (country != self.country_iso3.upper())).to_numpy(dtype=bool)
+            foreign = (country.notna() & ~country.isin(self.countries)).to_numpy(dtype=bool)
         else:
             country = pd.Series(pd.NA, index=range(n), dtype="string")
             foreign = np.zeros(n, dtype=bool)

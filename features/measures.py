@@ -17,6 +17,7 @@ columns factorised over the distinct actor names, so millions of events cost a f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -217,10 +218,19 @@ def measures_by_name(measures: tuple[Measure, ...] = MEASURES) -> dict[str, Meas
 # ---------------------------------------------------------------------- per-event attributes
 
 
-def _families(names: pd.Series, actor_families: pd.DataFrame | None, *, missing: str) -> pd.Series:
-    """Categorical family of each actor name, classified once per distinct name; ``missing`` for NA names."""
-    codes, uniques = pd.factorize(names.astype("string"), use_na_sentinel=True)
+def _families(names: pd.Series, actor_families, *, missing: str, countries: np.ndarray | None = None) -> pd.Series:
+    """Categorical family of each actor name, classified once per distinct name; ``missing`` for NA names.
+
+    ``actor_families``: the registry frame, None (everyone "other"), or, for events of several countries, a
+    mapping ISO3 -> that country's frame, each name classified in its event's country (``countries``)."""
     categories = list(ACTOR_FAMILIES) + ([missing] if missing not in ACTOR_FAMILIES else [])
+    if isinstance(actor_families, Mapping):
+        codes = np.full(len(names), categories.index(OTHER_FAMILY), dtype=np.int64)
+        for iso3, frame in actor_families.items():
+            mine = countries == iso3
+            codes[mine] = _families(names[mine], frame, missing=missing).cat.codes.to_numpy()
+        return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=names.index)
+    codes, uniques = pd.factorize(names.astype("string"), use_na_sentinel=True)
     if actor_families is None:
         per_name = np.full(len(uniques), OTHER_FAMILY, dtype=object)
     else:
@@ -237,21 +247,23 @@ ATTRIBUTE_INPUTS: tuple[str, ...] = ("event_type", "actor1", "actor2", "fataliti
 
 def event_attributes(
     events: pd.DataFrame,
-    actor_families: pd.DataFrame | None,
+    actor_families,
     major: MajorAttackRule = MajorAttackRule(),
+    countries: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per-event inputs of the measure filters, with the index of ``events``.
 
     Columns: event_type (categorical), perpetrator (actor1 family, categorical; NA actor1 -> "other"),
     target (actor2 family, categorical; NA actor2 -> "none"), fatalities (float64, NA -> 0), major
     (bool, per ``major``). ``actor_families`` is the registry frame; None classifies every actor as
-    "other" (for measures that do not split by family).
+    "other" (for measures that do not split by family); for events of several countries, a mapping ISO3 ->
+    frame with ``countries`` the ISO3 of each event's district (each country's own forces are its state forces).
     """
     fatalities = pd.to_numeric(events["fatalities"]).astype("Float64").to_numpy(dtype=np.float64, na_value=0.0)
     event_type = events["event_type"].astype("string").astype("category")
     violent = _member(event_type, VIOLENT_EVENT_TYPES)
-    perpetrator = _families(events["actor1"], actor_families, missing=OTHER_FAMILY)
-    target = _families(events["actor2"], actor_families, missing=NO_TARGET)
+    perpetrator = _families(events["actor1"], actor_families, missing=OTHER_FAMILY, countries=countries)
+    target = _families(events["actor2"], actor_families, missing=NO_TARGET, countries=countries)
     return pd.DataFrame(
         {
             "event_type": event_type,

@@ -100,9 +100,10 @@ def build_panel(
     start,
     end,
     measures: Sequence[Measure] = MEASURES,
-    actor_families: pd.DataFrame | None = None,
+    actor_families=None,
     major: MajorAttackRule = MajorAttackRule(),
     cutoff=None,
+    district_countries: pd.Series | None = None,
 ) -> Panel:
     """Aggregate assigned events into a dense, zero-filled panel of the weeks [start, end).
 
@@ -112,8 +113,9 @@ def build_panel(
     the forecast week. Events without a district, outside the districts or outside the weeks are
     ignored, and so are events dated on or after ``cutoff`` (the data cutoff, when given: weeks from its
     Monday on stay zero). ``actor_families`` (the actor-family registry) is required when a measure splits by
-    perpetrator or target, or when ``major`` looks at targets. Each measure is one ``np.bincount`` over
-    the kept events.
+    perpetrator or target, or when ``major`` looks at targets; for districts of several countries it is a
+    mapping ISO3 -> registry frame and ``district_countries`` (district_code -> ISO3) says which applies to an
+    event (the country of its district). Each measure is one ``np.bincount`` over the kept events.
     """
     first, stop = monday_on_or_before(start), monday_on_or_before(end)
     if stop <= first:
@@ -133,7 +135,10 @@ def build_panel(
         keep &= (pd.to_datetime(events["event_date"]) < pd.Timestamp(cutoff)).to_numpy(dtype=bool)
     flat = d_idx[keep] * n_w + w_idx[keep]
     kept = events.loc[keep, list(ATTRIBUTE_INPUTS)]  # only the columns the measures read: no copy of the rest
-    attributes = event_attributes(kept, actor_families if needs_families else None, major)
+    countries = None
+    if district_countries is not None:
+        countries = district_countries.reindex(districts).to_numpy(dtype=object)[d_idx[keep]]
+    attributes = event_attributes(kept, actor_families if needs_families else None, major, countries)
     arrays, descriptions = {}, {}
     for m in measures:
         counts = np.bincount(flat, weights=m.weights(attributes), minlength=len(districts) * n_w)

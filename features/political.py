@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from features.panel import Panel, day_numbers, panel_days
 from features.registries import CALENDAR_KINDS
@@ -67,8 +68,12 @@ def political_features(
     *,
     cap_weeks: int = 104,
     windows: Sequence[int] = (4, 13, 52),
+    district_countries: Sequence[str] | None = None,
 ) -> FeatureBlock:
     """National calendar features and district / national unrest counts. Alignment: module docstring.
+
+    For a panel of several countries, ``district_countries`` gives the ISO3 of each panel district and
+    ``calendar`` a ``country_iso3`` column: each district's national values are then its own country's.
 
     ``calendar`` is :func:`features.registries.load_political_calendar` (date, kind, scheduled,
     announced_on); ``events`` is the normalized event table with a district_code column.
@@ -93,22 +98,23 @@ def political_features(
     if unknown:
         raise ValueError(f"unknown calendar kinds {unknown}; expected some of {CALENDAR_KINDS}")
     first_day, n_w = panel_days(panel)
-    n_d = len(panel.districts)
+    countries, groups = _country_groups(district_countries, len(panel.districts))
     block = FeatureBlock()
 
     pad = max(cap_weeks, *CALENDAR_RECENT_WEEKS)
     day, has_day = day_numbers(calendar["date"])
     col = np.floor_divide(day - first_day, 7) + pad
+    country_row = _calendar_rows(calendar, countries)
     for group, kinds in CALENDAR_GROUPS.items():
         of_group = has_day & calendar["kind"].isin(kinds).to_numpy(dtype=bool)
-        weekly = _weekly(np.zeros(int(of_group.sum()), dtype=np.int64), col[of_group], 1, pad + n_w)
+        weekly = _weekly(country_row[of_group], col[of_group], len(countries), pad + n_w)
         label = group.replace("_", " ")
         block.add(
             FeatureSpec(f"pol_weeks_since_{group}", FAMILY_CALENDAR,
                         f"weeks since the last national {label} event ({', '.join(kinds)}); "
                         f"capped at {cap_weeks} = none within", "weeks",
                         measure=f"calendar_{group}", scope="national", statistic="weeks_since"),
-            _national(weeks_since(weekly, cap_weeks)[:, pad:], n_d),
+            _national(weeks_since(weekly, cap_weeks)[:, pad:], groups),
         )
         for w in CALENDAR_RECENT_WEEKS:
             block.add(
@@ -116,10 +122,11 @@ def political_features(
                             f"1 when a national {label} event ({', '.join(kinds)}) is dated in the {w} weeks "
                             "before week_start", "indicator", w, measure=f"calendar_{group}", scope="national",
                             statistic="any"),
-                _national(past_sum(weekly, w)[:, pad:] > 0, n_d),
+                _national(past_sum(weekly, w)[:, pad:] > 0, groups),
             )
 
-    until = _weeks_until_scheduled(calendar, first_day, n_w, cap_weeks)
+    until = np.stack([_weeks_until_scheduled(calendar[country_row == g], first_day, n_w, cap_weeks)
+                      for g in range(len(countries))])
     kinds = ", ".join(CALENDAR_GROUPS[UPCOMING_GROUP])
     block.add(
         FeatureSpec("pol_weeks_until_election", FAMILY_CALENDAR,
@@ -127,16 +134,16 @@ def political_features(
                     f"(0 = this week; capped at {cap_weeks} = none announced)", "weeks",
                     alignment=ALIGN_UPCOMING, measure=f"calendar_{UPCOMING_GROUP}", scope="national",
                     statistic="weeks_until"),
-        _national(until[None, :], n_d),
+        _national(until, groups),
     )
     block.add(
         FeatureSpec(f"pol_election_next{UPCOMING_HORIZON_WEEKS}w", FAMILY_CALENDAR,
                     f"1 when an announced {kinds} falls in week_start's week or the "
                     f"{UPCOMING_HORIZON_WEEKS - 1} weeks after", "indicator", UPCOMING_HORIZON_WEEKS,
                     ALIGN_UPCOMING, measure=f"calendar_{UPCOMING_GROUP}", scope="national", statistic="upcoming"),
-        _national(until[None, :] < UPCOMING_HORIZON_WEEKS, n_d),
+        _national(until < UPCOMING_HORIZON_WEEKS, groups),
     )
-    return block.extend(_unrest_features(panel, events, first_day, n_w, windows))
+    return block.extend(_unrest_features(panel, events, first_day, n_w, windows, groups))
 
 
 def _weeks_until_scheduled(calendar: pd.DataFrame, first_day: int, n_w: int, cap: int) -> np.ndarray:
@@ -157,7 +164,7 @@ def _weeks_until_scheduled(calendar: pd.DataFrame, first_day: int, n_w: int, cap
 
 
 def _unrest_features(
-    panel: Panel, events: pd.DataFrame, first_day: int, n_w: int, windows: Sequence[int]
+    panel: Panel, events: pd.DataFrame, first_day: int, n_w: int, windows: Sequence[int], groups: np.ndarray
 ) -> FeatureBlock:
     """``pol_<type>_w<w>`` and ``pol_<type>_national_w<w>`` (see :func:`political_features`)."""
     n_d = len(panel.districts)
@@ -170,7 +177,7 @@ def _unrest_features(
     for slug, event_type_name in UNREST_TYPES.items():
         of_type = event_type.eq(event_type_name).fillna(False).to_numpy(dtype=bool)
         weekly = _weekly(np.where(of_type, district, -1), col, n_d, pad + n_w)
-        national = weekly.sum(axis=0, keepdims=True)
+        national = _by_country_sum(weekly, groups)
         label = event_type_name.lower()
         for w in windows:
             block.add(
@@ -183,7 +190,7 @@ def _unrest_features(
                 FeatureSpec(f"pol_{slug}_national_w{w}", FAMILY_UNREST,
                             f"{label} in all districts in the {w} weeks before week_start", "events", w, BEFORE_WEEK,
                             measure=slug, scope="national", statistic="sum"),
-                _national(past_sum(national, w)[:, pad:], n_d),
+                _national(past_sum(national, w)[:, pad:], groups),
             )
     return block
 
@@ -200,6 +207,28 @@ def _weekly(row: np.ndarray, col: np.ndarray, n_rows: int, n_cols: int) -> np.nd
     return np.bincount(flat, minlength=n_rows * n_cols).reshape(n_rows, n_cols).astype(np.float32)
 
 
-def _national(values: np.ndarray, n_districts: int) -> np.ndarray:
-    """A (1, n_weeks) national series repeated for every district: (n_districts, n_weeks) float32."""
-    return np.repeat(np.asarray(values, dtype=np.float32).reshape(1, -1), n_districts, axis=0)
+def _country_groups(district_countries: Sequence[str] | None, n_districts: int) -> tuple[tuple, np.ndarray]:
+    """The panel's countries (one unnamed country when ``district_countries`` is None) and each district's
+    position among them."""
+    if district_countries is None:
+        return (None,), np.zeros(n_districts, dtype=np.int64)
+    groups, countries = pd.factorize(pd.Series(list(district_countries), dtype="string"))
+    return tuple(countries), groups.astype(np.int64)
+
+
+def _calendar_rows(calendar: pd.DataFrame, countries: tuple) -> np.ndarray:
+    """Each calendar row's country position (0 for a panel of one country; -1 for a country not in the panel)."""
+    if countries == (None,):
+        return np.zeros(len(calendar), dtype=np.int64)
+    return pd.Index(countries).get_indexer(calendar["country_iso3"].astype("string")).astype(np.int64)
+
+
+def _by_country_sum(weekly: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(n_countries, n_cols) sums over each country's districts of a (n_districts, n_cols) array."""
+    membership = sparse.csr_matrix((np.ones(len(groups), dtype=np.float32), (groups, np.arange(len(groups)))))
+    return np.asarray(membership @ weekly, dtype=np.float32)
+
+
+def _national(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(n_countries, n_weeks) national series given to each district of its country: (n_districts, n_weeks) float32."""
+    return np.asarray(values, dtype=np.float32).reshape(-1, np.shape(values)[-1])[groups]

@@ -96,18 +96,25 @@ class Scope:
     """Where a measure is summed: see the module docstring.
 
     ``prefix`` starts the names of the scope's features (empty for ``own``), ``phrase`` completes their
-    descriptions ("in the district", ...). ``matrix`` is the sparse weight matrix (neighbours, kernel).
+    descriptions ("in the district", ...). ``matrix`` is the sparse weight matrix (neighbours, kernel);
+    ``groups``, for ``national`` over several countries, the position of each district's country.
     """
 
     name: str
     prefix: str
     phrase: str
     matrix: sparse.csr_matrix | None = None
+    groups: np.ndarray | None = None
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """(n_d, n_w) float32 for own / matrix scopes; (1, n_w) float64 totals for ``national``."""
+        """(n_d, n_w) float32 for own / matrix scopes; (1, n_w) float64 totals for ``national`` of one country,
+        (n_d, n_w) float64 for several (each district gets its own country's total)."""
         if self.name == "national":
-            return x.sum(axis=0, dtype=np.float64)[None, :]
+            if self.groups is None:
+                return x.sum(axis=0, dtype=np.float64)[None, :]
+            n = len(self.groups)
+            membership = sparse.csr_matrix((np.ones(n), (self.groups, np.arange(n))))
+            return np.asarray(membership @ x.astype(np.float64))[self.groups]
         if self.matrix is None:
             return x
         return np.asarray(self.matrix @ x, dtype=np.float32)
@@ -122,8 +129,11 @@ def spatial_scopes(gazetteer, districts: pd.Index, *, names: Iterable[str] = SCO
     if unknown:
         raise ValueError(f"unknown scopes {sorted(unknown)}; expected some of {SCOPES}")
     districts = pd.Index(districts, dtype="string")
+    countries = gazetteer.country_of(districts).to_numpy(dtype=object) if len(gazetteer.countries) > 1 else None
+    groups = None if countries is None else pd.factorize(countries)[0]
     scopes = {"own": Scope("own", SCOPE_PREFIXES["own"], "in the district"),
-              "national": Scope("national", SCOPE_PREFIXES["national"], "summed over all districts of the country")}
+              "national": Scope("national", SCOPE_PREFIXES["national"], "summed over all districts of the country",
+                                groups=groups)}
     if "neighbours" in names:
         scopes["neighbours"] = Scope("neighbours", SCOPE_PREFIXES["neighbours"],
                                      "summed over the neighbouring districts (queen contiguity)",

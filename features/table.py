@@ -193,9 +193,36 @@ class Registries:
         return assign_deployments(forces, gazetteer.assign)
 
     @classmethod
+    def combine(cls, by_country: dict[str, "Registries"]) -> "Registries":
+        """The registries of a regional run (ISO3 -> each country's :meth:`load`): actor registries per country
+        (each classifies the events of its own districts), deployments and calendars together with a
+        ``country_iso3`` column (deployment ids prefixed ``<ISO3>:``, so two files may use the same ids)."""
+        if len(by_country) == 1:
+            return next(iter(by_country.values()))
+
+        def stacked(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+            kept = [f.assign(country_iso3=iso3) for iso3, f in frames.items() if f is not None]
+            return pd.concat(kept, ignore_index=True) if kept else None
+
+        forces = stacked({iso3: _prefixed_ids(r.forces, iso3) for iso3, r in by_country.items()})
+        calendar = stacked({iso3: r.calendar for iso3, r in by_country.items()})
+        return cls({iso3: r.actor_families for iso3, r in by_country.items()},
+                   {iso3: r.foreign_force_actors for iso3, r in by_country.items()}, forces, calendar,
+                   tuple(note for r in by_country.values() for note in r.notes))
+
+    @classmethod
     def actors_only(cls) -> "Registries":
         """The shipped actor-family registry alone: no foreign-force or political features."""
         return cls(load_actor_families())
+
+
+def _prefixed_ids(forces: pd.DataFrame | None, iso3: str) -> pd.DataFrame | None:
+    """``forces`` with ``<ISO3>:`` before every deployment id (and the ids of ``replaced_by``)."""
+    if forces is None:
+        return None
+    replaced = forces["replaced_by"].str.split(";").map(
+        lambda ids: ";".join(f"{iso3}:{i.strip()}" for i in ids), na_action="ignore").astype("string")
+    return forces.assign(deployment_id=iso3 + ":" + forces["deployment_id"].astype("string"), replaced_by=replaced)
 
 
 def _optional_registry(country: Country, name: str, load, features: str, notes: list[str]) -> pd.DataFrame | None:
@@ -303,7 +330,8 @@ def build_feature_table(
     registries = registries if registries is not None else Registries.actors_only()
     districts = pd.Index(gazetteer.districts["district_code"].astype("string"), dtype="string", name="district_code")
     panel = build_panel(events, districts, start=start, end=week + pd.Timedelta(days=7), cutoff=week,
-                        measures=config.panel_measures(), actor_families=registries.actor_families, major=config.major)
+                        measures=config.panel_measures(), actor_families=registries.actor_families, major=config.major,
+                        district_countries=gazetteer.district_countries)
 
     block = FeatureBlock()
     block.extend(window_features(panel, config.recipe, _scopes(config, gazetteer, districts),
@@ -321,7 +349,8 @@ def build_feature_table(
             block.extend(foreign_force_features(panel, gazetteer, deployments, known,
                                                  actor_mapping=registries.foreign_force_actors))
         if with_politics:
-            block.extend(political_features(panel, registries.calendar, known))
+            countries = None if gazetteer.district_countries is None else gazetteer.country_of(districts)
+            block.extend(political_features(panel, registries.calendar, known, district_countries=countries))
         del known
 
     n_observed = panel.shape[1] - 1  # the last column is the forecast week: nothing of it is known
