@@ -23,9 +23,11 @@ from features.panel import monday_on_or_before
 from features.registries import FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE
 from features.sources.detect import read_events
 from features.sources.simulator import (
+    SimulatedCountry,
     registry_forces,
     registry_shocks,
     simulate,
+    simulate_region,
     write_simulation,
 )
 
@@ -117,8 +119,9 @@ def simulated_export(home: Path, gazetteer: Gazetteer, *, seed: int, start: date
     out_dir = Path(home) / "simulated" / f"{gazetteer.country_iso3}-seed{seed}-{start}-{end}"
     events_csv = out_dir / "events.csv"
     if not events_csv.exists():
-        result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed,
-                          **simulation_inputs(country or load_country("MLI")))
+        chosen = country or load_country("MLI")
+        result = simulate_region(gazetteer.districts, gazetteer.neighbours, {chosen.iso3: simulated_country(chosen)},
+                                 start=start, end=end, seed=seed)
         tmp = out_dir.with_name(out_dir.name + ".partial")
         write_simulation(result, tmp)
         tmp.rename(out_dir)
@@ -153,30 +156,32 @@ def source_label(sources: Sequence[str]) -> str:
     return "+".join(sources)
 
 
-def simulation_inputs(country: Country) -> dict:
-    """The simulator's country arguments: name, code, and the deployments and shocks of its registries (None for
+def simulated_country(country: Country) -> SimulatedCountry:
+    """The simulator's view of a country: its name and the deployments and shocks of its registries (None for
     one it lacks: the simulator then draws random ones)."""
     forces_file, calendar_file = (country.registry_file(n) for n in (FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE))
-    return {"country_name": country.name, "country_iso3": country.iso3,
-            "forces": registry_forces(path=forces_file) if forces_file else None,
-            "shocks": registry_shocks(path=calendar_file) if calendar_file else None}
+    return SimulatedCountry(country.name, registry_forces(path=forces_file) if forces_file else None,
+                            registry_shocks(path=calendar_file) if calendar_file else None)
 
 
 def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int | None = None,
-                country: Country | None = None):
+                country: Country | None = None, countries: Sequence[Country] = ()):
     """Simulate ``weeks`` weeks from ``start`` on the districts of ``country`` (default Mali; its foreign-force
     registry and political calendar drive the simulated forces and shocks when it has them, random ones
-    otherwise), or on a synthetic grid country of ``districts`` districts, and write the export to ``out``;
+    otherwise), of several ``countries`` at once (one process over all their districts: violence spills over
+    the borders), or on a synthetic grid country of ``districts`` districts, and write the export to ``out``;
     returns (result, paths, number of districts)."""
+    end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
     if districts:
         gazetteer = Gazetteer.synthetic(districts)
-        kwargs = {"country_name": "Simulania", "country_iso3": gazetteer.country_iso3}
+        result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed,
+                          country_name="Simulania", country_iso3=gazetteer.country_iso3)
     else:
-        country = country or load_country("MLI")
-        gazetteer = Gazetteer.load(country.iso3, country.root)
-        kwargs = simulation_inputs(country)
-    end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
-    result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed, **kwargs)
+        members = list(countries) or [country or load_country("MLI")]
+        gazetteer = Gazetteer.combine([Gazetteer.load(c.iso3, c.root) for c in members])
+        result = simulate_region(gazetteer.districts, gazetteer.neighbours,
+                                 {c.iso3: simulated_country(c) for c in members}, start=start, end=end, seed=seed,
+                                 district_countries=gazetteer.district_countries)
     return result, write_simulation(result, out), len(gazetteer.districts)
 
 

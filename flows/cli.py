@@ -370,15 +370,18 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     districts: Annotated[Optional[int], typer.Option("--districts", help="Simulate a synthetic grid country of this many districts instead of the country's own districts.")] = None,
     country: CountryOpt = None,
+    countries: Annotated[Optional[str], typer.Option("--countries", help="Several countries at once (comma-separated ISO3 codes, e.g. MLI,BFA,NER): one process over all their districts, violence spilling over the borders.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write an ACLED-format export (and the true expected counts) from Vigie's generative model, on the
-    country's districts (its registries when it has them) or on a synthetic grid (--districts)."""
+    country's districts (its registries when it has them), on several countries' (--countries) or on a
+    synthetic grid (--districts)."""
     from features.ingest import simulate_to
 
-    settings = _settings(None, country_iso3=country, as_json=as_json)
+    settings = _settings(None, country_iso3=country, countries=countries, as_json=as_json)
     result, paths, n_districts = simulate_to(out, start=start.date(), weeks=weeks, seed=seed, districts=districts,
-                                             country=None if districts else settings.country())
+                                             country=None if districts else settings.country(),
+                                             countries=settings.members())
     console.print(views.simulate_view(len(result.events), n_districts, weeks, out))
     if as_json:
         _emit_json(views.simulate_json(len(result.events), n_districts, weeks, seed, paths))

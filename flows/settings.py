@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_serializer, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.country import (
     Country,
@@ -96,6 +103,7 @@ class Settings(BaseSettings):
     countries_dir: Path | None = Field(None, description="A folder of your own country folders (<ISO3>/gazetteer.toml, ...), searched before the shipped ones (README, 'Adding a country').")
     country_iso3: str | None = Field(None, description="The country (ISO3) of every command; default: the only country there is (Mali when only the shipped one is).")
     country_name: str | None = Field(None, description="Country name as the ACLED API expects it (default: the country's [country] name).")
+    countries: Annotated[tuple[str, ...], NoDecode] = Field((), description="Several countries at once (ISO3 codes, comma-separated in VIGIE_COUNTRIES or --countries): the first is the default country_iso3.")
     panel_start: str = Field("2012-01-02", description="First week (Monday) of the modelling panel.")
     major_attack: MajorAttack = MajorAttack()
     tiers: Tiers = Tiers()
@@ -126,7 +134,8 @@ class Settings(BaseSettings):
         if self.countries_dir is not None:
             self.countries_dir = self.countries_dir.resolve()
         try:
-            self.country_iso3 = resolve_iso3(self.country_iso3, self.country_roots())
+            self.countries = tuple(resolve_iso3(code, self.country_roots()) for code in self.countries)
+            self.country_iso3 = resolve_iso3(self.country_iso3 or next(iter(self.countries), None), self.country_roots())
             self.country_name = self.country_name or self.country().name
         except SourceFileError as exc:  # a ValueError, which pydantic would bury in a ValidationError
             raise CountryError(str(exc)) from None
@@ -140,11 +149,20 @@ class Settings(BaseSettings):
         """The country of these settings (its folder, name, actor names, rainy season)."""
         return load_country(self.country_iso3, self.country_roots())
 
+    def members(self) -> tuple[Country, ...]:
+        """The countries of a regional command (``countries``; empty for one country)."""
+        return tuple(load_country(code, self.country_roots()) for code in self.countries)
+
     def gazetteer(self):
         """The country's :class:`features.gazetteer.Gazetteer` (read from its folder)."""
         from features.gazetteer import Gazetteer
 
         return Gazetteer.load(self.country_iso3, self.country().root)
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _split_countries(cls, value):
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
 
     @classmethod
     def from_options(cls, home: Path | None = None, **overrides) -> "Settings":

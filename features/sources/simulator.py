@@ -740,10 +740,13 @@ def _string_column(names: _Names, ids: np.ndarray) -> pa.Array:
 
 
 def _acled_table(ev: dict, names: _Names, districts: pd.DataFrame, lon_pts: np.ndarray, lat_pts: np.ndarray,
-                 country_name: str, country_iso3: str, rng: np.random.Generator) -> pa.Table:
-    """Assemble the events (already in export order) into ACLED's older 31-column layout, strings built by Arrow."""
+                 country_names: np.ndarray, country_codes: np.ndarray, rng: np.random.Generator) -> pa.Table:
+    """Assemble the events (already in export order) into ACLED's older 31-column layout, strings built by Arrow.
+
+    ``country_names`` / ``country_codes``: the country name and ISO3 of each district (row of ``districts``)."""
     n = len(ev["day"])
-    iso_num, region = COUNTRY_CODES.get(country_iso3, UNKNOWN_COUNTRY_CODE)
+    iso_num = np.array([COUNTRY_CODES.get(c, UNKNOWN_COUNTRY_CODE)[0] for c in country_codes], dtype=np.int64)
+    region = np.array([COUNTRY_CODES.get(c, UNKNOWN_COUNTRY_CODE)[1] for c in country_codes], dtype=object)
     ids = np.arange(1, n + 1, dtype=np.int64)
     width = max(6, len(str(n)))
     d = ev["district"]
@@ -770,14 +773,15 @@ def _acled_table(ev: dict, names: _Names, districts: pd.DataFrame, lon_pts: np.n
     timestamp = (ev["day"].astype(np.int64) + rng.integers(1, 11, n)) * 86400 + rng.integers(0, 86400, n)
     null_str = pa.nulls(n, _STR)
     columns = {
-        "data_id": pa.array(ids), "iso": pa.array(np.full(n, iso_num, dtype=np.int64)),
+        "data_id": pa.array(ids), "iso": pa.array(iso_num[d]),
         "event_id_cnty": _join(EVENT_ID_PREFIX, pc.utf8_lpad(pc.cast(pa.array(ids), _STR), width, "0")),
         "event_id_no_cnty": pa.array(ids), "event_date": pc.cast(dates, _STR), "year": pa.array(year),
         "time_precision": pa.array(np.where(rng.random(n) < 0.92, 1, 2).astype(np.int64)),
         "event_type": etype, "sub_event_type": sub, "actor1": actor1, "assoc_actor_1": null_str,
         "inter1": pa.array(inter1.astype(np.int64)), "actor2": actor2, "assoc_actor_2": null_str,
         "inter2": pa.array(inter2.astype(np.int64)), "interaction": pa.array(interaction.astype(np.int64)),
-        "region": _constant(region, n), "country": _constant(country_name, n),
+        "region": pa.array(region, _STR).take(pa.array(d)),
+        "country": pa.array(np.asarray(country_names, dtype=object), _STR).take(pa.array(d)),
         "admin1": admin1, "admin2": admin2, "admin3": null_str, "location": place,
         "latitude": pa.array(lat_pts[d, k]), "longitude": pa.array(lon_pts[d, k]),
         "geo_precision": pa.array(np.where(rng.random(n) < 0.75, 1, 2).astype(np.int64)),
@@ -785,7 +789,7 @@ def _acled_table(ev: dict, names: _Names, districts: pd.DataFrame, lon_pts: np.n
         "source_scale": pa.array(np.asarray(_SOURCE_SCALES, dtype=object)[rng.integers(0, len(_SOURCE_SCALES), n)],
                                  _STR),
         "notes": notes, "fatalities": pa.array(deaths.astype(np.int64)), "timestamp": pa.array(timestamp),
-        "iso3": _constant(country_iso3, n),
+        "iso3": pa.array(np.asarray(country_codes, dtype=object), _STR).take(pa.array(d)),
     }
     return pa.table([columns[c] for c in ACLED_OLDER_COLUMNS], names=list(ACLED_OLDER_COLUMNS))
 
@@ -846,6 +850,28 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
     ``shocks``: date, kind; None = the country's political calendar (:func:`registry_shocks`), random
     shocks for a country without one; an empty frame = none. Inputs are not modified.
     """
+    return simulate_region(districts, neighbours, {country_iso3: SimulatedCountry(country_name, forces, shocks)},
+                           start=start, end=end, seed=seed, params=params)
+
+
+@dataclass(frozen=True)
+class SimulatedCountry:
+    """One country of a simulated region: its name (as ACLED writes it) and its deployments and shocks (None:
+    its shipped registry, else random ones; see :func:`simulate`)."""
+
+    name: str
+    forces: pd.DataFrame | None = None
+    shocks: pd.DataFrame | None = None
+
+
+def simulate_region(districts: pd.DataFrame, neighbours: pd.DataFrame, countries: dict[str, SimulatedCountry], *,
+                    start: date, end: date, seed: int = 0, params: SimulationParams = SimulationParams(),
+                    district_countries: pd.Series | None = None) -> SimulationResult:
+    """:func:`simulate` over the districts of several countries at once (ISO3 -> :class:`SimulatedCountry`):
+    one self-exciting process over all of them, so violence spills over the borders through ``neighbours``
+    (which should cross them: :meth:`features.gazetteer.Gazetteer.combine`); each country keeps its own
+    deployments, national shocks, actor names and ``country``/``iso3`` columns. ``district_countries``
+    (district_code -> ISO3) says whose each district is; None for one country. Event ids run over the region."""
     if len(districts) == 0:
         raise ValueError("simulate needs at least one district")
     gdf = districts
@@ -854,6 +880,12 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
     gdf = gdf.sort_values("district_code", kind="stable").reset_index(drop=True)
     codes = gdf["district_code"].astype(str).to_numpy(dtype=object)
     population = gdf["population"].to_numpy(dtype=np.float64)
+    isos = list(countries)
+    owner = (np.full(len(codes), isos[0], dtype=object) if district_countries is None
+             else district_countries.reindex(codes).to_numpy(dtype=object))
+    if len(isos) > 1 and district_countries is None or not np.isin(owner, isos).all():
+        raise ValueError(f"every district needs one of the countries {isos} (district_countries)")
+    groups = pd.Index(isos).get_indexer(owner)
 
     weeks = simulation_weeks(start, end)
     n_w, n_d = len(weeks), len(codes)
@@ -865,7 +897,11 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
 
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     r_back, r_counts, r_violent, r_nonviolent, r_points, r_forces, r_shocks, r_export = streams
-    forces, shocks = _resolve_registries(forces, shocks, gdf, first, last, country_iso3, params, r_forces, r_shocks)
+    resolved = [_resolve_registries(c.forces, c.shocks, gdf[groups == g], first, last, iso3, params, r_forces,
+                                    r_shocks) for g, (iso3, c) in enumerate(countries.items())]
+    forces = pd.concat([f for f, _ in resolved], ignore_index=True) if len(resolved) > 1 else resolved[0][0]
+    shocks = (pd.concat([sh.assign(country_iso3=iso3) for iso3, (_, sh) in zip(isos, resolved, strict=True)],
+                        ignore_index=True) if len(resolved) > 1 else resolved[0][1])
 
     mu, hot = background_log_rate(population, params, r_back)
     present, force = presence_matrix(forces, codes, ext_first, n_ext, params.presence_kinds)
@@ -873,27 +909,33 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
     present, force = present[:, n_vac:], force[:, n_vac:]
     sim_first = ext_first + np.timedelta64(7 * n_vac, "D")
     sim_weeks = sim_first + 7 * np.arange(n_w + n_burn).astype("timedelta64[D]")
-    shock = shock_effect(shocks["date"].to_numpy(dtype="datetime64[D]"), sim_first, n_w + n_burn,
-                         params.shock_half_life_weeks)
+    shock = np.stack([shock_effect(sh["date"].to_numpy(dtype="datetime64[D]"), sim_first, n_w + n_burn,
+                                   params.shock_half_life_weeks) for _, sh in resolved])
     log_base = (mu[:, None] + seasonal_effect(sim_weeks, params.rainy_season_effect)[None, :]
                 + params.presence_effect * present + params.vacuum_effect * vacuum
-                + params.shock_effect * shock[None, :])
+                + params.shock_effect * shock[groups])
     spill = spillover_matrix(codes, neighbours, params.spillover_range_km)
     lam, y = simulate_counts(log_base, spill, params, r_counts)
     del log_base, vacuum
     lam, y, force = lam[:, n_burn:], y[:, n_burn:], force[:, n_burn:]
 
     names = _Names()
-    catalogue = _actor_catalogue(country_name)
     force_actors = _actor_eras(forces)
     day0 = int(first.astype(np.int64))
-    violent = _violent_events(y, force, force_actors, day0, catalogue, names, params, r_violent)
-    other = _nonviolent_events(population, n_w, day0, catalogue, names, params, r_nonviolent)
-    order = np.argsort(np.concatenate([violent["day"], other["day"]]), kind="stable")
-    ev = {k: np.concatenate([violent[k], other[k]])[order] for k in violent}
-    del violent, other, order
+    parts = []
+    for g, country in enumerate(countries.values()):
+        mine = np.flatnonzero(groups == g)
+        catalogue = _actor_catalogue(country.name)
+        violent = _violent_events(y[mine], force[mine], force_actors, day0, catalogue, names, params, r_violent)
+        other = _nonviolent_events(population[mine], n_w, day0, catalogue, names, params, r_nonviolent)
+        parts += [{**part, "district": mine[part["district"]]} for part in (violent, other)]
+    days = np.concatenate([part["day"] for part in parts])
+    order = np.argsort(days, kind="stable")
+    ev = {k: np.concatenate([part[k] for part in parts])[order] for k in parts[0]}
+    del parts, order
     lon_pts, lat_pts = sample_points_in_polygons(gdf.geometry.to_numpy(), params.points_per_district, r_points)
-    table = _acled_table(ev, names, gdf, lon_pts, lat_pts, country_name, country_iso3, r_export)
+    country_names = np.array([countries[iso3].name for iso3 in owner], dtype=object)
+    table = _acled_table(ev, names, gdf, lon_pts, lat_pts, country_names, owner, r_export)
     del ev
     events = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
@@ -907,7 +949,7 @@ def simulate(districts: pd.DataFrame, neighbours: pd.DataFrame, *, start: date, 
     effects = pd.DataFrame({"district_code": pd.array(codes, dtype="str"), "background_log_rate": mu, "hot_spot": hot})
     return SimulationResult(events=events, truth=truth, district_effects=effects, forces=forces, shocks=shocks,
                             seed=seed, params=params, start=pd.Timestamp(first).date(), end=pd.Timestamp(last).date(),
-                            country_name=country_name, country_iso3=country_iso3)
+                            country_name="+".join(c.name for c in countries.values()), country_iso3="+".join(isos))
 
 
 # --------------------------------------------------------------------------------------------------- I/O

@@ -1,5 +1,6 @@
 import json
 from datetime import date
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -493,3 +494,40 @@ def test_other_countries_get_random_forces_and_shocks():
                          country_name="Simulania", country_iso3="SIM").events
     assert (synthetic["iso"] == 0).all() and (synthetic["region"] == "Unknown").all()
     assert (synthetic["iso3"] == "SIM").all() and (synthetic["country"] == "Simulania").all()
+
+
+def test_several_countries_at_once_violence_spills_over_the_border():
+    """One process over Arcadia and Bellmark (tests/fixtures/countries): each country keeps its name, code and
+    army in the export, ids run over the region, and Bellmark's border districts see more violence when the
+    cross-border neighbour pairs are there than when they are cut."""
+    from features.country import country_roots, load_country
+    from features.gazetteer import Gazetteer
+    from features.ingest import simulated_country
+    from features.sources.simulator import simulate_region
+
+    roots = country_roots(Path(__file__).resolve().parents[2] / "fixtures" / "countries")
+    members = [load_country(iso3, roots) for iso3 in ("XAA", "XAB")]
+    region = Gazetteer.combine([Gazetteer.load(c.iso3, c.root) for c in members])
+    countries = {c.iso3: simulated_country(c) for c in members}
+
+    def run(neighbours):
+        return simulate_region(region.districts, neighbours, countries, start=date(2012, 1, 2), end=date(2016, 12, 25),
+                               seed=11, district_countries=region.district_countries)
+
+    joined = run(region.neighbours)
+    events = joined.events
+    assert set(zip(events["iso3"], events["country"], strict=True)) == {("XAA", "Arcadia"), ("XAB", "Bellmark")}
+    assert events["event_id_cnty"].is_unique and joined.country_iso3 == "XAA+XAB"
+    armies = events.loc[events["actor1"].str.startswith("Military Forces of", na=False)].groupby("iso3")["actor1"]
+    assert armies.unique().map(set).to_dict() == {"XAA": {"Military Forces of Arcadia"},
+                                                  "XAB": {"Military Forces of Bellmark"}}
+    cross = region.country_of(region.neighbours["district_code"]).to_numpy() != region.country_of(
+        region.neighbours["neighbour_code"]).to_numpy()
+    cut = run(region.neighbours[~cross])
+    border = ["XB01", "XB03"]
+
+    def expected(result):
+        truth = result.truth
+        return truth.loc[truth["district_code"].isin(border), "expected_violent_events"].sum()
+
+    assert expected(joined) > 1.05 * expected(cut)  # 4.87 against 4.45 expected events over five years (seed 11)
