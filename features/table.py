@@ -30,6 +30,7 @@ from features.measures import (
     MajorAttackRule,
     Measure,
 )
+from features.membership import country_features
 from features.panel import Panel, build_panel, monday_on_or_before
 from features.political import political_features
 from features.registries import (
@@ -338,6 +339,8 @@ def build_feature_table(
                                  weeks_since_cap=config.weeks_since_cap, trend_offset=config.trend_offset))
     if config.seasonality:
         block.extend(seasonality_features(panel, config.rainy_season_months))
+    if gazetteer.district_countries is not None:
+        block.extend(country_features(panel, gazetteer.country_of(districts).tolist()))
     with_forces = config.foreign_forces and registries.forces is not None
     with_politics = config.political and registries.calendar is not None
     if with_forces or with_politics:

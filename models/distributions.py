@@ -11,6 +11,7 @@ methods, never the model that made it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
@@ -103,6 +104,42 @@ class NegativeBinomial(CountDistribution):
     def log_score(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
         return -np.where(self._poisson, stats.poisson.logpmf(y, self._mu), stats.nbinom.logpmf(y, self._n, self._p))
+
+
+class ByRows(CountDistribution):
+    """Rows of several distributions as one: row ``positions[p][j]`` of the whole is row j of ``parts[p]``
+    (the positions of all parts cover 0 .. n - 1 once each)."""
+
+    def __init__(self, parts: Sequence[CountDistribution], positions: Sequence[np.ndarray]):
+        self.parts, self.positions = list(parts), [np.asarray(p, dtype=np.int64) for p in positions]
+        self.n = int(sum(len(p) for p in self.positions))
+
+    def _gather(self, value, arg=None) -> np.ndarray:
+        out = np.empty(self.n, dtype=np.float64)
+        for part, rows in zip(self.parts, self.positions, strict=True):
+            out[rows] = value(part) if arg is None else value(part, _rows_of(arg, rows))
+        return out
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._gather(lambda d: d.mean)
+
+    def cdf(self, k) -> np.ndarray:
+        return self._gather(lambda d, kk: d.cdf(kk), k)
+
+    def quantile(self, q: float) -> np.ndarray:
+        return self._gather(lambda d: d.quantile(q))
+
+    def crps(self, y) -> np.ndarray:
+        return self._gather(lambda d, yy: d.crps(yy), y)
+
+    def log_score(self, y) -> np.ndarray:
+        return self._gather(lambda d, yy: d.log_score(yy), y)
+
+
+def _rows_of(value, rows: np.ndarray):
+    """``value`` at ``rows`` when it is per row (an array), else as it is (a scalar)."""
+    return np.asarray(value)[rows] if np.ndim(value) else value
 
 
 class Empirical(CountDistribution):

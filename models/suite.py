@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from features.forces import FAMILY_PRESENCE
+from features.membership import FAMILY as COUNTRY_FAMILY
 from features.spec import AnyOf, FeatureSpec, Select
 from models.backtest import ModelSpec
 from models.baselines import (
@@ -36,6 +37,7 @@ from models.design import catalog_specs
 from models.ensemble import MeanPool, ProbabilityPool
 from models.glm import NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
 from models.hazard import DEFAULT_HAZARD_FEATURES, DiscreteTimeHazard, LightGBMHazard
+from models.per_country import PerCountryCount, PerCountryHazard
 from models.protocol import Model
 from models.self_exciting import SelfExcitingHazard, SelfExcitingNB
 
@@ -46,11 +48,13 @@ from models.self_exciting import SelfExcitingHazard, SelfExcitingNB
 #: the boosted model's size (50 rounds on own / neighbour / kernel / national history, time since, season).
 SELF_EXCITING_ALPHA = 0.3
 #: The boosted model's trees read (in catalog order): the district's own violent-event and fatality history,
-#: every neighbour, distance-kernel and national history, the times since, the trends, and the annual harmonics.
+#: every neighbour, distance-kernel and national history, the times since, the trends, the annual harmonics,
+#: and in a regional run the country indicators.
 BOOST_FEATURES = AnyOf(
     Select(family="recent_attacks", measure=("violent_events", "fatalities")),
     Select(family=("neighbours", "distance_weighted", "national", "time_since", "trend")),
     Select(family="seasonality", statistic=("sin", "cos")),
+    Select(family=COUNTRY_FAMILY),  # a regional table's country indicators (none for one country)
 )
 
 #: What the force-aware models read (:mod:`features.forces`): bases of the main foreign kinds in the district,
@@ -171,6 +175,34 @@ HAZARD_RECIPES |= {f"{base}_{method}": _recalibrated(base, method)
 #: member lets a registry change move the forecasts.
 DEFAULT_COUNT_CANDIDATES = ("pool_hawkes_forces_imapa", "hawkes_nb", "lgbm_boost")
 DEFAULT_HAZARD_CANDIDATES = ("blend_hawkes_hazard_history", "hawkes_hazard", "hazard_cloglog", "hazard_cloglog_forces")
+
+#: The self-exciting NB of a region with the country indicators as modifiers (a level per country).
+COUNT_RECIPES["hawkes_nb_country"] = Recipe(lambda h, c: SelfExcitingNB(
+    h, c, modifiers=(Select(family=COUNTRY_FAMILY),), l2=FORCE_L2, dispersion=SELF_EXCITING_ALPHA,
+    name="hawkes_nb_country"))
+PER_COUNTRY = "_per_country"
+
+
+def _per_country(recipes: dict[str, Recipe], base: str, wrapper) -> Recipe:
+    """The recipe ``base`` fitted once per country of a regional table (:mod:`models.per_country`)."""
+    recipe = recipes[base]
+    return Recipe(lambda h, c: wrapper(lambda: recipe.build(h, c), c, name=f"{base}{PER_COUNTRY}"),
+                  recipe.history_weeks, recipe.fit_horizon, recipe.history_measure)
+
+
+COUNT_RECIPES |= {f"{b}{PER_COUNTRY}": _per_country(COUNT_RECIPES, b, PerCountryCount)
+                  for b in DEFAULT_COUNT_CANDIDATES}
+HAZARD_RECIPES |= {f"{b}{PER_COUNTRY}": _per_country(HAZARD_RECIPES, b, PerCountryHazard)
+                   for b in DEFAULT_HAZARD_CANDIDATES}
+
+
+def regional_candidates(candidates: Sequence[str], n_countries: int) -> tuple[str, ...]:
+    """The candidates of a run over ``n_countries`` countries: each pooled recipe and, for a region, its
+    per-country version where the suite has one (the backtest compares them; the best may be promoted)."""
+    if n_countries < 2:
+        return tuple(candidates)
+    known = COUNT_RECIPES.keys() | HAZARD_RECIPES.keys()
+    return tuple(dict.fromkeys([*candidates, *(f"{c}{PER_COUNTRY}" for c in candidates if f"{c}{PER_COUNTRY}" in known)]))
 
 
 def _spec(recipes: dict[str, Recipe], kind: str, name: str, horizon: int, catalog: Catalog) -> ModelSpec:
