@@ -184,10 +184,12 @@ class EventStore:
         *,
         as_of: date | None = None,
         respect_timestamps: bool = False,
-        country_iso3: str | None = None,
+        country_iso3: str | tuple[str, ...] | None = None,
         sources: tuple[str, ...] | None = None,
     ) -> pd.DataFrame:
         """Stored events with their district assignment, sorted by date then id.
+
+        ``country_iso3``: one country's events, or (a tuple) those of every country of a regional run.
 
         ``as_of``: keep only events dated strictly before that day. With ``respect_timestamps`` also drop
         events whose source timestamp (when the source published or last changed them) is not before
@@ -201,8 +203,9 @@ class EventStore:
                 where.append("(source_timestamp IS NULL OR source_timestamp < ?)")
                 params.append(pd.Timestamp(as_of, tz="UTC").to_pydatetime())
         if country_iso3 is not None:
-            where.append("country_iso3 = ?")
-            params.append(country_iso3)
+            countries = (country_iso3,) if isinstance(country_iso3, str) else tuple(country_iso3)
+            where.append(f"country_iso3 IN ({', '.join('?' * len(countries))})")
+            params.extend(countries)
         if sources:
             where.append(f"source IN ({', '.join('?' * len(sources))})")
             params.extend(sources)

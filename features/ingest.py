@@ -51,18 +51,30 @@ def ingest_files(paths: Sequence[Path], gazetteer: Gazetteer, store: EventStore,
 
 
 def pull_acled(client, gazetteer: Gazetteer, store: EventStore, *, country_name: str, initial_start: date,
-               logger: logging.Logger | logging.LoggerAdapter = log) -> IngestReport:
-    """One incremental ACLED API pull (changed since the last pull, deletions applied), state kept in the store."""
+               logger: logging.Logger | logging.LoggerAdapter = log, state_key: str = "acled") -> IngestReport:
+    """One incremental ACLED API pull of a country (changed since the last pull, deletions applied), its state
+    kept in the store under ``state_key``."""
     from features.sources.acled_api import PullState
 
-    saved = store.get_pull_state("acled")
+    saved = store.get_pull_state(state_key)
     result = client.pull_incremental(country_name, PullState.from_dict(saved) if saved else None,
                                      initial_start=initial_start)
-    report = store.ingest(pd.concat([result.events, gazetteer.assign(result.events)], axis=1), source_file="ACLED API")
+    report = store.ingest(pd.concat([result.events, gazetteer.assign(result.events)], axis=1),
+                          source_file=f"ACLED API ({country_name})")
     report.deleted = store.delete("acled", result.deleted_event_ids)
-    store.set_pull_state("acled", result.state.to_dict())
-    logger.info("ACLED API: %d added, %d updated, %d deleted", report.added, report.updated, report.deleted)
+    store.set_pull_state(state_key, result.state.to_dict())
+    logger.info("ACLED API, %s: %d added, %d updated, %d deleted", country_name, report.added, report.updated,
+                report.deleted)
     return report
+
+
+def pull_acled_countries(client, gazetteer: Gazetteer, store: EventStore, *, country_names: Sequence[str],
+                         initial_start: date, logger: logging.Logger | logging.LoggerAdapter = log) -> list[IngestReport]:
+    """:func:`pull_acled` of every country of a run (one, or a region's), in order; a region's countries keep
+    their pull states apart ("acled:<name>"), one country keeps the state "acled"."""
+    keys = ["acled"] if len(country_names) == 1 else [f"acled:{name}" for name in country_names]
+    return [pull_acled(client, gazetteer, store, country_name=name, initial_start=initial_start, logger=logger,
+                       state_key=key) for name, key in zip(country_names, keys, strict=True)]
 
 
 class NoUcdpToken(RuntimeError):

@@ -13,6 +13,7 @@ come in a :class:`Registries` bundle.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,14 +181,19 @@ class Registries:
         return cls(load_actor_families(country=country), load_foreign_force_actors(country=country), forces, calendar,
                    tuple(notes))
 
+    def require_forces(self, where: str) -> None:
+        """Raise :class:`MissingRegistry` when there are no deployments (``where``: the country, for the message)."""
+        if self.forces is None:
+            raise MissingRegistry(f"{where} has no foreign-force registry ({FOREIGN_FORCES_FILE}, or it holds no "
+                                  "row): withdrawals and scenarios need one (README, 'Adding a country')")
+
     def placed_forces(self, gazetteer, *, required: bool = False, placed: bool = True) -> pd.DataFrame:
         """The foreign-force deployments, placed in the gazetteer's districts (``placed``: with district_code).
 
         A country without a registry gets an empty one, or, when ``required`` (withdrawals and scenarios need
         deployments), a :class:`MissingRegistry` error saying so."""
-        if self.forces is None and required:
-            raise MissingRegistry(f"{gazetteer.country_iso3} has no foreign-force registry ({FOREIGN_FORCES_FILE}, or it "
-                                  "holds no row): withdrawals and scenarios need one (README, 'Adding a country')")
+        if required:
+            self.require_forces(gazetteer.country_iso3)
         forces = empty_foreign_forces() if self.forces is None else self.forces
         if not placed or "district_code" in forces.columns:
             return forces
@@ -210,6 +216,11 @@ class Registries:
         return cls({iso3: r.actor_families for iso3, r in by_country.items()},
                    {iso3: r.foreign_force_actors for iso3, r in by_country.items()}, forces, calendar,
                    tuple(note for r in by_country.values() for note in r.notes))
+
+    @classmethod
+    def for_countries(cls, countries: "Sequence[Country]") -> "Registries":
+        """The registries of a run over ``countries``: :meth:`load` of one, :meth:`combine` of several."""
+        return cls.combine({c.iso3: cls.load(c) for c in countries})
 
     @classmethod
     def actors_only(cls) -> "Registries":

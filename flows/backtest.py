@@ -60,5 +60,5 @@ def backtest_flow(
     simulated = is_simulated(sources)
     run_id = log_backtest_run(result, tables, table, known, settings, start=start_week, end=end_week, horizons=horizons,
                               origin_every=origin_every, refit_every=refit_every, is_simulated=simulated, sources=sources)
-    return backtest_summary(result, tables, paths, run_id, start_week, end_week, simulated, settings.country_iso3)
+    return backtest_summary(result, tables, paths, run_id, start_week, end_week, simulated, settings.region_code)
 

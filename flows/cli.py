@@ -37,6 +37,7 @@ class ScoreFormat(str, Enum):
 
 
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Vigie home folder (env VIGIE_HOME, default ./.vigie).")]
+CountriesOpt = Annotated[Optional[str], typer.Option("--countries", help="Several countries in one run (comma-separated ISO3 codes, e.g. MLI,BFA,NER; env VIGIE_COUNTRIES): one panel with neighbours across the borders, one pooled model per slot, scores published per country.", show_default=False)]
 CountryOpt = Annotated[Optional[str], typer.Option("--country", help="The country's ISO3 code (env VIGIE_COUNTRY_ISO3; default: the only country there is; folders of your own in VIGIE_COUNTRIES_DIR).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object as the last line.")]
 RetrainOpt = Annotated[Retrain, typer.Option("--retrain", help="When to retrain the models: auto (when due), always or never.")]
@@ -148,12 +149,13 @@ def ingest(
     end: Annotated[Optional[datetime], typer.Option("--end", formats=["%Y-%m-%d"], help="With --ucdp-api: last event date (default: today).", show_default=False)] = None,
     ucdp_version: Annotated[str, typer.Option("--ucdp-version", help="With --ucdp-api: the GED version to ask for.")] = "25.1",
     country: CountryOpt = None,
+    countries: CountriesOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse, validate, assign to districts and store events (idempotent; revisions replace older copies)."""
 
-    settings = _settings(home, country_iso3=country, as_json=as_json)
+    settings = _settings(home, country_iso3=country, countries=countries, as_json=as_json)
     settings.ensure_dirs()
     gazetteer = settings.gazetteer()
     if ucdp_api:
@@ -211,6 +213,7 @@ def run(
     respect_timestamps: Annotated[bool, typer.Option("--respect-timestamps", help="Also drop events the source published on or after the cutoff.")] = False,
     retrain: RetrainOpt = Retrain.auto,
     country: CountryOpt = None,
+    countries: CountriesOpt = None,
     home: HomeOpt = None,
     tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
     score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
@@ -219,7 +222,8 @@ def run(
     """Ingest, build features, train (when due) and track models, and publish one week's scores for every district."""
     from features.ingest import shipped_events
 
-    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store, country_iso3=country, as_json=as_json)
+    settings = _settings(home, tracking_uri=tracking_uri, score_store_url=score_store, country_iso3=country,
+                         countries=countries, as_json=as_json)
     given = None if simulated else (_paths(events) or _paths(shipped_events(settings.country_iso3)))
     _run_weekly(settings, as_json, events=given, as_of=_day(as_of), respect_timestamps=respect_timestamps,
                 retrain=retrain.value, allow_simulated=True, source=_value(source))
@@ -231,13 +235,14 @@ def weekly(
     retrain: RetrainOpt = Retrain.auto,
     source: SourceOpt = None,
     country: CountryOpt = None,
+    countries: CountriesOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The scheduled job: new data from the ACLED API (when ACLED_USERNAME/ACLED_PASSWORD are set) or the drop
     folder; with neither it fails (exit 2) and publishes nothing, never simulated data."""
-    _run_weekly(_settings(home, country_iso3=country, as_json=as_json), as_json, as_of=_day(as_of), retrain=retrain.value, allow_simulated=False,
-                source=_value(source))
+    _run_weekly(_settings(home, country_iso3=country, countries=countries, as_json=as_json), as_json,
+                as_of=_day(as_of), retrain=retrain.value, allow_simulated=False, source=_value(source))
 
 
 @app.command()
@@ -250,13 +255,14 @@ def backtest(
     refit_every: Annotated[int, typer.Option("--refit-every", min=1, help="Refit the models every N origins.")] = 13,
     models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated count candidates (default from settings).")] = None,
     country: CountryOpt = None,
+    countries: CountriesOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Walk-forward backtest of the candidates against the baselines; writes metrics (CSV, JSON) and logs to MLflow."""
     from flows.backtest import backtest_flow
 
-    settings = _settings(home, country_iso3=country, as_json=as_json)
+    settings = _settings(home, country_iso3=country, countries=countries, as_json=as_json)
     try:
         hs = views.parse_horizons(horizons)
     except ValueError as exc:
@@ -347,13 +353,13 @@ def features(
 
 
 @app.command()
-def serve(country: CountryOpt = None, home: HomeOpt = None) -> None:
+def serve(country: CountryOpt = None, countries: CountriesOpt = None, home: HomeOpt = None) -> None:
     """Serve the weekly flow on its cron schedule (Monday 06:00 UTC by default) until stopped."""
     from prefect import serve as prefect_serve
 
     from flows.weekly import weekly_deployment
 
-    settings = _settings(home, country_iso3=country)
+    settings = _settings(home, country_iso3=country, countries=countries)
     console.print(f"serving vigie-weekly on '{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops")
     _call(_in_prefect, False, settings=settings, fn=_serve, services=True, deployment=weekly_deployment, prefect_serve=prefect_serve)
 

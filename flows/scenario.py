@@ -19,6 +19,7 @@ from features.ingest import choose_source, sources_of, week_after_newest
 from features.panel import monday_on_or_before
 from flows.settings import Settings
 from flows.tasks import (
+    check_force_registry,
     check_infrastructure,
     fail_tracking_run,
     fit_force_models,
@@ -52,6 +53,7 @@ def scenario_flow(scenario_file: str, events: list[str], as_of: date | None = No
     settings = settings or Settings()
     settings.ensure_dirs()
     check_infrastructure(settings)
+    check_force_registry(settings)
     scenario = read_scenario_file(scenario_file)
     gazetteer = settings.gazetteer()
     sources, forecast_week = _week(events, as_of, source, settings, gazetteer)
@@ -78,6 +80,7 @@ def withdrawals_flow(events: list[str], as_of: date | None = None, source: str |
     """The event study of every registry withdrawal inside the events' weeks (up to the forecast week)."""
     settings = settings or Settings()
     settings.ensure_dirs()
+    check_force_registry(settings)
     gazetteer = settings.gazetteer()
     sources, forecast_week = _week(events, as_of, source, settings, gazetteer)
     _, table = build_features_flow(settings, gazetteer, forecast_week, sources)

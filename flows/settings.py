@@ -153,11 +153,40 @@ class Settings(BaseSettings):
         """The countries of a regional command (``countries``; empty for one country)."""
         return tuple(load_country(code, self.country_roots()) for code in self.countries)
 
+    @property
+    def is_regional(self) -> bool:
+        """True when the run covers several countries (``countries`` names two or more)."""
+        return len(self.countries) > 1
+
+    @property
+    def region_code(self) -> str:
+        """What a run is about: the country's ISO3, or the countries' joined by "+" for a regional run ("MLI+BFA"),
+        in the names of its feature table, MLflow experiments, registered models, skill file and regional report."""
+        return "+".join(self.countries) if self.is_regional else self.country_iso3
+
+    @property
+    def region_countries(self) -> tuple[str, ...]:
+        """The ISO3 codes of the countries a run publishes (one, or a region's)."""
+        return self.countries if self.is_regional else (self.country_iso3,)
+
+    def run_countries(self) -> tuple[Country, ...]:
+        """The :class:`Country` of each country a run covers."""
+        return self.members() if self.is_regional else (self.country(),)
+
+    def country_names(self) -> dict[str, str]:
+        """ISO3 -> name of each country a run covers."""
+        return {c.iso3: c.name for c in self.run_countries()}
+
+    def acled_country_names(self) -> tuple[str, ...]:
+        """The names the ACLED API is asked for: ``country_name`` for one country, each member's for a region."""
+        return tuple(c.name for c in self.run_countries()) if self.is_regional else (self.country_name,)
+
     def gazetteer(self):
-        """The country's :class:`features.gazetteer.Gazetteer` (read from its folder)."""
+        """The :class:`features.gazetteer.Gazetteer` of the run: the country's (read from its folder), or for a
+        regional run the countries' combined (neighbours across their borders)."""
         from features.gazetteer import Gazetteer
 
-        return Gazetteer.load(self.country_iso3, self.country().root)
+        return Gazetteer.combine([Gazetteer.load(c.iso3, c.root) for c in self.run_countries()])
 
     @field_validator("countries", mode="before")
     @classmethod
@@ -191,7 +220,8 @@ class Settings(BaseSettings):
 
     def registered_names(self) -> dict[Slot, str]:
         """The registered MLflow model of every published slot: ``<prefix>-<country>-<kind>-h<h>``."""
-        return {s: f"{self.experiment_prefix}-{self.country_iso3.lower()}-{s.label}" for s in SLOTS}
+        code = self.region_code.lower().replace("+", "-")
+        return {s: f"{self.experiment_prefix}-{code}-{s.label}" for s in SLOTS}
 
     def prefect_home_dir(self) -> Path:
         """PREFECT_HOME as this process uses it (the environment's, else the settings')."""

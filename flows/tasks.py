@@ -34,7 +34,7 @@ from models.selection import (
     selection_config,
 )
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
-from models.suite import suite
+from models.suite import candidates_for, suite
 from models.training import FittedSlot, check_major_attacks, fit_slots, hazard_ratios
 from models.withdrawals import WithdrawalEvidence
 from publish import exports, figures, quality, report, scenarios, summary, tracking
@@ -61,16 +61,17 @@ def check_infrastructure(settings: Settings) -> None:
 
 
 @task(name="acquire-lease")
-def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> Lease:
-    """This run's claim on publishing its (country, week): a second run of the same week stops here (exit 2)."""
-    lease = ScoreStore(settings.score_store_url).acquire_lease(settings.country_iso3, forecast_week.date(),
-                                                               ttl=pd.Timedelta(hours=settings.lease_hours))
+def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> tuple[Lease, ...]:
+    """This run's claim on publishing its (country, week), one per country of a region: a second run of the same
+    week stops here (exit 2)."""
+    lease = ScoreStore(settings.score_store_url).acquire_leases(settings.region_countries, forecast_week.date(),
+                                                                ttl=pd.Timedelta(hours=settings.lease_hours))
     pause_point("lease-held")
     return lease
 
 
 @task(name="release-lease")
-def release_lease(settings: Settings, lease: Lease) -> None:
+def release_lease(settings: Settings, lease: tuple[Lease, ...]) -> None:
     ScoreStore(settings.score_store_url).release_lease(lease)
 
 
@@ -91,13 +92,15 @@ def ingest_files(paths: list[Path], settings: Settings, gazetteer: Gazetteer) ->
 
 
 @task(name="pull-acled-api", retries=2, retry_delay_seconds=60)
-def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> IngestReport:
-    """Incremental ACLED API pull (changed since the last pull, deletions applied); state kept in the store."""
+def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> list[IngestReport]:
+    """Incremental ACLED API pull of the run's country (or of each country of a region: changed since the last
+    pull, deletions applied); state kept in the store."""
     from features.sources.acled_api import AcledClient
 
     with AcledClient(credentials) as client:
-        return ingest.pull_acled(client, gazetteer, EventStore(settings.event_store), country_name=settings.country_name,
-                                 initial_start=settings.history_start().date(), logger=_logger())
+        return ingest.pull_acled_countries(client, gazetteer, EventStore(settings.event_store),
+                                           country_names=settings.acled_country_names(),
+                                           initial_start=settings.history_start().date(), logger=_logger())
 
 
 @task(name="pull-ucdp-api")
@@ -120,7 +123,7 @@ def store_summary(settings: Settings) -> dict:
 def load_events(settings: Settings, *, as_of: date, sources: tuple[str, ...], respect_timestamps: bool = False) -> pd.DataFrame:
     """The events dated before ``as_of`` (raises NothingToScore when there are none)."""
     events = EventStore(settings.event_store).events(as_of=as_of, respect_timestamps=respect_timestamps,
-                                                     country_iso3=settings.country_iso3, sources=sources)
+                                                     country_iso3=settings.region_countries, sources=sources)
     return ingest.require_events(events, sources, as_of, settings.event_store)
 
 
@@ -131,10 +134,10 @@ def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Setting
     Windows are filled from ``training.history_weeks`` weeks before ``panel_start``; models train on rows
     from ``panel_start`` on.
     """
-    registries = Registries.load(settings.country())
+    registries = Registries.for_countries(settings.run_countries())
     table = build_feature_table(events, gazetteer, start=settings.history_start(), forecast_week=forecast_week,
                                 config=settings.feature_config(), registries=registries)
-    path = write_feature_table(table, settings.feature_dir, settings.country_iso3)
+    path = write_feature_table(table, settings.feature_dir, settings.region_code)
     _logger().info("feature table: %d rows x %d features -> %s", len(table.frame), len(table.specs), path)
     return table
 
@@ -147,8 +150,8 @@ def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Sett
     """Open this week's MLflow run (experiment "<prefix>-<country>-training") and log what the run is made of."""
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.start_run(
-        tracking.experiment_name(settings.experiment_prefix, settings.country_iso3, "training"),
-        summary.weekly_run_name(table), tags=summary.weekly_run_tags(table, settings.country_iso3, is_simulated, sources),
+        tracking.experiment_name(settings.experiment_prefix, settings.region_code, "training"),
+        summary.weekly_run_name(table), tags=summary.weekly_run_tags(table, settings.region_code, is_simulated, sources),
         params=summary.weekly_run_params(table, settings.public_dict(), ingest.dataset_digest(events), len(events)),
         frames={"feature_catalog": table.catalog})
 
@@ -192,7 +195,8 @@ def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: F
 def selection_backtest(table: FeatureTable, settings: Settings) -> BacktestResult:
     """Baselines and candidates on the last ``training.selection_weeks`` weekly origins."""
     tr = settings.training
-    specs = suite(HORIZONS, table.specs, tr.count_candidates, tr.hazard_candidates, HAZARD_HORIZON)
+    specs = suite(HORIZONS, table.specs, candidates_for(tr.count_candidates, table.specs),
+                  candidates_for(tr.hazard_candidates, table.specs), HAZARD_HORIZON)
     return run_backtest(table, specs, selection_config(table.forecast_week, tr.selection_weeks, tr.selection_refit_every,
                                                        pd.Timestamp(settings.panel_start)))
 
@@ -211,7 +215,8 @@ def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo
                       settings: Settings, sources: tuple[str, ...]) -> dict[Slot, SlotDecision]:
     tr = settings.training
     return decide_slots(result.metrics, champions, table.forecast_week, table.feature_names,
-                        candidates={"count": tr.count_candidates, "hazard": tr.hazard_candidates},
+                        candidates={"count": candidates_for(tr.count_candidates, table.specs),
+                                    "hazard": candidates_for(tr.hazard_candidates, table.specs)},
                         max_age_weeks=tr.max_champion_age_weeks, min_gain_vs_champion=tr.min_gain_vs_champion,
                         min_skill_vs_baseline=tr.min_skill_vs_baseline, sources=sources,
                         per_origin=result.per_origin, stability_level=tr.stability_level)
@@ -253,7 +258,7 @@ def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedS
 def save_skill(result: BacktestResult, settings: Settings) -> pd.DataFrame:
     """Skill against the best baseline (bootstrap over origins), kept for the weekly report."""
     skill = summary.skill_table(result)
-    exports.write_skill(skill, settings.exports_dir, settings.country_iso3)
+    exports.write_skill(skill, settings.exports_dir, settings.region_code)
     return skill
 
 
@@ -268,7 +273,8 @@ def load_champions(settings: Settings) -> Champions:
 @task(name="previous-scores")
 def previous_scores(settings: Settings, forecast_week: pd.Timestamp) -> pd.DataFrame | None:
     """The last published week's rows before the forecast week (None when there is none)."""
-    return ScoreStore(settings.score_store_url).migrated().previous_or_none(settings.country_iso3, forecast_week.date())
+    return ScoreStore(settings.score_store_url).migrated().previous_or_none(settings.region_countries,
+                                                                           forecast_week.date())
 
 
 @task(name="score-week")
@@ -277,7 +283,7 @@ def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, setti
     """Score the forecast week with the champions (pure)."""
     return score_week(table, champions, gazetteer.districts, country_iso3=settings.country_iso3, run_id=run_id,
                       event_source=ingest.source_label(sources), previous=previous, tiers=settings.tiers.thresholds(),
-                      published_at=pd.Timestamp.now(tz="UTC"))
+                      published_at=pd.Timestamp.now(tz="UTC"), district_countries=gazetteer.district_countries)
 
 
 @task(name="freshness-gate")
@@ -303,11 +309,10 @@ def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFram
                   settings: Settings, *, previous: pd.DataFrame | None, sources: tuple[str, ...], run_id: str,
                   evidence: WithdrawalEvidence | None = None) -> Path:
     """Render the week's exports and report into a staging folder before the publish (nothing is published yet)."""
-    html = report.weekly_report(scores, table, events, gazetteer.districts, previous=previous, sources=sources,
-                                skill=exports.read_skill(settings.exports_dir, settings.country_iso3),
-                                max_staleness_days=settings.quality.max_staleness_days,
-                                evidence=evidence, country_name=settings.country_name)
-    return exports.stage_week(scores, gazetteer.districts, html, settings.exports_dir, run_id)
+    reports = report.week_reports(scores, table, events, gazetteer, settings.country_names(), previous=previous,
+                                  sources=sources, skill=exports.read_skill(settings.exports_dir, settings.region_code),
+                                  max_staleness_days=settings.quality.max_staleness_days, evidence=evidence)
+    return exports.stage_region(scores, gazetteer.districts, reports, settings.exports_dir, run_id)
 
 
 @task(name="discard-outputs")
@@ -316,7 +321,7 @@ def discard_outputs(staged: Path) -> None:
 
 
 @task(name="publish")
-def publish(scores: pd.DataFrame, settings: Settings, lease: Lease) -> PublishReport:
+def publish(scores: pd.DataFrame, settings: Settings, lease: tuple[Lease, ...]) -> PublishReport:
     """Atomic, idempotent publish of the week (replaces that week if it was published before), under this
     run's lease."""
     report_ = ScoreStore(settings.score_store_url).migrated().publish(scores, lease=lease)
@@ -329,7 +334,7 @@ def publish(scores: pd.DataFrame, settings: Settings, lease: Lease) -> PublishRe
 def commit_outputs(staged: Path, settings: Settings) -> dict[str, str]:
     """Move the staged exports and report of a published week into place."""
     pause_point("after-publish")
-    return summary.output_paths(exports.commit_staged(staged, settings.exports_dir))
+    return summary.output_paths(exports.commit_staged(staged, settings.exports_dir), settings.region_code)
 
 
 @task(name="log-outputs")
@@ -359,8 +364,8 @@ def backtest(table: FeatureTable, settings: Settings, *, start: pd.Timestamp, en
              hazard_candidates: tuple[str, ...] | None) -> BacktestResult:
     """Walk-forward evaluation of baselines and candidates (pure)."""
     tr = settings.training
-    specs = suite(horizons, table.specs, count_candidates or tr.count_candidates, hazard_candidates or tr.hazard_candidates,
-                  HAZARD_HORIZON)
+    specs = suite(horizons, table.specs, candidates_for(count_candidates or tr.count_candidates, table.specs),
+                  candidates_for(hazard_candidates or tr.hazard_candidates, table.specs), HAZARD_HORIZON)
     return run_backtest(table, specs, BacktestConfig(start=start, end=end, origin_every=origin_every, refit_every=refit_every,
                                                      train_start=pd.Timestamp(settings.panel_start)))
 
@@ -374,7 +379,7 @@ def backtest_tables(result: BacktestResult, settings: Settings) -> dict[str, pd.
 def write_backtest_outputs(tables: dict[str, pd.DataFrame], settings: Settings, *, start: pd.Timestamp,
                            end: pd.Timestamp) -> dict[str, Path]:
     """metrics, skill and breakdowns of one `vigie backtest`, in its own folder (never the weekly report's)."""
-    folder = exports.backtest_dir(settings.exports_dir, settings.country_iso3, start.date(), end.date())
+    folder = exports.backtest_dir(settings.exports_dir, settings.region_code, start.date(), end.date())
     return exports.write_backtest_tables(tables, folder, json_too=("metrics", "skill"))
 
 
@@ -387,14 +392,20 @@ def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], ta
     params = summary.backtest_params(start, end, horizons, origin_every, refit_every, table, ingest.dataset_digest(events),
                                      sources, sorted(result.metrics["model"].unique()))
     return tracking.log_backtest_run(
-        tracking.experiment_name(settings.experiment_prefix, settings.country_iso3, "backtest"),
+        tracking.experiment_name(settings.experiment_prefix, settings.region_code, "backtest"),
         f"backtest-{start.date()}-{end.date()}",
-        **summary.backtest_log(result, tables, table, params, settings.country_iso3, is_simulated),
+        **summary.backtest_log(result, tables, table, params, settings.region_code, is_simulated),
         figures=figures.backtest_figures(result))
 
 
 
 # --- withdrawals and what-if scenarios ----------------------------------------------------------------------
+
+@task(name="check-force-registry")
+def check_force_registry(settings: Settings) -> None:
+    """Withdrawals and scenarios need the foreign-force registry: refuse at once (exit 2) without one."""
+    Registries.for_countries(settings.run_countries()).require_forces(settings.region_code)
+
 
 @task(name="withdrawal-evidence")
 def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Settings,

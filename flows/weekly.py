@@ -168,7 +168,7 @@ def _ingest(events: list[str] | None, settings: Settings, gazetteer: Gazetteer, 
         return reports, sources_of(reports), None
     credentials = AcledCredentials.from_env()
     if credentials:
-        return [pull_acled(settings, gazetteer, credentials)], ("acled",), date.today()
+        return pull_acled(settings, gazetteer, credentials), ("acled",), date.today()
     dropped = dropped_files(settings.drop_dir)
     if dropped:
         reports = ingest_files(dropped, settings, gazetteer)

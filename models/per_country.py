@@ -9,7 +9,8 @@ country) gives one fit, the recipe itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import copy
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,11 @@ from models.protocol import CountModel, HazardModel, Model
 
 
 class _PerCountry:
-    """Fits ``build()`` once per country of the catalog's indicators; routes rows by them."""
+    """Fits a copy of the unfitted ``template`` once per country of the catalog's indicators; routes rows by
+    them (the model keeps no factory, so it pickles like its members)."""
 
-    def __init__(self, build: Callable[[], Model], catalog: Iterable[FeatureSpec], name: str):
-        self.build, self.name = build, name
-        template = build()
+    def __init__(self, template: Model, catalog: Iterable[FeatureSpec], name: str):
+        self.template, self.name = template, name
         self.horizon, self.history_weeks = template.horizon, template.history_weeks
         self.history_measure = template.history_measure
         self.indicators = [s.name for s in catalog if s.family == FAMILY]
@@ -38,12 +39,13 @@ class _PerCountry:
         return np.argmax(X[self.indicators].to_numpy(dtype=np.float64), axis=1)
 
     def input_columns(self) -> list[str]:
-        fitted = self.models_.values() or [self.build()]
+        fitted = self.models_.values() or [self.template]
         return list(dict.fromkeys([*self.indicators, *(c for m in fitted for c in m.input_columns())]))
 
     def fit(self, X: pd.DataFrame, y: np.ndarray):
         groups, y = self._groups(X), np.asarray(y)
-        self.models_ = {int(g): self.build().fit(X[groups == g], y[groups == g]) for g in np.unique(groups)}
+        self.models_ = {int(g): copy.deepcopy(self.template).fit(X[groups == g], y[groups == g])
+                        for g in np.unique(groups)}
         return self
 
     def _parts(self, X: pd.DataFrame) -> list[tuple[Model, np.ndarray]]:
@@ -62,7 +64,7 @@ class _PerCountry:
 
 
 class PerCountryCount(_PerCountry, CountModel):
-    """The count recipe ``build`` fitted per country; the forecast of a row is its country's fit's."""
+    """The count model ``template`` fitted per country; the forecast of a row is its country's fit's."""
 
     def predict(self, X: pd.DataFrame) -> CountDistribution:
         parts = self._parts(X)
@@ -70,7 +72,7 @@ class PerCountryCount(_PerCountry, CountModel):
 
 
 class PerCountryHazard(_PerCountry, HazardModel):
-    """The hazard recipe ``build`` fitted per country; the probability of a row is its country's fit's."""
+    """The hazard model ``template`` fitted per country; the probability of a row is its country's fit's."""
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         out = np.empty(len(X), dtype=np.float64)

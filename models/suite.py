@@ -186,7 +186,7 @@ PER_COUNTRY = "_per_country"
 def _per_country(recipes: dict[str, Recipe], base: str, wrapper) -> Recipe:
     """The recipe ``base`` fitted once per country of a regional table (:mod:`models.per_country`)."""
     recipe = recipes[base]
-    return Recipe(lambda h, c: wrapper(lambda: recipe.build(h, c), c, name=f"{base}{PER_COUNTRY}"),
+    return Recipe(lambda h, c: wrapper(recipe.build(h, c), c, name=f"{base}{PER_COUNTRY}"),
                   recipe.history_weeks, recipe.fit_horizon, recipe.history_measure)
 
 
@@ -203,6 +203,13 @@ def regional_candidates(candidates: Sequence[str], n_countries: int) -> tuple[st
         return tuple(candidates)
     known = COUNT_RECIPES.keys() | HAZARD_RECIPES.keys()
     return tuple(dict.fromkeys([*candidates, *(f"{c}{PER_COUNTRY}" for c in candidates if f"{c}{PER_COUNTRY}" in known)]))
+
+
+def candidates_for(candidates: Sequence[str], catalog: Catalog) -> tuple[str, ...]:
+    """:func:`regional_candidates` for a table of ``catalog``: a regional table (country indicators in the
+    catalog) adds the per-country versions, one country's table keeps ``candidates``."""
+    n_countries = sum(1 for spec in catalog_specs(catalog) if spec.family == COUNTRY_FAMILY)
+    return regional_candidates(candidates, n_countries)
 
 
 def _spec(recipes: dict[str, Recipe], kind: str, name: str, horizon: int, catalog: Catalog) -> ModelSpec:

@@ -71,24 +71,30 @@ def ingest_json(reports, event_store: Path) -> dict:
 def weekly_view(summary: dict) -> list:
     """The ten highest-risk districts and where everything the run published is."""
     label = " (SIMULATED DATA)" if summary["is_simulated"] else ""
-    table = Table("rank", "district", "region", "risk score", "tier", "expected events (1 wk)", "P(major attack, 4 wk)",
-                  title=f"Highest-risk districts, week of {summary['week_start']}{label}")
+    regional = len(summary.get("countries", ())) > 1  # ranks are then within each country
+    table = Table("rank", *(("country",) if regional else ()), "district", "region", "risk score", "tier",
+                  "expected events (1 wk)", "P(major attack, 4 wk)",
+                  title=f"Highest-risk districts of {summary['country']}, week of {summary['week_start']}{label}")
     for row in summary["top_districts"]:
-        table.add_row(str(row["rank"]), row["district_name"], row["admin1_name"], f"{row['risk_score']:.1f}", row["tier"],
-                      f"{row['expected_events']:.2f}", f"{row['p_major_attack_4w']:.1%}")
+        table.add_row(str(row["rank"]), *((row["country_iso3"],) if regional else ()), row["district_name"],
+                      row["admin1_name"], f"{row['risk_score']:.1f}", row["tier"], f"{row['expected_events']:.2f}",
+                      f"{row['p_major_attack_4w']:.1%}")
     replaced = f" (replaced {summary['rows_replaced']} rows published before)" if summary["rows_replaced"] else ""
     models = f"retrained ({summary['retrain_reason']})" if summary["retrained"] else "champions reused"
     outputs = summary["outputs"]
-    return [
+    lines = [
         table,
         f"Published {summary['rows_published']} rows ({summary['districts']} districts x horizons) for the week of "
         f"{summary['week_start']}, data cutoff {summary['data_cutoff']}, run {summary['run_id']}{replaced}",
         f"Models: {models}; " + "; ".join(f"{k}: {v}" for k, v in summary["champions"].items()),
         f"Scores table: district_risk_scores (view latest_district_risk) in {summary['score_store']}",
         f"Report:       {outputs.get('report')}",
-        f"Exports:      {Path(outputs.get('parquet', '')).parent}",
-        f"MLflow runs:  {summary['mlflow_ui']}",
     ]
+    if "parquet" in outputs:
+        lines.append(f"Exports:      {Path(outputs['parquet']).parent}")
+    for iso3, files in outputs.get("countries", {}).items():  # a regional run: each country's own folder
+        lines.append(f"  {iso3}: report {files.get('report')}, exports {Path(files.get('parquet', '')).parent}")
+    return [*lines, f"MLflow runs:  {summary['mlflow_ui']}"]
 
 
 # --- vigie backtest --------------------------------------------------------------------------------------------

@@ -295,14 +295,16 @@ def staging_root(out_dir: Path, run_id: str) -> Path:
 
 def commit_staged(staged_root: Path, out_dir: Path) -> dict[str, Path]:
     """Move every file staged under ``staged_root`` to the same place under ``out_dir`` (each by one
-    ``os.replace``), remove the staging folder, and return {file name: final path}."""
+    ``os.replace``), remove the staging folder, and return {path relative to ``out_dir`` ("MLI/2020-06-01/
+    report.html"): final path}."""
     staged_root = Path(staged_root)
     moved = {}
     for path in sorted(p for p in staged_root.rglob("*") if p.is_file()):
-        target = Path(out_dir) / path.relative_to(staged_root)
+        relative = path.relative_to(staged_root)
+        target = Path(out_dir) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
-        moved[path.name] = target
+        moved[relative.as_posix()] = target
     discard_staged(staged_root)
     return moved
 
@@ -367,6 +369,20 @@ def stage_week(scores: pd.DataFrame, districts: gpd.GeoDataFrame, report_html: s
     discard_stale_staging(out_dir, country, week)
     write_week_exports(scores, districts, root)
     write_report(report_html, root, country, week)
+    return root
+
+
+def stage_region(scores: pd.DataFrame, districts: gpd.GeoDataFrame, reports: Mapping[str, str], out_dir: Path,
+                 run_id: str) -> Path:
+    """:func:`stage_week` of a regional run: each country's exports under its own folder, and the reports
+    (``reports``: a country's code, or the region's "XAA+XAB", -> its HTML) beside them. Returns the staging root."""
+    root = staging_root(out_dir, run_id)
+    week = pd.Timestamp(scores["week_start"].iloc[0]).date()
+    for country in dict.fromkeys(scores["country_iso3"].astype(str)):
+        discard_stale_staging(out_dir, country, week)
+        write_week_exports(scores[scores["country_iso3"].astype(str) == country], districts, root)
+    for key, html in reports.items():
+        write_report(html, root, key, week)
     return root
 
 

@@ -43,17 +43,28 @@ def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str = "Reliab
     return fig
 
 
-def pit_histogram(pit: Mapping[str, np.ndarray], bins: int = 10, title: str = "PIT histogram") -> Figure:
-    """Histogram of randomised PIT values per model (one axes each), as densities with the uniform density 1
-    drawn as a reference: a U shape means too narrow, a hump too wide, a slope a biased mean."""
-    names = list(pit)
-    fig = _figure(3.2 * max(len(names), 1), 3.2)
-    axes = np.atleast_1d(fig.subplots(1, max(len(names), 1), sharey=True, squeeze=False)[0])
-    for ax, name in zip(axes, names):
-        values = np.asarray(pit[name], dtype=np.float64)
-        ax.hist(values[np.isfinite(values)], bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.8)
+def pit_histogram(pit: Mapping[str, np.ndarray], bins: int = 10, title: str = "PIT histogram",
+                  panels: Mapping[str, Sequence[str]] | None = None) -> Figure:
+    """Histogram of randomised PIT values, as densities with the uniform density 1 drawn as a reference: a U
+    shape means too narrow, a hump too wide, a slope a biased mean.
+
+    One axes per model; or, with ``panels`` (panel title -> the models it holds, e.g. one panel per horizon),
+    one axes per panel with each model's histogram drawn as a step line (small multiples a reader can compare)."""
+    groups = panels or {name: [name] for name in pit}
+    fig = _figure(3.6 * max(len(groups), 1), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, max(len(groups), 1), sharey=True, squeeze=False)[0])
+    for ax, (panel, names) in zip(axes, groups.items()):
+        for name in names:
+            values = np.asarray(pit[name], dtype=np.float64)
+            if panels is None:
+                ax.hist(values[np.isfinite(values)], bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.8)
+            else:
+                ax.hist(values[np.isfinite(values)], bins=bins, range=(0, 1), density=True, histtype="step",
+                        linewidth=1.4, label=name)
         ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
-        ax.set(title=name, xlabel="PIT", xlim=(0, 1))
+        ax.set(title=panel, xlabel="PIT", xlim=(0, 1))
+        if panels is not None:
+            ax.legend(fontsize="x-small", loc="upper center")
     axes[0].set_ylabel("density")
     fig.suptitle(title)
     return fig
@@ -123,8 +134,12 @@ def backtest_figures(result) -> dict[str, Figure]:
     tables = {f"{m} h{h}": g for (m, h), g in rel.groupby(["model", "horizon"]) if m != "zero"}
     counts = result.predictions[result.predictions["kind"] == "count"]
     pits = {f"{m} h{h}": g["pit"].to_numpy() for (m, h), g in counts.groupby(["model", "horizon"]) if m != "zero"}
+    panels: dict[str, list[str]] = {}
+    for (m, h) in counts.groupby(["model", "horizon"]).groups:
+        if m != "zero":
+            panels.setdefault(f"{h}-week counts", []).append(f"{m} h{h}")
     return {"reliability": reliability_diagram(tables, "Reliability of P(event) in the selection backtest"),
-            "pit_histogram": pit_histogram(pits),
+            "pit_histogram": pit_histogram(pits, panels=panels),
             "predicted_vs_observed": predicted_vs_observed(result.predictions)}
 
 

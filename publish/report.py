@@ -10,7 +10,7 @@ the small ``*_table`` / ``*_view`` functions build the pieces it passes to the J
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +24,7 @@ import shapely
 from features.schema import newest_event
 from features.sources.countries import COUNTRY_NAMES
 from models.slots import HAZARD_HORIZON
-from publish.exports import export_frame, publication_key, simplified_geometries
+from publish.exports import export_frame, simplified_geometries
 from publish.schema import TIERS
 
 TIER_COLOURS: dict[str, str] = {"low": "#ffffcc", "elevated": "#fed976", "high": "#fd8d3c", "severe": "#bd0026"}
@@ -444,8 +444,9 @@ def render_report(
     previous published week's rows, or None; ``forces``: see :func:`forces_view` (None: no section);
     ``country_name``: the country's name (default: the ISO3 table's). All text is HTML-escaped.
     """
-    frame = export_frame(scores)
-    country, week = publication_key(frame)
+    frame = report_frame(scores)
+    country = "+".join(dict.fromkeys(frame["country_iso3"].astype(str)))
+    week = pd.Timestamp(frame["week_start"].iloc[0]).date()
     horizons = sorted(set(frame["horizon_weeks"].astype(int)))
     horizon = HAZARD_HORIZON if HAZARD_HORIZON in horizons else horizons[0]
     rows = frame[frame["horizon_weeks"] == horizon].reset_index(drop=True)
@@ -490,11 +491,24 @@ def recent_violence_table(table, districts: pd.DataFrame) -> pd.DataFrame:
     """Events and fatalities of the last 4 and 13 weeks per district, at the table's forecast week."""
     f = table.forecast_rows()
     names = districts.set_index("district_code")["district_name"]
+    f = f[f["district_code"].isin(names.index)]
     return pd.DataFrame({
         "district_name": f["district_code"].map(names).to_numpy(),
         "events_4w": f["violent_events_sum_w4"].to_numpy(), "fatalities_4w": f["fatalities_sum_w4"].to_numpy(),
         "events_13w": f["violent_events_sum_w13"].to_numpy(), "fatalities_13w": f["fatalities_sum_w13"].to_numpy(),
     })
+
+
+def report_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    """The rows a report shows: one country's publish (:func:`publish.exports.export_frame`), or for a region
+    each country's validated rows together, ranked across the whole region (1 = the region's highest score)."""
+    countries = list(dict.fromkeys(scores["country_iso3"].astype(str)))
+    if len(countries) == 1:
+        return export_frame(scores)
+    frame = pd.concat([export_frame(scores[scores["country_iso3"].astype(str) == c]) for c in countries],
+                      ignore_index=True)
+    frame["rank"] = frame.groupby("horizon_weeks")["risk_score"].rank(ascending=False, method="min").astype(int)
+    return frame.sort_values(["horizon_weeks", "rank", "district_code"], kind="stable").reset_index(drop=True)
 
 
 def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame, *,
@@ -510,3 +524,32 @@ def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: 
                          freshness=freshness, previous=previous,
                          forces=evidence.report_section() if evidence is not None else None,
                          country_name=country_name)
+
+
+def region_reports(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame,
+                   district_countries: pd.Series, names: Mapping[str, str], *, previous: pd.DataFrame | None,
+                   **common) -> dict[str, str]:
+    """The reports of a regional run, keyed by ISO3 and by the region's code ("XAA+XAB"): each country's (its
+    rows, its districts on the map, ranks within it) and the region's (every district on one map, ranked across
+    the region). ``names``: ISO3 -> country name; ``common``: the other arguments of :func:`weekly_report`."""
+    reports = {}
+    for iso3 in dict.fromkeys(scores["country_iso3"].astype(str)):
+        mine = districts["district_code"].isin(district_countries.index[district_countries == iso3])
+        own = None if previous is None else previous[previous["country_iso3"].astype(str) == iso3]
+        reports[iso3] = weekly_report(scores[scores["country_iso3"].astype(str) == iso3], table, events,
+                                      districts[mine], previous=own, country_name=names[iso3], **common)
+    reports["+".join(reports)] = weekly_report(scores, table, events, districts, previous=previous,
+                                               country_name=" and ".join(names[c] for c in reports), **common)
+    return reports
+
+
+def week_reports(scores: pd.DataFrame, table, events: pd.DataFrame, gazetteer, names: Mapping[str, str], *,
+                 previous: pd.DataFrame | None, **common) -> dict[str, str]:
+    """The reports of a run, keyed by ISO3 (and for a region also by its code, see :func:`region_reports`):
+    one country's report, or a region's reports. ``gazetteer``: the run's (one country's, or combined)."""
+    if gazetteer.district_countries is None:
+        (iso3, name), = names.items()
+        return {iso3: weekly_report(scores, table, events, gazetteer.districts, previous=previous, country_name=name,
+                                    **common)}
+    return region_reports(scores, table, events, gazetteer.districts, gazetteer.district_countries, names,
+                          previous=previous, **common)

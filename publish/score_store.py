@@ -22,6 +22,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -484,10 +485,24 @@ class ScoreStore:
                 key | {"lease_id": lease.lease_id, "holder": lease.holder, "acquired_at": now, "expires_at": lease.expires_at})
         return lease
 
-    def release_lease(self, lease: Lease) -> None:
-        """Give the lease back (nothing happens when it was already taken over)."""
+    def acquire_leases(self, countries: Sequence[str], week_start: date, *, ttl: timedelta) -> tuple[Lease, ...]:
+        """:meth:`acquire_lease` of every country of a regional run, in order; when one is held by another run,
+        the ones already taken are given back and :class:`LeaseHeld` is raised (nothing is half-claimed)."""
+        taken: list[Lease] = []
+        try:
+            for country in countries:
+                taken.append(self.acquire_lease(country, week_start, ttl=ttl))
+        except BaseException:
+            self.release_lease(tuple(taken))
+            raise
+        return tuple(taken)
+
+    def release_lease(self, lease: Lease | Sequence[Lease]) -> None:
+        """Give the lease (or each of a regional run's leases) back; nothing happens for one already taken over."""
+        leases = (lease,) if isinstance(lease, Lease) else tuple(lease)
         with self._connection(begin=True) as conn:
-            conn.execute(sa.text("DELETE FROM publish_leases WHERE lease_id = :lease_id"), {"lease_id": lease.lease_id})
+            for one in leases:
+                conn.execute(sa.text("DELETE FROM publish_leases WHERE lease_id = :lease_id"), {"lease_id": one.lease_id})
 
     def leases(self) -> pd.DataFrame:
         """The leases held now (one row per (country, week) being published)."""
@@ -500,19 +515,55 @@ class ScoreStore:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def publish(self, scores: pd.DataFrame, lease: Lease | None = None) -> PublishReport:
+    def publish(self, scores: pd.DataFrame, lease: Lease | Sequence[Lease] | None = None) -> PublishReport:
         """Replace one (country, week)'s scores with ``scores`` atomically; see the module docstring.
+
+        A regional run's ``scores`` hold several countries of one week (and ``lease`` one lease per country):
+        each country's week is replaced as its own publication, all of them in one transaction, so the region's
+        week is published whole or not at all; the report then sums the countries (``country_iso3`` their codes
+        joined by "+").
 
         Validates first (:class:`ScoreValidationError`, nothing written). Raises :class:`PublishConflict`
         when another publish of the same week holds it (on DuckDB: when another process holds the file), or
         when ``lease`` is given and is no longer this run's (another run took the week over).
         """
-        frame = validate_scores(scores)
+        countries = list(dict.fromkeys(scores["country_iso3"].astype(str))) if "country_iso3" in scores else []
+        frames = [validate_scores(scores[scores["country_iso3"].astype(str) == c]) for c in countries] \
+            if len(countries) > 1 else [validate_scores(scores)]
+        metas = [self._publication_meta(frame) for frame in frames]
+        leases = {} if lease is None or isinstance(lease, Lease) else {one.country_iso3: one for one in lease}
+        replaced = 0
+        try:
+            with self._connection(begin=True) as conn:
+                for frame, meta in zip(frames, metas, strict=True):
+                    own = lease if isinstance(lease, Lease) else leases.get(meta["country"])
+                    replaced += self._replace_week(conn, frame, meta, own, lease is not None)
+        except sa.exc.DBAPIError as exc:
+            if self._backend.is_conflict(exc):
+                which = "+".join(m["country"] for m in metas)
+                raise PublishConflict(
+                    f"another publish of {which} week {metas[0]['week'].isoformat()} is in progress in {self}: {exc.orig}"
+                ) from exc
+            raise
+        first = metas[0]
+        return PublishReport(
+            country_iso3="+".join(m["country"] for m in metas),
+            week_start=first["week"],
+            run_id=first["run_id"],
+            n_rows=sum(m["n_rows"] for m in metas),
+            replaced_rows=max(int(replaced), 0),
+            horizons=tuple(sorted(int(h) for h in frames[0]["horizon_weeks"].unique())),
+            published_at=first["published_at"],
+            is_simulated=first["is_simulated"],
+            event_source=first["event_source"],
+        )
+
+    @staticmethod
+    def _publication_meta(frame: pd.DataFrame) -> dict:
         first = frame.iloc[0]
-        country, week = str(first["country_iso3"]), first["week_start"].date()
-        meta = {
-            "country": country,
-            "week": week,
+        return {
+            "country": str(first["country_iso3"]),
+            "week": first["week_start"].date(),
             "run_id": str(first["run_id"]),
             "published_at": first["published_at"].to_pydatetime(),
             "n_rows": len(frame),
@@ -520,50 +571,37 @@ class ScoreStore:
             "data_cutoff": first["data_cutoff"].date(),
             "event_source": str(first["event_source"]),
         }
-        table = _to_arrow(frame)
-        try:
-            with self._connection(begin=True) as conn:
-                self._backend.lock_publication(conn, country, week)
-                self._require_current_schema(conn)
-                if lease is not None:
-                    self._require_lease(conn, lease, country, week)
-                where = {"country": country, "week": week}
-                replaced = conn.execute(
-                    sa.text("DELETE FROM district_risk_scores WHERE country_iso3 = :country AND week_start = :week"),
-                    where,
-                ).rowcount
-                self._insert_rows(conn, table)
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO score_publications"
-                        " (country_iso3, week_start, run_id, published_at, n_rows, is_simulated, data_cutoff,"
-                        " event_source)"
-                        " VALUES (:country, :week, :run_id, :published_at, :n_rows, :is_simulated, :data_cutoff,"
-                        " :event_source)"
-                        " ON CONFLICT (country_iso3, week_start) DO UPDATE SET run_id = excluded.run_id,"
-                        " published_at = excluded.published_at, n_rows = excluded.n_rows,"
-                        " is_simulated = excluded.is_simulated, data_cutoff = excluded.data_cutoff,"
-                        " event_source = excluded.event_source"
-                    ),
-                    meta,
-                )
-        except sa.exc.DBAPIError as exc:
-            if self._backend.is_conflict(exc):
-                raise PublishConflict(
-                    f"another publish of {country} week {week.isoformat()} is in progress in {self}: {exc.orig}"
-                ) from exc
-            raise
-        return PublishReport(
-            country_iso3=country,
-            week_start=week,
-            run_id=meta["run_id"],
-            n_rows=len(frame),
-            replaced_rows=max(int(replaced), 0),
-            horizons=tuple(sorted(int(h) for h in frame["horizon_weeks"].unique())),
-            published_at=meta["published_at"],
-            is_simulated=meta["is_simulated"],
-            event_source=meta["event_source"],
+
+    def _replace_week(self, conn: Connection, frame: pd.DataFrame, meta: dict, lease: Lease | None,
+                      leased: bool) -> int:
+        """Inside the publish transaction: one (country, week)'s rows and publication; the rows it replaced."""
+        country, week = meta["country"], meta["week"]
+        self._backend.lock_publication(conn, country, week)
+        self._require_current_schema(conn)
+        if leased:
+            if lease is None:
+                raise PublishConflict(f"no publish lease for {country} week {week.isoformat()}; nothing published")
+            self._require_lease(conn, lease, country, week)
+        where = {"country": country, "week": week}
+        replaced = conn.execute(
+            sa.text("DELETE FROM district_risk_scores WHERE country_iso3 = :country AND week_start = :week"), where,
+        ).rowcount
+        self._insert_rows(conn, _to_arrow(frame))
+        conn.execute(
+            sa.text(
+                "INSERT INTO score_publications"
+                " (country_iso3, week_start, run_id, published_at, n_rows, is_simulated, data_cutoff,"
+                " event_source)"
+                " VALUES (:country, :week, :run_id, :published_at, :n_rows, :is_simulated, :data_cutoff,"
+                " :event_source)"
+                " ON CONFLICT (country_iso3, week_start) DO UPDATE SET run_id = excluded.run_id,"
+                " published_at = excluded.published_at, n_rows = excluded.n_rows,"
+                " is_simulated = excluded.is_simulated, data_cutoff = excluded.data_cutoff,"
+                " event_source = excluded.event_source"
+            ),
+            meta,
         )
+        return int(replaced)
 
     @staticmethod
     def _require_lease(conn: Connection, lease: Lease, country: str, week: date) -> None:
@@ -618,10 +656,12 @@ class ScoreStore:
             {"country": country_iso3, "week": _as_date(before_week)},
         )
 
-    def previous_or_none(self, country_iso3: str, before_week: date) -> pd.DataFrame | None:
-        """:meth:`previous_scores`, or None when no week before ``before_week`` was published."""
-        rows = self.previous_scores(country_iso3, before_week)
-        return rows if len(rows) else None
+    def previous_or_none(self, country_iso3: str | Sequence[str], before_week: date) -> pd.DataFrame | None:
+        """:meth:`previous_scores` (of each country of a regional run, together), or None when no week before
+        ``before_week`` was published."""
+        countries = (country_iso3,) if isinstance(country_iso3, str) else tuple(country_iso3)
+        found = [rows for rows in (self.previous_scores(c, before_week) for c in countries) if len(rows)]
+        return pd.concat(found, ignore_index=True) if found else None
 
     # -- what-if scenarios -------------------------------------------------------------------------
 

@@ -134,8 +134,11 @@ def week_drivers(champions: Champions, table: FeatureTable, rows: pd.DataFrame) 
 
 def score_week(table: FeatureTable, champions: Champions, districts: pd.DataFrame, *, country_iso3: str,
                run_id: str, event_source: str, previous: pd.DataFrame | None, tiers: tuple[float, float, float],
-               published_at: pd.Timestamp) -> pd.DataFrame:
+               published_at: pd.Timestamp, district_countries: pd.Series | None = None) -> pd.DataFrame:
     """The publishable rows of the table's forecast week: every district at every horizon of :data:`HORIZONS`.
+
+    For a region, ``district_countries`` (district_code -> ISO3) gives each row its country and ranks each
+    district among its own country's districts (one model forecasts the whole region).
 
     ``districts``: the gazetteer's district_code, district_name, admin1_name; ``previous``: the last published
     week's rows (for score_change) or None; ``event_source``: the one source of the table's events and of the
@@ -155,4 +158,13 @@ def score_week(table: FeatureTable, champions: Champions, districts: pd.DataFram
     context = ScoreContext(country_iso3, table.forecast_week, table.data_cutoff, run_id,
                            ",".join(champions.labels[Slot("count", h)] for h in HORIZONS), champions.labels[hazard_slot],
                            published_at, event_source == "simulated", event_source)
-    return score_rows(names, counts, p_major, week_drivers(champions, table, rows), previous, context, tiers)
+    scored = score_rows(names, counts, p_major, week_drivers(champions, table, rows), previous, context, tiers)
+    return scored if district_countries is None else by_country(scored, district_countries)
+
+
+def by_country(scored: pd.DataFrame, district_countries: pd.Series) -> pd.DataFrame:
+    """A region's scored rows as their countries' rows: ``country_iso3`` of each district and its rank (1 =
+    highest risk score) among its own country's districts, per horizon."""
+    out = scored.assign(country_iso3=district_countries.reindex(scored["district_code"]).to_numpy(dtype=object))
+    ranks = out.groupby(["country_iso3", "horizon_weeks"])["risk_score"].rank(ascending=False, method="min")
+    return out.assign(rank=ranks.astype(int))

@@ -124,14 +124,25 @@ def log_gates(results, logger) -> None:
         (logger.info if r.passed else logger.warning)("gate %s: %s", r.name, r.message)
 
 
-def output_paths(moved: dict[str, object]) -> dict[str, str]:
-    """{"parquet", "csv", "geojson", "report"} -> path of a committed week's files (file name -> path in)."""
+def output_paths(moved: dict[str, object], main: str) -> dict:
+    """{"parquet", "csv", "geojson", "report"} -> path of a committed week's files in the folder ``main`` (the
+    country's, or a region's "XAA+XAB", which holds its report); for a region also "countries": {ISO3: {kind:
+    path}}. ``moved``: :func:`publish.exports.commit_staged`'s {relative path: final path}."""
     kinds = {name: kind for kind, name in EXPORT_FILES.items()} | {REPORT_FILE: "report"}
-    return {kinds[name]: str(path) for name, path in moved.items() if name in kinds}
+    by_folder: dict[str, dict[str, str]] = {}
+    for relative, path in moved.items():
+        folder, name = Path(relative).parts[0], Path(relative).name
+        if name in kinds:
+            by_folder.setdefault(folder, {})[kinds[name]] = str(path)
+    out: dict = dict(by_folder.get(main, {}))
+    others = {folder: files for folder, files in by_folder.items() if folder != main}
+    return out | {"countries": others} if others else out
 
 
 def top_rows(scores: pd.DataFrame, horizon: int, n: int = 10) -> pd.DataFrame:
-    return scores[scores["horizon_weeks"] == horizon].sort_values("rank").head(n)
+    """The ``n`` highest risk scores at ``horizon`` (of the country, or of the whole region)."""
+    return scores[scores["horizon_weeks"] == horizon].sort_values(["risk_score", "district_code"],
+                                                                   ascending=[False, True]).head(n)
 
 
 def weekly_summary(*, settings, table: FeatureTable, events: pd.DataFrame, scores: pd.DataFrame, published,
@@ -143,7 +154,8 @@ def weekly_summary(*, settings, table: FeatureTable, events: pd.DataFrame, score
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     top = top_rows(scores, min(HORIZONS))
     return {
-        "country": settings.country_iso3,
+        "country": settings.region_code,
+        "countries": list(settings.region_countries),
         "week_start": str(table.forecast_week.date()),
         "data_cutoff": str(table.data_cutoff.date()),
         "is_simulated": is_simulated,
@@ -164,8 +176,8 @@ def weekly_summary(*, settings, table: FeatureTable, events: pd.DataFrame, score
         "mlflow_ui": f"{mlflow_bin} ui --backend-store-uri {tracking_uri}",
         "outputs": outputs,
         "ingest": [r.as_dict() | {"unassigned_events": r.unassigned_events[:20]} for r in reports],
-        "top_districts": top[["rank", "district_name", "admin1_name", "risk_score", "tier", "expected_events",
-                              "p_major_attack_4w"]].to_dict(orient="records"),
+        "top_districts": top[["rank", "country_iso3", "district_name", "admin1_name", "risk_score", "tier",
+                              "expected_events", "p_major_attack_4w"]].to_dict(orient="records"),
     }
 
 

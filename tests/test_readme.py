@@ -76,7 +76,7 @@ def test_adding_a_country_runs_as_written(tmp_path, monkeypatch, prefect_harness
     assert "Farrow" in outputs["scores"] and "XAA" in outputs["scores"]
 
     backtest = runner.invoke(app, ["backtest", "--country", "XAA", "--events", "sim-xaa/events.csv", "--start",
-                                   "2019-01-07", "--horizons", "1,4", "--refit-every", "26", "--json"], env=env)
+                                   "2020-06-01", "--horizons", "1,4", "--refit-every", "26", "--json"], env=env)
     assert backtest.exit_code == 0, backtest.output[-3000:]
     assert _last_json(backtest.stdout)["country"] == "XAA"
     catalog = _last_json(runner.invoke(app, ["features", "--list", "--country", "XAA", "--json"], env=env).stdout)

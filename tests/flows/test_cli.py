@@ -197,3 +197,46 @@ def test_a_run_given_two_sources_for_one_country_refuses(acled_file, tmp_path, p
     assert result.exit_code == 2, result.output
     error = _last_json(result.stdout)
     assert error["error_type"] == "MixedSources" and "--source acled or --source ucdp" in error["error"]
+
+
+@pytest.mark.integration
+def test_a_regional_run_publishes_each_country_from_one_pooled_panel(tmp_path, prefect_harness, monkeypatch):
+    """Arcadia and Bellmark (tests/fixtures/countries), simulated together, scored in one run: one panel with
+    neighbours across their border, pooled and per-country candidates in the selection backtest, each country's
+    week published in the same tables (ranks within the country) with its own report, and the region's report."""
+    monkeypatch.setenv("VIGIE_COUNTRIES_DIR", str(REPO / "tests" / "fixtures" / "countries"))
+    monkeypatch.setenv("VIGIE_TRAINING__MIN_MAJOR_ATTACK_WEEKS", "30")
+    home, sim = tmp_path / "home", tmp_path / "sim"
+    made = runner.invoke(app, ["simulate", "--countries", "XAA,XAB", "--out", str(sim), "--start", "2014-01-06",
+                               "--weeks", "365", "--seed", "3", "--json"])
+    assert made.exit_code == 0, made.output
+    env = {"VIGIE_PANEL_START": "2015-01-05"}
+    result = runner.invoke(app, ["run", "--countries", "XAA,XAB", "--events", str(sim / "events.csv"), "--home",
+                                 str(home), "--json"], env=env)
+    assert result.exit_code == 0, result.output[-3000:]
+    summary = _last_json(result.stdout)
+    assert (summary["country"], summary["countries"], summary["districts"]) == ("XAA+XAB", ["XAA", "XAB"], 10)
+    from publish.score_store import ScoreStore
+
+    store = ScoreStore(summary["score_store"])
+    assert store.publications()["country_iso3"].tolist() == ["XAA", "XAB"]
+    week = store.latest()
+    for iso3, prefix, n in (("XAA", "XA", 6), ("XAB", "XB", 4)):
+        mine = week[(week["country_iso3"] == iso3) & (week["horizon_weeks"] == 4)]
+        assert len(mine) == n and mine["rank"].min() == 1 and mine["district_code"].str.startswith(prefix).all()
+        page = Path(summary["outputs"]["countries"][iso3]["report"]).read_text()
+        other = "Glen" if iso3 == "XAA" else "Avel"
+        assert mine["district_name"].iloc[0] in page and other not in page
+    regional = Path(summary["outputs"]["report"]).read_text()
+    assert "Arcadia and Bellmark" in regional and all(n in regional for n in ("Avel", "Glen", "Farrow", "Jasper"))
+    assert all(name.startswith("vigie-xaa-xab-") for name in summary["promotions"])
+
+    import mlflow
+
+    metrics = mlflow.MlflowClient(summary["tracking_uri"]).get_run(summary["run_id"]).data.metrics
+    assert any("_per_country" in key for key in metrics) and any("hawkes_nb_h4" in key for key in metrics)
+
+    again = runner.invoke(app, ["run", "--countries", "XAA,XAB", "--events", str(sim / "events.csv"), "--home",
+                                str(home), "--retrain", "never", "--json"], env=env)
+    assert again.exit_code == 0, again.output[-3000:]
+    assert _last_json(again.stdout)["rows_replaced"] == 30 and len(store.publications()) == 2

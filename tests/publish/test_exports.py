@@ -217,8 +217,10 @@ def test_a_staged_week_reaches_the_published_folder_only_when_committed(tmp_path
     assert staged == exports.staging_root(out, "run-2") and (staged / "SIM" / WEEK.isoformat() / "report.html").exists()
     assert before["csv"].read_bytes() == old and not (before["csv"].parent / "report.html").exists()
     moved = exports.commit_staged(staged, out)
-    assert set(moved) == {"scores.parquet", "scores.csv", "districts.geojson", "report.html"}
-    assert moved["report.html"].read_text() == "<p>new</p>" and before["csv"].read_bytes() != old
+    folder = f"SIM/{WEEK.isoformat()}"
+    assert set(moved) == {f"{folder}/{name}" for name in ("scores.parquet", "scores.csv", "districts.geojson",
+                                                          "report.html")}
+    assert moved[f"{folder}/report.html"].read_text() == "<p>new</p>" and before["csv"].read_bytes() != old
     assert not staged.exists()
 
 

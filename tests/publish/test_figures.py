@@ -38,6 +38,16 @@ def test_reliability_diagram(tmp_path):
     assert _saved(fig, tmp_path / "reliability.png")
 
 
+def test_pit_small_multiples_one_panel_per_horizon():
+    rng = np.random.default_rng(1)
+    pit = {f"m{i} h{h}": rng.uniform(size=100) for i in range(8) for h in (1, 4, 13)}
+    panels = {f"{h}-week counts": [f"m{i} h{h}" for i in range(8)] for h in (1, 4, 13)}
+    fig = pit_histogram(pit, bins=5, panels=panels)
+    assert [ax.get_title() for ax in fig.axes] == list(panels)
+    assert [len(ax.patches) for ax in fig.axes] == [8, 8, 8]  # one step outline per model
+    assert fig.get_size_inches()[0] < 12  # 3 panels, not a strip of 24
+
+
 def test_pit_histogram(tmp_path):
     rng = np.random.default_rng(0)
     fig = pit_histogram({"m1": rng.uniform(size=200), "m2": rng.beta(0.5, 0.5, 200)}, bins=5)
