@@ -453,7 +453,7 @@ CHILD = textwrap.dedent(
 
 def _wait_for(path: Path, child: subprocess.Popen, log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not (path.exists() and path.read_text().strip()):  # created, then written: wait for its content
         if child.poll() is not None:
             pytest.fail(f"publishing child exited early ({child.returncode}):\n{log.read_text()}")
         if time.monotonic() > deadline:
