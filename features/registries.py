@@ -411,19 +411,21 @@ COUNTRY_PLACEHOLDER = "{country}"
 
 
 def _for_country(raw: pd.DataFrame, country) -> pd.DataFrame:
-    """``raw`` with ``{country}`` in its patterns replaced by the country's actor-name pattern."""
-    if country is None:
+    """``raw`` with ``{country}`` in its patterns replaced by the country's actor-name pattern (a file without a
+    pattern column is left for validation to refuse)."""
+    if country is None or "pattern" not in raw.columns:
         return raw
     return raw.assign(pattern=raw["pattern"].str.replace(COUNTRY_PLACEHOLDER, country.actor_pattern(), regex=False))
 
 
 def _shipped_country(country):
-    """``country`` (a :class:`features.country.Country`), or the shipped Mali when None."""
-    if country is not None:
+    """``country`` (a :class:`features.country.Country`), the shipped country of that ISO3 code, or the shipped
+    Mali when None."""
+    if country is not None and not isinstance(country, str):
         return country
     from features.country import load_country
 
-    return load_country("MLI")
+    return load_country(country or "MLI")
 
 
 def load_actor_families(path: Path | str | None = None, country=None) -> pd.DataFrame:
@@ -451,7 +453,7 @@ def load_actor_families(path: Path | str | None = None, country=None) -> pd.Data
 
 def _read_actor_families(file: Path, country) -> pd.DataFrame:
     raw, lines = _read_registry_file(file)
-    raw = _for_country(raw, country) if "pattern" in raw.columns else raw
+    raw = _for_country(raw, country)
     _validate(raw, _ACTOR_FAMILIES_SCHEMA, str(file), lines)
     return _typed_actor_families(raw)
 
@@ -469,7 +471,7 @@ def load_foreign_force_actors(path: Path | str | None = None, country=None) -> p
     country = _shipped_country(country)
     file = Path(path) if path is not None else REGISTRY_DIR / FOREIGN_FORCE_ACTORS_FILE
     raw, lines = _read_registry_file(file)
-    raw = _for_country(raw, country) if "pattern" in raw.columns else raw
+    raw = _for_country(raw, country)
     _validate(raw, _FOREIGN_FORCE_ACTORS_SCHEMA, str(file), lines)
     own = pd.Series([f"{body} forces of {name}" for body in ("military", "police") for name in country.actor_names],
                     dtype="string")
@@ -480,10 +482,7 @@ def load_foreign_force_actors(path: Path | str | None = None, country=None) -> p
 def default_registry_paths(country="MLI") -> list[Path]:
     """The registry files a model of ``country`` (a :class:`features.country.Country` or a shipped ISO3 code)
     reads: the shared actor registries and the country's own files that exist (input of :func:`registry_version`)."""
-    if isinstance(country, str):
-        from features.country import load_country
-
-        country = load_country(country)
+    country = _shipped_country(country)
     own = (country.registry_file(name) for name in (FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE, ACTOR_FAMILIES_FILE))
     return [*(path for path in own if path is not None), REGISTRY_DIR / ACTOR_FAMILIES_FILE,
             REGISTRY_DIR / FOREIGN_FORCE_ACTORS_FILE]

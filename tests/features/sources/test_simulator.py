@@ -19,8 +19,8 @@ from features.registries import (
 )
 from features.schema import ALL_EVENT_TYPES, VIOLENT_EVENT_TYPES
 from features.seasonality import RAINY_SEASON_MONTHS
+from features.sources.simulated_events import ACLED_OLDER_COLUMNS
 from features.sources.simulator import (
-    ACLED_OLDER_COLUMNS,
     FORCE_ACTOR_NAMES,
     SEASON_TROUGH_DOY,
     SimulationParams,
