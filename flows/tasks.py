@@ -1,7 +1,8 @@
 """Prefect tasks: each is a thin wrapper that calls pure functions of features/, models/ and publish/ and at
 most one I/O door (event store, feature store, MLflow, score store, files).
 
-Tasks return in-process objects (no result persistence): a flow run is one process on one machine.
+Tasks return in-process objects (no result persistence) and never cache (``NO_CACHE``: Prefect's default
+policy hashes every input, frames included, which cost seconds a run): a flow run is one process on one machine.
 Tasks that log to MLflow resume the flow's MLflow run by id.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from features import ingest
 from features.event_store import EventStore, IngestReport
@@ -52,7 +54,7 @@ def _logger():
 
 # --- infrastructure ---------------------------------------------------------------------------------------
 
-@task(name="check-infrastructure")
+@task(cache_policy=NO_CACHE, name="check-infrastructure")
 def check_infrastructure(settings: Settings) -> None:
     """Fail fast, before any work, when the score store or the tracking store does not answer (one line each)."""
     ScoreStore(settings.score_store_url).migrated().close()
@@ -60,7 +62,7 @@ def check_infrastructure(settings: Settings) -> None:
     tracking.check_tracking(settings.tracking_uri)
 
 
-@task(name="acquire-lease")
+@task(cache_policy=NO_CACHE, name="acquire-lease")
 def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> tuple[Lease, ...]:
     """This run's claim on publishing its (country, week), one per country of a region: a second run of the same
     week stops here (exit 2)."""
@@ -70,14 +72,14 @@ def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> tuple[Leas
     return lease
 
 
-@task(name="release-lease")
+@task(cache_policy=NO_CACHE, name="release-lease")
 def release_lease(settings: Settings, lease: tuple[Lease, ...]) -> None:
     ScoreStore(settings.score_store_url).release_lease(lease)
 
 
 # --- data -------------------------------------------------------------------------------------------------
 
-@task(name="simulate-default-data")
+@task(cache_policy=NO_CACHE, name="simulate-default-data")
 def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
     """The simulated ACLED-format export used when no data is given (written once per seed and length)."""
     return ingest.simulated_export(settings.home, gazetteer, seed=settings.simulation_seed,
@@ -85,13 +87,13 @@ def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
                                    country=settings.country())
 
 
-@task(name="ingest")
+@task(cache_policy=NO_CACHE, name="ingest")
 def ingest_files(paths: list[Path], settings: Settings, gazetteer: Gazetteer) -> list[IngestReport]:
     """Parse, validate, assign and upsert each file; a file that fails leaves the store untouched."""
     return ingest.ingest_files(paths, gazetteer, EventStore(settings.event_store), _logger())
 
 
-@task(name="pull-acled-api", retries=2, retry_delay_seconds=60)
+@task(cache_policy=NO_CACHE, name="pull-acled-api", retries=2, retry_delay_seconds=60)
 def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> list[IngestReport]:
     """Incremental ACLED API pull of the run's country (or of each country of a region: changed since the last
     pull, deletions applied); state kept in the store."""
@@ -103,7 +105,7 @@ def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> list[In
                                            initial_start=settings.history_start().date(), logger=_logger())
 
 
-@task(name="pull-ucdp-api")
+@task(cache_policy=NO_CACHE, name="pull-ucdp-api")
 def pull_ucdp(settings: Settings, gazetteer: Gazetteer, credentials, *, start: date, end: date,
               version: str) -> IngestReport:
     """The UCDP GED events of the country dated start..end from UCDP's API (only when the user asks)."""
@@ -114,12 +116,12 @@ def pull_ucdp(settings: Settings, gazetteer: Gazetteer, credentials, *, start: d
                                 logger=_logger())
 
 
-@task(name="event-store-summary")
+@task(cache_policy=NO_CACHE, name="event-store-summary")
 def store_summary(settings: Settings) -> dict:
     return EventStore(settings.event_store).summary()
 
 
-@task(name="load-events")
+@task(cache_policy=NO_CACHE, name="load-events")
 def load_events(settings: Settings, *, as_of: date, sources: tuple[str, ...], respect_timestamps: bool = False) -> pd.DataFrame:
     """The events dated before ``as_of`` (raises NothingToScore when there are none)."""
     events = EventStore(settings.event_store).events(as_of=as_of, respect_timestamps=respect_timestamps,
@@ -127,7 +129,7 @@ def load_events(settings: Settings, *, as_of: date, sources: tuple[str, ...], re
     return ingest.require_events(events, sources, as_of, settings.event_store)
 
 
-@task(name="build-features")
+@task(cache_policy=NO_CACHE, name="build-features")
 def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings, forecast_week: pd.Timestamp) -> FeatureTable:
     """The feature table up to the forecast week, stored as Parquet with its cutoff and catalog version.
 
@@ -144,7 +146,7 @@ def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Setting
 
 # --- MLflow run --------------------------------------------------------------------------------------------
 
-@task(name="start-tracking-run")
+@task(cache_policy=NO_CACHE, name="start-tracking-run")
 def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Settings, *, is_simulated: bool,
                        sources: tuple[str, ...]) -> str:
     """Open this week's MLflow run (experiment "<prefix>-<country>-training") and log what the run is made of."""
@@ -156,25 +158,25 @@ def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Sett
         frames={"feature_catalog": table.catalog})
 
 
-@task(name="finish-tracking-run")
+@task(cache_policy=NO_CACHE, name="finish-tracking-run")
 def finish_tracking_run(run_id: str) -> None:
     tracking.finish_run(run_id)
 
 
-@task(name="fail-tracking-run")
+@task(cache_policy=NO_CACHE, name="fail-tracking-run")
 def fail_tracking_run(run_id: str, error: BaseException) -> None:
     tracking.fail_run(run_id, summary.failure_text(error))
 
 
 # --- training ---------------------------------------------------------------------------------------------
 
-@task(name="champion-infos")
+@task(cache_policy=NO_CACHE, name="champion-infos")
 def champion_infos(settings: Settings) -> dict[Slot, ChampionInfo | None]:
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.champion_infos(settings.registered_names())
 
 
-@task(name="retrain-reason")
+@task(cache_policy=NO_CACHE, name="retrain-reason")
 def why_retrain(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings, mode: str,
                 sources: tuple[str, ...]) -> str | None:
     tr = settings.training
@@ -183,7 +185,7 @@ def why_retrain(champions: dict[Slot, ChampionInfo | None], table: FeatureTable,
                           sources=sources)
 
 
-@task(name="check-champions")
+@task(cache_policy=NO_CACHE, name="check-champions")
 def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings,
                             sources: tuple[str, ...]) -> None:
     """Refuse (nothing is published) when a champion may not score the forecast week from these sources."""
@@ -191,7 +193,7 @@ def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: F
                     sources)
 
 
-@task(name="selection-backtest")
+@task(cache_policy=NO_CACHE, name="selection-backtest")
 def selection_backtest(table: FeatureTable, settings: Settings) -> BacktestResult:
     """Baselines and candidates on the last ``training.selection_weeks`` weekly origins."""
     tr = settings.training
@@ -201,7 +203,7 @@ def selection_backtest(table: FeatureTable, settings: Settings) -> BacktestResul
                                                        pd.Timestamp(settings.panel_start)))
 
 
-@task(name="check-major-attacks")
+@task(cache_policy=NO_CACHE, name="check-major-attacks")
 def enough_major_attacks(table: FeatureTable, settings: Settings, sources: tuple[str, ...], run_id: str) -> int:
     """Refuse to train when the hazard models would have too few major attacks; the count goes to the run."""
     found = check_major_attacks(table, pd.Timestamp(settings.panel_start), settings.training.min_major_attack_weeks,
@@ -210,7 +212,7 @@ def enough_major_attacks(table: FeatureTable, settings: Settings, sources: tuple
     return found
 
 
-@task(name="decide-promotions")
+@task(cache_policy=NO_CACHE, name="decide-promotions")
 def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo | None], table: FeatureTable,
                       settings: Settings, sources: tuple[str, ...]) -> dict[Slot, SlotDecision]:
     tr = settings.training
@@ -222,7 +224,7 @@ def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo
                         per_origin=result.per_origin, stability_level=tr.stability_level)
 
 
-@task(name="fit-challengers")
+@task(cache_policy=NO_CACHE, name="fit-challengers")
 def fit_challengers(table: FeatureTable, decisions: dict[Slot, SlotDecision], settings: Settings) -> dict[Slot, FittedSlot]:
     """Each slot's challenger fitted on every row from ``panel_start`` with a known target."""
     fitted = fit_slots(table, decisions, pd.Timestamp(settings.panel_start))
@@ -230,7 +232,7 @@ def fit_challengers(table: FeatureTable, decisions: dict[Slot, SlotDecision], se
     return fitted
 
 
-@task(name="register-models")
+@task(cache_policy=NO_CACHE, name="register-models")
 def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
                     table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> dict[str, dict]:
     """Register every challenger (``@challenger``; ``@champion`` when promoted); returns the decisions by name."""
@@ -241,7 +243,7 @@ def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict
     return decided
 
 
-@task(name="log-training")
+@task(cache_policy=NO_CACHE, name="log-training")
 def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
                  decided: dict[str, dict],
                  table: FeatureTable, settings: Settings, reason: str) -> None:
@@ -254,7 +256,7 @@ def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedS
         tiers=settings.tiers.thresholds()))
 
 
-@task(name="write-skill")
+@task(cache_policy=NO_CACHE, name="write-skill")
 def save_skill(result: BacktestResult, settings: Settings) -> pd.DataFrame:
     """Skill against the best baseline (bootstrap over origins), kept for the weekly report."""
     skill = summary.skill_table(result)
@@ -264,20 +266,20 @@ def save_skill(result: BacktestResult, settings: Settings) -> pd.DataFrame:
 
 # --- scoring and publishing ----------------------------------------------------------------------------------
 
-@task(name="load-champions")
+@task(cache_policy=NO_CACHE, name="load-champions")
 def load_champions(settings: Settings) -> Champions:
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.load_champions(settings.registered_names())
 
 
-@task(name="previous-scores")
+@task(cache_policy=NO_CACHE, name="previous-scores")
 def previous_scores(settings: Settings, forecast_week: pd.Timestamp) -> pd.DataFrame | None:
     """The last published week's rows before the forecast week (None when there is none)."""
     return ScoreStore(settings.score_store_url).migrated().previous_or_none(settings.region_countries,
                                                                            forecast_week.date())
 
 
-@task(name="score-week")
+@task(cache_policy=NO_CACHE, name="score-week")
 def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, settings: Settings, *, run_id: str,
           sources: tuple[str, ...], previous: pd.DataFrame | None) -> pd.DataFrame:
     """Score the forecast week with the champions (pure)."""
@@ -286,13 +288,13 @@ def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, setti
                       published_at=pd.Timestamp.now(tz="UTC"), district_countries=gazetteer.district_countries)
 
 
-@task(name="freshness-gate")
+@task(cache_policy=NO_CACHE, name="freshness-gate")
 def freshness_gate(events: pd.DataFrame, table: FeatureTable, settings: Settings) -> None:
     """Stop before any training when the newest event is too old for the cutoff (stale data is not fresh)."""
     quality.check_fresh(events, table.data_cutoff, settings.quality.max_staleness_days)
 
 
-@task(name="quality-gates")
+@task(cache_policy=NO_CACHE, name="quality-gates")
 def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings,
                   table: FeatureTable) -> list[dict]:
     """Run the gates; raise (nothing published) when an error-level gate fails."""
@@ -304,7 +306,7 @@ def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazette
     return quality.as_dicts(results)
 
 
-@task(name="stage-outputs")
+@task(cache_policy=NO_CACHE, name="stage-outputs")
 def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFrame, gazetteer: Gazetteer,
                   settings: Settings, *, previous: pd.DataFrame | None, sources: tuple[str, ...], run_id: str,
                   evidence: WithdrawalEvidence | None = None) -> Path:
@@ -315,12 +317,12 @@ def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFram
     return exports.stage_region(scores, gazetteer.districts, reports, settings.exports_dir, run_id)
 
 
-@task(name="discard-outputs")
+@task(cache_policy=NO_CACHE, name="discard-outputs")
 def discard_outputs(staged: Path) -> None:
     exports.discard_staged(staged)
 
 
-@task(name="publish")
+@task(cache_policy=NO_CACHE, name="publish")
 def publish(scores: pd.DataFrame, settings: Settings, lease: tuple[Lease, ...]) -> PublishReport:
     """Atomic, idempotent publish of the week (replaces that week if it was published before), under this
     run's lease."""
@@ -330,21 +332,21 @@ def publish(scores: pd.DataFrame, settings: Settings, lease: tuple[Lease, ...]) 
     return report_
 
 
-@task(name="commit-outputs")
+@task(cache_policy=NO_CACHE, name="commit-outputs")
 def commit_outputs(staged: Path, settings: Settings) -> dict[str, str]:
     """Move the staged exports and report of a published week into place."""
     pause_point("after-publish")
     return summary.output_paths(exports.commit_staged(staged, settings.exports_dir), settings.region_code)
 
 
-@task(name="log-outputs")
+@task(cache_policy=NO_CACHE, name="log-outputs")
 def log_outputs(run_id: str, scores: pd.DataFrame, gazetteer: Gazetteer, table: FeatureTable, outputs: dict[str, str]) -> None:
     """The district map, the published scores and the report, on the week's MLflow run."""
     tracking.log_to_run(run_id, figures={"district_risk_map": figures.week_map(scores, gazetteer.districts, table.forecast_week)},
                         frames={"published_scores": scores}, files={"report": Path(outputs["report"])})
 
 
-@task(name="prefect-artifacts")
+@task(cache_policy=NO_CACHE, name="prefect-artifacts")
 def record_artifacts(scores: pd.DataFrame, week_summary: dict) -> None:
     """A table of the top districts and a markdown summary, shown on the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -358,7 +360,7 @@ def record_artifacts(scores: pd.DataFrame, week_summary: dict) -> None:
 
 # --- vigie backtest ------------------------------------------------------------------------------------------
 
-@task(name="backtest")
+@task(cache_policy=NO_CACHE, name="backtest")
 def backtest(table: FeatureTable, settings: Settings, *, start: pd.Timestamp, end: pd.Timestamp,
              horizons: tuple[int, ...], origin_every: int, refit_every: int, count_candidates: tuple[str, ...] | None,
              hazard_candidates: tuple[str, ...] | None) -> BacktestResult:
@@ -370,12 +372,12 @@ def backtest(table: FeatureTable, settings: Settings, *, start: pd.Timestamp, en
                                                      train_start=pd.Timestamp(settings.panel_start)))
 
 
-@task(name="backtest-tables")
+@task(cache_policy=NO_CACHE, name="backtest-tables")
 def backtest_tables(result: BacktestResult, settings: Settings) -> dict[str, pd.DataFrame]:
     return summary.backtest_tables(result, settings.tiers.thresholds())
 
 
-@task(name="write-backtest-outputs")
+@task(cache_policy=NO_CACHE, name="write-backtest-outputs")
 def write_backtest_outputs(tables: dict[str, pd.DataFrame], settings: Settings, *, start: pd.Timestamp,
                            end: pd.Timestamp) -> dict[str, Path]:
     """metrics, skill and breakdowns of one `vigie backtest`, in its own folder (never the weekly report's)."""
@@ -383,7 +385,7 @@ def write_backtest_outputs(tables: dict[str, pd.DataFrame], settings: Settings, 
     return exports.write_backtest_tables(tables, folder, json_too=("metrics", "skill"))
 
 
-@task(name="log-backtest-run")
+@task(cache_policy=NO_CACHE, name="log-backtest-run")
 def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], table: FeatureTable, events: pd.DataFrame,
                      settings: Settings, *, start: pd.Timestamp, end: pd.Timestamp, horizons: tuple[int, ...],
                      origin_every: int, refit_every: int, is_simulated: bool, sources: tuple[str, ...]) -> str:
@@ -401,13 +403,13 @@ def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], ta
 
 # --- withdrawals and what-if scenarios ----------------------------------------------------------------------
 
-@task(name="check-force-registry")
+@task(cache_policy=NO_CACHE, name="check-force-registry")
 def check_force_registry(settings: Settings) -> None:
     """Withdrawals and scenarios need the foreign-force registry: refuse at once (exit 2) without one."""
     Registries.for_countries(settings.run_countries()).require_forces(settings.region_code)
 
 
-@task(name="withdrawal-evidence")
+@task(cache_policy=NO_CACHE, name="withdrawal-evidence")
 def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Settings,
                         registries: Registries | None = None, *, required: bool = False) -> WithdrawalEvidence:
     """The event study of every registry withdrawal inside the table's observed weeks (pure); none for a country
@@ -417,19 +419,19 @@ def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Set
     return withdrawals.withdrawal_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start))
 
 
-@task(name="log-withdrawal-evidence")
+@task(cache_policy=NO_CACHE, name="log-withdrawal-evidence")
 def log_withdrawal_evidence(run_id: str, evidence: WithdrawalEvidence) -> None:
     """The effect tables, the event-study figure and the sentences, on the week's MLflow run."""
     tracking.log_to_run(run_id, frames=evidence.tables(), texts={"tables/withdrawal_effects.txt": evidence.text()},
                         figures={"withdrawal_event_study": figures.event_study_figure(evidence.event_study)})
 
 
-@task(name="read-scenario")
+@task(cache_policy=NO_CACHE, name="read-scenario")
 def read_scenario_file(path: str) -> Scenario:
     return read_scenario(path)
 
 
-@task(name="scenario-features")
+@task(cache_policy=NO_CACHE, name="scenario-features")
 def scenario_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings, forecast_week: pd.Timestamp,
                       scenario: Scenario) -> tuple[FeatureTable, FeatureTable, list[str], Registries]:
     """The feature tables of the week with the registry as it is and under the scenario (nothing stored), the
@@ -442,13 +444,13 @@ def scenario_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Sett
     return build(registries=registries), build(registries=replace(registries, forces=forces)), assumptions, registries
 
 
-@task(name="fit-force-models")
+@task(cache_policy=NO_CACHE, name="fit-force-models")
 def fit_force_models(table: FeatureTable, settings: Settings) -> dict[Slot, FittedSlot]:
     """The force-aware recipes fitted for every slot on the rows before the forecast week."""
     return whatif.fit_force_slots(table, pd.Timestamp(settings.panel_start))
 
 
-@task(name="score-scenario")
+@task(cache_policy=NO_CACHE, name="score-scenario")
 def score_scenario(baseline: FeatureTable, changed: FeatureTable, fitted: dict[Slot, FittedSlot], gazetteer: Gazetteer,
                    scenario: Scenario, settings: Settings, *, run_id: str,
                    sources: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, list[str]], list[str]]:
@@ -459,13 +461,13 @@ def score_scenario(baseline: FeatureTable, changed: FeatureTable, fitted: dict[S
                                     run_id=run_id, published_at=pd.Timestamp.now(tz="UTC"))
 
 
-@task(name="write-scenario")
+@task(cache_policy=NO_CACHE, name="write-scenario")
 def write_scenario(rows: pd.DataFrame, settings: Settings) -> int:
     """Replace the scenario's rows of the week in scenario_scores (district_risk_scores is never touched)."""
     return ScoreStore(settings.score_store_url).migrated().write_scenario(rows)
 
 
-@task(name="scenario-report")
+@task(cache_policy=NO_CACHE, name="scenario-report")
 def scenario_report(rows: pd.DataFrame, gazetteer: Gazetteer, scenario: Scenario, assumptions: list[str],
                     evidence: WithdrawalEvidence, seen: dict[str, list[str]], unseen: list[str],
                     settings: Settings) -> Path:
@@ -476,7 +478,7 @@ def scenario_report(rows: pd.DataFrame, gazetteer: Gazetteer, scenario: Scenario
                                            rows["week_start"].iloc[0])
 
 
-@task(name="start-scenario-run")
+@task(cache_policy=NO_CACHE, name="start-scenario-run")
 def start_scenario_run(scenario: Scenario, table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> str:
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.start_run(tracking.experiment_name(settings.experiment_prefix, settings.country_iso3, "scenarios"),
@@ -484,7 +486,7 @@ def start_scenario_run(scenario: Scenario, table: FeatureTable, settings: Settin
                               params=scenarios.run_params(scenario, table))
 
 
-@task(name="log-scenario")
+@task(cache_policy=NO_CACHE, name="log-scenario")
 def log_scenario(run_id: str, rows: pd.DataFrame, evidence: WithdrawalEvidence, report_path: Path,
                  scenario: Scenario) -> None:
     tracking.log_to_run(run_id, metrics=scenarios.run_metrics(rows), frames={"scenario_scores": rows,

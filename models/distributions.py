@@ -16,13 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-
-def _scoringrules():
-    """scoringrules, imported on first use: it compiles its kernels with numba (seconds), and a week that
-    only scores computes no CRPS."""
-    import scoringrules
-
-    return scoringrules
+from models.crps import crps_negbinom, crps_poisson, crps_sorted_ensemble
 
 class CountDistribution(ABC):
     """A predictive distribution over non-negative integer counts for each of n rows."""
@@ -84,12 +78,11 @@ class NegativeBinomial(CountDistribution):
     def crps(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
         with np.errstate(all="ignore"):
-            sr = _scoringrules()
-            pois = sr.crps_poisson(y, self._mu)
-            nb = sr.crps_negbinom(y, self._n, mu=self._mu)
+            pois = crps_poisson(y, self._mu)
+            nb = crps_negbinom(y, self._n, self._mu)
         out = np.where(self._poisson | ~np.isfinite(nb), pois, nb)
         bad = ~np.isfinite(out)
-        if bad.any():  # scoringrules overflows for large counts: sum (F(k) - 1{y <= k})^2 over the support
+        if bad.any():  # the closed forms overflow for very large counts: sum (F(k) - 1{y <= k})^2 over the support
             out = out.copy()
             out[bad] = self._crps_by_summation(np.flatnonzero(bad), y[bad])
         return out
@@ -160,7 +153,7 @@ class Empirical(CountDistribution):
         return np.quantile(self.samples, q, axis=1, method="inverted_cdf")
 
     def crps(self, y) -> np.ndarray:
-        return _scoringrules().crps_ensemble(np.asarray(y, dtype=np.float64), self.samples, sorted_ensemble=True)
+        return crps_sorted_ensemble(y, self.samples)
 
     def log_score(self, y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

@@ -175,6 +175,6 @@ def crps_alpha(y: np.ndarray, mu: np.ndarray, grid: Sequence[float] = DEFAULT_AL
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(y) == 0:
         return float(grid[len(grid) // 2])
-    with np.errstate(all="ignore"):  # scoringrules' Poisson CRPS overflows (NaN) for counts above ~170
+    with np.errstate(all="ignore"):  # the NB form overflows (NaN) for very large counts
         scores = np.array([np.sum(w * NegativeBinomial(mu, a).crps(y)) / np.sum(w) for a in grid])
     return float(grid[int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))])

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 #: The distributions the logged models need at inference; pinned to what trained them.
-RUNTIME_PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "scoringrules", "lightgbm", "scikit-learn", "cloudpickle"]
+RUNTIME_PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "lightgbm", "scikit-learn", "cloudpickle"]
 
 
 def pip_requirements() -> list[str]:

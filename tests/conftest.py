@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Prefect reads its home at import: point it at a git-ignored folder before anything imports prefect.
-os.environ.setdefault("PREFECT_HOME", str(ROOT / ".vigie" / "prefect-tests"))
+# Prefect reads its home at import: point it at a git-ignored folder before anything imports prefect, one per
+# pytest-xdist worker (the temporary servers of the runs tested without an API keep their database there).
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".vigie" / f"prefect-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"))
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
@@ -44,10 +45,11 @@ def vigie_settings(tmp_path):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One temporary Prefect API for the whole session (starting one costs ~10 s)."""
+    """One temporary Prefect API for the whole session (per xdist worker; starting one costs ~10 s, minutes on
+    a loaded machine: the wait is long so that a slow start never fails a test)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         yield
 
 
