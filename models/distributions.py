@@ -18,6 +18,7 @@ from scipy import stats
 
 from models.crps import crps_negbinom, crps_poisson, crps_sorted_ensemble
 
+
 class CountDistribution(ABC):
     """A predictive distribution over non-negative integer counts for each of n rows."""
 
