@@ -36,7 +36,7 @@ from models.selection import (
     selection_config,
 )
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
-from models.suite import candidates_for, suite
+from models.suite import ALL_BASELINES, candidates_for, suite
 from models.training import FittedSlot, check_major_attacks, fit_slots, hazard_ratios
 from models.withdrawals import WithdrawalEvidence
 from publish import exports, figures, quality, report, scenarios, summary, tracking
@@ -155,7 +155,8 @@ def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Sett
         tracking.experiment_name(settings.experiment_prefix, settings.region_code, "training"),
         summary.weekly_run_name(table), tags=summary.weekly_run_tags(table, settings.region_code, is_simulated, sources),
         params=summary.weekly_run_params(table, settings.public_dict(), ingest.dataset_digest(events), len(events)),
-        frames={"feature_catalog": table.catalog})
+        frames={"feature_catalog": table.catalog}, json_tables={"settings": settings.public_dict()},
+        description=summary.weekly_run_description(table, settings.region_code, sources, is_simulated, len(events)))
 
 
 @task(cache_policy=NO_CACHE, name="finish-tracking-run")
@@ -237,7 +238,8 @@ def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict
                     table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> dict[str, dict]:
     """Register every challenger (``@challenger``; ``@champion`` when promoted); returns the decisions by name."""
     tracking.configure(settings.tracking_uri, settings.artifact_root)
-    versions = tracking.register_all(run_id, fitted, decisions, settings.registered_names(), tags=summary.model_tags(table, sources))
+    versions = tracking.register_all(run_id, fitted, decisions, settings.registered_names(), tags=summary.model_tags(table, sources),
+                                     descriptions=summary.model_version_descriptions(decisions, table, sources))
     decided = summary.decisions_by_name(decisions, versions, settings.registered_names())
     summary.log_decisions(decided, _logger())
     return decided
@@ -252,7 +254,7 @@ def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedS
     importance = summary.importances(fitted)
     tracking.log_to_run(run_id, **summary.training_log(
         result, decisions, decided, table, reason, ratios, importance,
-        figures=[figures.backtest_figures(result), figures.importance_figures(importance, settings.registered_names())],
+        figures=[figures.backtest_figures(result, ALL_BASELINES), figures.importance_figures(importance, settings.registered_names())],
         tiers=settings.tiers.thresholds()))
 
 
@@ -343,7 +345,8 @@ def commit_outputs(staged: Path, settings: Settings) -> dict[str, str]:
 def log_outputs(run_id: str, scores: pd.DataFrame, gazetteer: Gazetteer, table: FeatureTable, outputs: dict[str, str]) -> None:
     """The district map, the published scores and the report, on the week's MLflow run."""
     tracking.log_to_run(run_id, figures={"district_risk_map": figures.week_map(scores, gazetteer.districts, table.forecast_week)},
-                        frames={"published_scores": scores}, files={"report": Path(outputs["report"])})
+                        frames={"published_scores": scores}, files={"report": Path(outputs["report"])},
+                        description=summary.publication_description(scores, len(scores)))
 
 
 @task(cache_policy=NO_CACHE, name="prefect-artifacts")
@@ -382,7 +385,7 @@ def write_backtest_outputs(tables: dict[str, pd.DataFrame], settings: Settings, 
                            end: pd.Timestamp) -> dict[str, Path]:
     """metrics, skill and breakdowns of one `vigie backtest`, in its own folder (never the weekly report's)."""
     folder = exports.backtest_dir(settings.exports_dir, settings.region_code, start.date(), end.date())
-    return exports.write_backtest_tables(tables, folder, json_too=("metrics", "skill"))
+    return exports.write_backtest_tables(tables, folder, json_too=("metrics", "skill", "targets"))
 
 
 @task(cache_policy=NO_CACHE, name="log-backtest-run")
@@ -397,7 +400,7 @@ def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], ta
         tracking.experiment_name(settings.experiment_prefix, settings.region_code, "backtest"),
         f"backtest-{start.date()}-{end.date()}",
         **summary.backtest_log(result, tables, table, params, settings.region_code, is_simulated),
-        figures=figures.backtest_figures(result))
+        figures=figures.backtest_figures(result, ALL_BASELINES))
 
 
 

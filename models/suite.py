@@ -88,6 +88,8 @@ BASELINES = ("zero", "last_week", "mean_4", "mean_13", "mean_52", "conflictology
 #: The hazard baselines: each district's shrunk event rate over all its training rows, and the naive
 #: district-history rule (its share of 4-week windows with a major attack in the last 52 weeks).
 HAZARD_BASELINES = ("base_rate", "district_history")
+#: Every baseline and peer, count and hazard.
+ALL_BASELINES = BASELINES + HAZARD_BASELINES
 
 Catalog = Iterable[FeatureSpec]
 

@@ -20,26 +20,40 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str = "Reliability") -> Figure:
-    """Observed frequency against mean predicted probability, one line per model, over the diagonal; a lower
-    panel shows how many rows fall in each bin (log scale).
+def reliability_diagram(panels: Mapping[str, Mapping[str, pd.DataFrame]], title: str = "Reliability") -> Figure:
+    """Small multiples, one column per panel (e.g. per slot): observed frequency against mean predicted
+    probability, one line per model over the diagonal, and below it the rows in each bin (log scale).
 
-    ``tables`` maps a model name to its :func:`models.metrics.reliability_table`. Axes: [diagram, counts].
+    ``panels`` maps a panel title to {model: :func:`models.metrics.reliability_table`}. A model keeps its colour
+    in every panel; one legend below the panels. Axes: [row 0: diagrams, row 1: counts] x panels.
     """
-    fig = _figure(6, 6.5)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
-    n = max(len(tables), 1)
-    for i, (name, table) in enumerate(tables.items()):
-        seen = table[table["count"] > 0]
-        top.plot(seen["mean_predicted"], seen["observed_frequency"], marker="o", label=name)
-        width = (table["bin_upper"] - table["bin_lower"]).to_numpy() / n
-        bottom.bar(table["bin_lower"].to_numpy() + i * width, table["count"].to_numpy(), width=width, align="edge",
-                   label=name)
-    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed frequency", title=title)
-    top.legend(loc="upper left", fontsize="small")
-    bottom.set(xlabel="predicted probability", ylabel="rows")
-    bottom.set_yscale("symlog", linthresh=1)
+    n = max(len(panels), 1)
+    models = list(dict.fromkeys(m for tables in panels.values() for m in tables))
+    colours = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    styles = {m: "-" if i < 10 else "--" for i, m in enumerate(models)}
+    fig = _figure(3.3 * n + 0.4, 5.6 + 0.22 * -(-len(models) // 4))
+    axes = fig.subplots(2, n, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+    for col, (panel, tables) in enumerate(panels.items()):
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+        for name, table in tables.items():
+            seen = table[table["count"] > 0]
+            top.plot(seen["mean_predicted"], seen["observed_frequency"], marker="o", markersize=3, linewidth=1.2,
+                     color=colours[name], linestyle=styles[name], label=name)
+            mid = ((table["bin_lower"] + table["bin_upper"]) / 2).to_numpy()
+            bottom.plot(mid, table["count"].to_numpy(), color=colours[name], linestyle=styles[name], linewidth=1)
+        top.set(xlim=(0, 1), ylim=(0, 1), title=panel)
+        bottom.set_yscale("symlog", linthresh=1)
+        bottom.set_ylim(bottom=0)
+        bottom.set_xlabel("predicted probability")
+    axes[0, 0].set_ylabel("observed frequency")
+    axes[1, 0].set_ylabel("rows per bin")
+    lines: dict[str, object] = {}
+    for ax in axes[0]:
+        for line in ax.get_lines()[1:]:  # the first line is the diagonal
+            lines.setdefault(line.get_label(), line)
+    fig.legend(handles=list(lines.values()), loc="outside lower center", ncol=min(4, max(len(lines), 1)), fontsize="small")
+    fig.suptitle(title)
     return fig
 
 
@@ -127,18 +141,37 @@ def district_map(districts, column: str = "score", title: str | None = None, cma
 # --------------------------------------------------------------------------------------------------
 
 
-def backtest_figures(result) -> dict[str, Figure]:
-    """Reliability of P(event), PIT histograms and predicted against observed, of a backtest result
-    (:class:`models.backtest.BacktestResult`); the always-zero baseline is left out of the first two."""
+def _drawn_models(metrics: pd.DataFrame, baselines: Sequence[str]) -> set[tuple[str, int]]:
+    """(model, horizon) pairs a reliability panel draws: every candidate, and of the ``baselines`` only the one
+    with the best point score at that horizon (CRPS for counts, Brier for hazards)."""
+    scored = metrics[((metrics["kind"] == "count") & (metrics["metric"] == "crps"))
+                     | ((metrics["kind"] == "hazard") & (metrics["metric"] == "brier"))]
+    keep = {(m, int(h)) for m, h in scored.loc[~scored["model"].isin(list(baselines)), ["model", "horizon"]].itertuples(index=False)}
+    base = scored[scored["model"].isin(list(baselines)) & (scored["model"] != "zero")]
+    best = base.sort_values("value").groupby(["kind", "horizon"]).head(1)
+    return keep | {(m, int(h)) for m, h in best[["model", "horizon"]].itertuples(index=False)}
+
+
+def backtest_figures(result, baselines: Sequence[str] = ()) -> dict[str, Figure]:
+    """Reliability of P(event) per slot, PIT histograms and predicted against observed, of a backtest result
+    (:class:`models.backtest.BacktestResult`); the always-zero baseline is left out of the first two, and the
+    reliability panels draw of the ``baselines`` only the best at each slot (all models when none are given)."""
     rel = result.reliability()
-    tables = {f"{m} h{h}": g for (m, h), g in rel.groupby(["model", "horizon"]) if m != "zero"}
+    kinds = result.predictions.groupby(["model", "horizon"])["kind"].first()
+    drawn = _drawn_models(result.metrics, baselines)
+    slots: dict[tuple[bool, int], dict[str, pd.DataFrame]] = {}
+    for (m, h), g in rel.groupby(["model", "horizon"]):
+        if m != "zero" and (m, int(h)) in drawn:
+            slots.setdefault((kinds[(m, h)] == "hazard", int(h)), {})[m] = g
+    slots = {(f"P(major attack) in {h} weeks" if hazard else f"P(any event) in {h} week(s)"): slots[(hazard, h)]
+             for hazard, h in sorted(slots)}
     counts = result.predictions[result.predictions["kind"] == "count"]
     pits = {f"{m} h{h}": g["pit"].to_numpy() for (m, h), g in counts.groupby(["model", "horizon"]) if m != "zero"}
     panels: dict[str, list[str]] = {}
     for (m, h) in counts.groupby(["model", "horizon"]).groups:
         if m != "zero":
             panels.setdefault(f"{h}-week counts", []).append(f"{m} h{h}")
-    return {"reliability": reliability_diagram(tables, "Reliability of P(event) in the selection backtest"),
+    return {"reliability": reliability_diagram(slots, "Reliability by slot in the backtest"),
             "pit_histogram": pit_histogram(pits, panels=panels),
             "predicted_vs_observed": predicted_vs_observed(result.predictions)}
 

@@ -14,6 +14,7 @@ from models.backtest import BacktestResult
 from models.selection import SlotDecision
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import BASELINES, HAZARD_BASELINES
+from models.targets import targets_table, targets_text
 from models.training import FittedSlot
 from publish.exports import EXPORT_FILES, REPORT_FILE
 
@@ -50,8 +51,35 @@ def weekly_run_tags(table: FeatureTable, country: str, is_simulated: bool, sourc
             "major_attack_definition": table.config.major.definition(",".join(sources))}
 
 
+def weekly_run_description(table: FeatureTable, country: str, sources: tuple[str, ...], is_simulated: bool,
+                           n_events: int) -> str:
+    """The first paragraph of a weekly run's MLflow description: which week, from what data."""
+    data = "SIMULATED events" if is_simulated else f"{', '.join(sources)} events"
+    return (f"Weekly run of {country} for the week of {table.forecast_week.date()}: {n_events:,} {data} dated before "
+            f"{table.data_cutoff.date()} (the data cutoff), {len(table.specs)} features (catalog "
+            f"{table.catalog_version}). Major attack: {table.config.major.definition(','.join(sources))}.")
+
+
+def _is_local_path(value: str) -> bool:
+    """An absolute path of this machine, or a URL naming one (sqlite:////..., duckdb:////..., file:...)."""
+    return value.startswith(("/", "file:")) or ":////" in value
+
+
+def portable_params(public_settings: dict) -> dict[str, str]:
+    """Flat settings without the values that name this machine's paths (the home, the stores' files): those
+    differ between machines and say nothing about the run; each local store is named by its kind instead
+    (``<key>_kind``: sqlite, duckdb...). The full settings go to the run's ``tables/settings.json``."""
+    out = {}
+    for key, value in flatten("", public_settings).items():
+        if not _is_local_path(value):
+            out[key] = value
+        elif "://" in value:
+            out[f"{key}_kind"] = value.split(":", 1)[0].split("+", 1)[0]
+    return out
+
+
 def weekly_run_params(table: FeatureTable, public_settings: dict, digest: str, n_events: int) -> dict[str, object]:
-    return flatten("", public_settings) | {
+    return portable_params(public_settings) | {
         "data_cutoff": str(table.data_cutoff.date()), "dataset_digest": digest, "n_events": n_events,
         "feature_catalog_version": table.catalog_version, "n_features": len(table.specs)}
 
@@ -88,24 +116,65 @@ def training_log(result: BacktestResult, decisions: dict[Slot, SlotDecision], de
     """Keyword arguments of :func:`publish.tracking.log_to_run` for a retraining week (``figures``: dicts of
     figures by name, merged; ``tiers``: the risk-tier thresholds whose calibration is logged)."""
     descriptions = {s.name: s.description for s in table.specs}
-    metrics = {f"backtest_{r.model}_h{r.horizon}_{r.metric}": float(r.value) for r in result.metrics.itertuples()}
+    metrics = {}
     for slot, d in decisions.items():
         metrics |= {f"{slot.kind}_{k}": v for k, v in d.numbers.items()}
         metrics[f"{slot.kind}_h{slot.horizon}_promoted"] = float(d.promote)
-    hazard = hazard_skill_table(result)
-    metrics |= {f"backtest_{r.model}_h{r.horizon}_skill_brier": float(r.skill) for r in hazard.itertuples()}
+    skill, hazard = skill_table(result), hazard_skill_table(result)
+    targets = targets_table(skill, hazard, result.metrics, BASELINES, HAZARD_BASELINES)
+    metrics["targets_met"] = float(targets["met"].sum())
     frames = {"selection_backtest_metrics": result.metrics, "selection_by_district": result.breakdown("district_code"),
-              "selection_hazard_skill": hazard, "selection_tier_calibration": result.tiers(tiers)}
+              "selection_hazard_skill": hazard, "selection_tier_calibration": result.tiers(tiers),
+              "selection_targets": targets}
     for slot, (_, values) in importance.items():
         frames[f"feature_importance_{slot.kind}_h{slot.horizon}"] = values.rename_axis("feature").reset_index().assign(
             description=lambda d: d["feature"].map(descriptions))
-    texts = {}
+    texts = {"tables/selection_targets.txt": targets_text(targets)}
     if ratios is not None:
         frames["hazard_ratios"] = ratios
         texts["tables/hazard_ratios.txt"] = "\n".join(s for s in ratios["sentence"].dropna())
-    return {"tags": {"retrained": "true", "retrain_reason": reason}, "metrics": metrics, "frames": frames,
-            "json_tables": {"promotion_decisions": decided},
+    return {"tags": {"retrained": "true", "retrain_reason": reason, "targets_met": _met(targets)}, "metrics": metrics,
+            "frames": frames, "description": training_description(decided, reason, targets),
+            "json_tables": {"promotion_decisions": decided}, "nested": nested_model_runs(result, skill, hazard, "selection"),
             "figures": {k: v for drawn in figures for k, v in drawn.items()}, "texts": texts}
+
+
+def training_description(decided: dict[str, dict], reason: str, targets: pd.DataFrame) -> str:
+    """The retraining paragraph of a weekly run's description: why it retrained, what each slot's challenger
+    is and why it was or was not promoted (the rule's reasons with their numbers), and the targets."""
+    lines = [f"Retrained: {reason}."]
+    for name, d in decided.items():
+        verdict = "promoted to champion" if d["promote"] else "not promoted"
+        lines.append(f"- {d['slot']}: challenger {d['challenger']} ({name} v{d['version']}) {verdict}: "
+                     f"{'; '.join(d['reasons'])}.")
+    return "\n".join(lines) + "\n\nSelection backtest targets: " + targets_text(targets)
+
+
+def model_version_descriptions(decisions: dict[Slot, SlotDecision], table: FeatureTable,
+                               sources: tuple[str, ...]) -> dict[Slot, str]:
+    return {slot: model_version_description(slot, d, table, sources) for slot, d in decisions.items()}
+
+
+def model_version_description(slot: Slot, decision: SlotDecision, table: FeatureTable, sources: tuple[str, ...]) -> str:
+    """A registered model version's description: what it forecasts, trained on what, why promoted or not."""
+    what = (f"P(major attack within {slot.horizon} weeks)" if slot.kind == "hazard"
+            else f"violent events in the next {slot.horizon} week(s), as a predictive distribution")
+    verdict = "Promoted to champion" if decision.promote else "Not promoted"
+    return (f"{decision.challenger}: {what}, for each district. Trained on {', '.join(sources)} events up to "
+            f"{table.data_cutoff.date()} (forecast week {table.forecast_week.date()}), feature catalog "
+            f"{table.catalog_version}. {verdict}: {'; '.join(decision.reasons)}.")
+
+
+def publication_description(scores: pd.DataFrame, n_rows: int) -> str:
+    """The last paragraph of a weekly run's description: what was published, the highest risks."""
+    top = top_rows(scores, HAZARD_HORIZON, 3)
+    names = ", ".join(f"{r.district_name} ({float(r.risk_score):.0f}, {r.tier})" for r in top.itertuples())
+    return (f"Published {n_rows} rows for {scores['district_code'].nunique()} districts. Highest risk scores "
+            f"(P(major attack within {HAZARD_HORIZON} weeks), 0-100): {names}.")
+
+
+def _met(targets: pd.DataFrame) -> str:
+    return f"{int(targets['met'].sum())} of {len(targets)}"
 
 
 def skill_table(result: BacktestResult) -> pd.DataFrame:
@@ -216,7 +285,9 @@ def hazard_skill_table(result: BacktestResult) -> pd.DataFrame:
 def backtest_tables(result: BacktestResult, tiers: tuple[float, ...]) -> dict[str, pd.DataFrame]:
     """The tables of one `vigie backtest`: metrics, count and hazard skill with bootstrap intervals, the risk
     tiers' calibration (``tiers``: thresholds on the 0-100 scale), and where models fail."""
-    return {"metrics": result.metrics, "skill": skill_table(result), "hazard_skill": hazard_skill_table(result),
+    skill, hazard = skill_table(result), hazard_skill_table(result)
+    return {"metrics": result.metrics, "skill": skill, "hazard_skill": hazard,
+            "targets": targets_table(skill, hazard, result.metrics, BASELINES, HAZARD_BASELINES),
             "tier_calibration": result.tiers(tiers), "by_district": result.breakdown("district_code"),
             "by_year": result.breakdown("year")}
 
@@ -232,17 +303,34 @@ def backtest_params(start: pd.Timestamp, end: pd.Timestamp, horizons: tuple[int,
 def backtest_log(result: BacktestResult, tables: dict[str, pd.DataFrame], table: FeatureTable, params: dict,
                  country: str, is_simulated: bool) -> dict:
     """Keyword arguments of :func:`publish.tracking.log_backtest_run`: tags, params, tables, a nested run per model."""
-    skill, hazard = tables["skill"], tables["hazard_skill"]
+    nested = nested_model_runs(result, tables["skill"], tables["hazard_skill"], "backtest")
+    return {"tags": {"purpose": "backtest", "simulated": str(is_simulated).lower(), "country": country,
+                     "data_cutoff": str(table.forecast_week.date()), "targets_met": _met(tables["targets"]),
+                     "mlflow.note.content": backtest_description(params, tables["targets"], country)},
+            "params": params, "frames": {"feature_catalog": table.catalog, **tables}, "nested": nested}
+
+
+def nested_model_runs(result: BacktestResult, skill: pd.DataFrame, hazard: pd.DataFrame,
+                      purpose: str) -> dict[str, tuple[dict[str, str], dict[str, float]]]:
+    """{model: (tags, metrics)} of one nested MLflow run per backtested model: its metrics by horizon
+    (``<metric>_h<h>``) and its skill against the best baseline (``skill_crps_h<h>``, ``skill_brier_h<h>``), so
+    that the UI compares models metric by metric instead of drawing hundreds of one-point charts on one run."""
     nested = {}
     for model, rows in result.metrics.groupby("model"):
         metrics = {f"{r.metric}_h{r.horizon}": float(r.value) for r in rows.itertuples()}
         metrics |= {f"skill_crps_h{r.horizon}": float(r.skill) for r in skill[skill["model"] == model].itertuples()}
         metrics |= {f"skill_brier_h{r.horizon}": float(r.skill) for r in hazard[hazard["model"] == model].itertuples()}
         baseline = model in BASELINES or model in HAZARD_BASELINES
-        nested[str(model)] = ({"purpose": "backtest", "model": str(model), "baseline": str(baseline).lower()}, metrics)
-    return {"tags": {"purpose": "backtest", "simulated": str(is_simulated).lower(), "country": country,
-                     "data_cutoff": str(table.forecast_week.date())},
-            "params": params, "frames": {"feature_catalog": table.catalog, **tables}, "nested": nested}
+        nested[str(model)] = ({"purpose": purpose, "model": str(model), "baseline": str(baseline).lower()}, metrics)
+    return nested
+
+
+def backtest_description(params: dict, targets: pd.DataFrame, country: str) -> str:
+    """The run's description (MLflow shows it at the top of the run page): what was backtested, on what, and
+    the targets met or not."""
+    return (f"Walk-forward backtest of {country}, origins {params['start']} .. {params['end']} every "
+            f"{params['origin_every']} week(s), refit every {params['refit_every']}, on {params['sources']} events "
+            f"(dataset digest {params['dataset_digest']}). One nested run per model.\n\n" + targets_text(targets))
 
 
 def backtest_summary(result: BacktestResult, tables: dict[str, pd.DataFrame], paths: dict, run_id: str,
@@ -255,6 +343,7 @@ def backtest_summary(result: BacktestResult, tables: dict[str, pd.DataFrame], pa
         "metrics_csv": str(paths["metrics_csv"]), "metrics_json": str(paths["metrics_json"]),
         "skill_csv": str(paths["skill_csv"]),
         "skill": json.loads(tables["skill"].to_json(orient="records")),
+        "targets": json.loads(tables["targets"].drop(columns="statement").to_json(orient="records")),
         "summary": json.loads(m[m["metric"].isin(SUMMARY_METRICS)].to_json(orient="records")),
     }
 

@@ -33,39 +33,37 @@ from publish.secrets import redact_url
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 
-#: The distributions the logged models need at inference; pinned to what trained them.
-RUNTIME_PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "lightgbm", "scikit-learn", "cloudpickle"]
+#: The model code MLflow runs to load a registered model ("models from code", see that file).
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+#: The packages whose Python files are logged with every model: the classes of the pickled model live there.
+CODE_PACKAGES = ("models", "features")
+PROJECT = "vigie"
 
 
 def pip_requirements() -> list[str]:
-    """Explicit pins (MLflow would otherwise infer them by importing the model, which takes seconds)."""
-    return [f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES]
+    """Vigie's own dependencies pinned to the installed versions (explicit: MLflow would otherwise infer them
+    by importing the model, which takes seconds; all of them, as the logged ``models`` and ``features``
+    packages import most of them)."""
+    from packaging.requirements import Requirement
+
+    names = [Requirement(r).name for r in metadata.requires(PROJECT) or [] if "extra ==" not in r]
+    return [f"{name}=={metadata.version(name)}" for name in names]
 
 
-class CountModelPyfunc(mlflow.pyfunc.PythonModel):
-    """Input: feature rows. Output: mean, P(count >= 1) and 5/10/50/90/95% quantiles of the horizon's count."""
+def _copy_code(root: Path) -> list[str]:
+    """The Python files of :data:`CODE_PACKAGES` copied under ``root`` (not their data folders): the code paths
+    of a logged model."""
+    import shutil
 
-    def load_context(self, context):
-        with open(context.artifacts["model"], "rb") as fh:
-            self.model = pickle.load(fh)
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        dist = self.model.predict(model_input)
-        out = {"mean": dist.mean, "p_at_least_1": dist.prob_at_least(1)}
-        for q in (0.05, 0.1, 0.5, 0.9, 0.95):
-            out[f"q{int(q * 100):02d}"] = dist.quantile(q)
-        return pd.DataFrame(out, index=model_input.index)
-
-
-class HazardModelPyfunc(mlflow.pyfunc.PythonModel):
-    """Input: feature rows. Output: probability of a major attack within the model's horizon."""
-
-    def load_context(self, context):
-        with open(context.artifacts["model"], "rb") as fh:
-            self.model = pickle.load(fh)
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return pd.DataFrame({"p_major_attack": np.asarray(self.model.predict_proba(model_input))}, index=model_input.index)
+    source = Path(__file__).resolve().parents[1]
+    out = []
+    for package in CODE_PACKAGES:
+        for path in (source / package).rglob("*.py"):
+            target = root / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        out.append(str(root / package))
+    return out
 
 
 class TrackingUnavailable(RuntimeError):
@@ -74,7 +72,9 @@ class TrackingUnavailable(RuntimeError):
 
 #: MLflow's own HTTP retry defaults wait about five minutes on a dead server; a run fails in about a minute.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+                 # a progress bar per downloaded champion means nothing in a log
+                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 def configure(tracking_uri: str, artifact_root: Path) -> None:
@@ -82,6 +82,7 @@ def configure(tracking_uri: str, artifact_root: Path) -> None:
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(tracking_uri)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines (validating examples...) are noise here
     global _ARTIFACT_ROOT
     _ARTIFACT_ROOT = Path(artifact_root)
 
@@ -118,23 +119,27 @@ def log_json(payload: dict, name: str) -> None:
     mlflow.log_dict(payload, f"tables/{name}.json")
 
 
-def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, tags: dict[str, str] | None = None) -> str:
+def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, tags: dict[str, str] | None = None,
+              description: str | None = None) -> str:
     """Log a fitted model as a pyfunc with signature and pinned requirements; register it; return its version.
 
-    ``tags`` are set on the registered model version (spec name, data cutoff, feature catalog version...).
+    ``tags`` are set on the registered model version (spec name, data cutoff, feature catalog version...),
+    ``description`` is the version's description (what it is, on what, why promoted or not).
     """
-    wrapper = CountModelPyfunc() if kind == "count" else HazardModelPyfunc()
+    from publish.mlflow_model import predict_frame
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pkl"
         path.write_bytes(pickle.dumps(model))
-        output = wrapper.__class__()
-        output.model = model
-        signature = infer_signature(example, output.predict(None, example))
+        (Path(tmp) / "kind.txt").write_text(kind, encoding="utf-8")
+        signature = infer_signature(example, predict_frame(model, kind, example))
         info = mlflow.pyfunc.log_model(
             name=f"{kind}_model",
-            python_model=wrapper,
-            artifacts={"model": str(path)},
+            python_model=str(MODEL_CODE),
+            artifacts={"model": str(path), "kind": str(Path(tmp) / "kind.txt")},
+            code_paths=_copy_code(Path(tmp) / "code"),
             signature=signature,
+            input_example=example,
             pip_requirements=pip_requirements(),
             registered_model_name=registered_name,
             await_registration_for=0,
@@ -143,6 +148,8 @@ def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, 
     client = MlflowClient()
     for key, value in (tags or {}).items():
         client.set_model_version_tag(registered_name, version, key, str(value))
+    if description:
+        client.update_model_version(registered_name, version, description=description)
     return version
 
 
@@ -163,8 +170,12 @@ def load_registered(registered_name: str, alias: str = CHAMPION):
     """The fitted Vigie model object behind ``models:/<name>@<alias>``."""
     client = MlflowClient()
     mv = client.get_model_version_by_alias(registered_name, alias)
-    local = mlflow.artifacts.download_artifacts(f"models:/{registered_name}@{alias}")
-    with open(Path(local) / "artifacts" / "model.pkl", "rb") as fh:
+    if mv.source.startswith("models:/m-"):  # a logged model of MLflow 3: fetch its pickle, not its code folder
+        location = client.get_logged_model(mv.source.removeprefix("models:/")).artifact_location
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{location.rstrip('/')}/artifacts/model.pkl"))
+    else:
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{registered_name}@{alias}")) / "artifacts" / "model.pkl"
+    with open(local, "rb") as fh:
         return pickle.load(fh), mv
 
 
@@ -198,8 +209,8 @@ def check_tracking(tracking_uri: str, timeout: float = 10.0) -> None:
 def _resumed(run_id: str):
     """Resume run ``run_id`` for logging and leave it RUNNING (MLflow's context would mark it FINISHED: a run
     is finished only by :func:`finish_run`, so a killed run never shows as finished)."""
-    with mlflow.start_run(run_id=run_id):
-        yield
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run
     MlflowClient().update_run(run_id, status="RUNNING")
 
 
@@ -213,29 +224,51 @@ def experiment_name(prefix: str, country: str, purpose: str) -> str:
 
 
 def start_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dict[str, object],
-              frames: dict[str, pd.DataFrame] | None = None) -> str:
-    """Open a run in the experiment ``exp_name`` (created when missing), log what it is made of, and return its id."""
-    with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name) as run:
+              frames: dict[str, pd.DataFrame] | None = None, json_tables: dict[str, dict] | None = None,
+              description: str | None = None) -> str:
+    """Open a run in the experiment ``exp_name`` (created when missing), log what it is made of (tags, params,
+    tables, JSON under ``tables/``) and its ``description``, and return its id."""
+    with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name, description=description) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         for name, frame in (frames or {}).items():
             log_frame(frame, name)
+        for name, payload in (json_tables or {}).items():
+            log_json(payload, name)
     MlflowClient().update_run(run.info.run_id, status="RUNNING")
     return run.info.run_id
+
+
+DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's description
+
+
+def _finite(metrics: dict[str, float] | None) -> dict[str, float]:
+    return {k: float(v) for k, v in (metrics or {}).items() if np.isfinite(float(v))}
 
 
 def log_to_run(run_id: str, *, tags: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
                frames: dict[str, pd.DataFrame] | None = None, figures: dict[str, object] | None = None,
                json_tables: dict[str, dict] | None = None, texts: dict[str, str] | None = None,
-               files: dict[str, Path] | None = None) -> None:
+               files: dict[str, Path] | None = None,
+               nested: dict[str, tuple[dict[str, str], dict[str, float]]] | None = None,
+               description: str | None = None) -> None:
     """Resume run ``run_id`` and log tags, metrics (non-finite ones are left out), tables (``tables/``),
-    figures (``figures/``), JSON (``tables/``), texts (at their given artifact path) and files (folder -> path)."""
-    with _resumed(run_id):
+    figures (``figures/``), JSON (``tables/``), texts (at their given artifact path), files (folder -> path),
+    one nested run per entry of ``nested`` ({run name: (tags, metrics)}), and ``description`` appended as a new
+    paragraph to the run's description."""
+    with _resumed(run_id) as run:
         if tags:
             mlflow.set_tags(tags)
-        finite = {k: float(v) for k, v in (metrics or {}).items() if np.isfinite(float(v))}
+        if description:
+            before = run.data.tags.get(DESCRIPTION_TAG, "")
+            mlflow.set_tag(DESCRIPTION_TAG, f"{before}\n\n{description}" if before else description)
+        finite = _finite(metrics)
         if finite:
             mlflow.log_metrics(finite)
+        for name, (nested_tags, nested_metrics) in (nested or {}).items():
+            with mlflow.start_run(run_name=name, nested=True, experiment_id=run.info.experiment_id):
+                mlflow.set_tags(nested_tags)
+                mlflow.log_metrics(_finite(nested_metrics))
         for name, frame in (frames or {}).items():
             log_frame(frame, name)
         for name, figure in (figures or {}).items():
@@ -264,12 +297,13 @@ def champion_infos(names: dict[Slot, str]) -> dict[Slot, ChampionInfo | None]:
     return out
 
 
-def register(fitted: FittedSlot, name: str, *, tags: dict[str, str], promote: bool) -> str:
-    """Log ``fitted``'s model, register it as ``name``'s ``challenger`` (and ``champion`` when ``promote``);
-    return the version."""
+def register(fitted: FittedSlot, name: str, *, tags: dict[str, str], promote: bool, description: str | None = None) -> str:
+    """Log ``fitted``'s model, register it as ``name``'s ``challenger`` (and ``champion`` when ``promote``)
+    with ``description``; return the version."""
     version = log_model(fitted.model, kind=fitted.slot.kind, registered_name=name, example=fitted.example(),
                         tags=tags | {"spec": fitted.recipe, "features": ",".join(fitted.table_features),
-                                     "kind": fitted.slot.kind, "horizon": str(fitted.slot.horizon)})
+                                     "kind": fitted.slot.kind, "horizon": str(fitted.slot.horizon)},
+                        description=description)
     set_alias(name, CHALLENGER, version)
     if promote:
         set_alias(name, CHAMPION, version)
@@ -277,11 +311,12 @@ def register(fitted: FittedSlot, name: str, *, tags: dict[str, str], promote: bo
 
 
 def register_all(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
-                 names: dict[Slot, str], *, tags: dict[str, str]) -> dict[Slot, str]:
+                 names: dict[Slot, str], *, tags: dict[str, str], descriptions: dict[Slot, str] | None = None) -> dict[Slot, str]:
     """:func:`register` every slot's fitted challenger, logged in run ``run_id`` and promoted as its decision
-    says; returns the versions."""
+    says, with its description; returns the versions."""
     with _resumed(run_id):
-        return {slot: register(f, names[slot], tags=tags, promote=decisions[slot].promote) for slot, f in fitted.items()}
+        return {slot: register(f, names[slot], tags=tags, promote=decisions[slot].promote,
+                               description=(descriptions or {}).get(slot)) for slot, f in fitted.items()}
 
 
 def load_champions(names: dict[Slot, str]) -> Champions:
@@ -309,7 +344,7 @@ def log_backtest_run(exp_name: str, run_name: str, *, tags: dict[str, str], para
         for model, (model_tags, metrics) in nested.items():
             with mlflow.start_run(run_name=model, nested=True, experiment_id=exp):
                 mlflow.set_tags(model_tags)
-                mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(float(v))})
+                mlflow.log_metrics(_finite(metrics))
     return parent.info.run_id
 
 
@@ -324,7 +359,7 @@ def log_bench_run(exp_name: str, run_name: str, params: dict[str, object], metri
     with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name) as run:
         mlflow.set_tags(tags or {})
         mlflow.log_params(params)
-        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(float(v))}
+        finite = _finite(metrics)
         if finite:
             mlflow.log_metrics(finite)
         for path in artifacts:

@@ -233,8 +233,11 @@ def test_a_regional_run_publishes_each_country_from_one_pooled_panel(tmp_path, p
 
     import mlflow
 
-    metrics = mlflow.MlflowClient(summary["tracking_uri"]).get_run(summary["run_id"]).data.metrics
-    assert any("_per_country" in key for key in metrics) and any("hawkes_nb_h4" in key for key in metrics)
+    client = mlflow.MlflowClient(summary["tracking_uri"])
+    run = client.get_run(summary["run_id"])
+    models = {r.data.tags["model"]: r.data.metrics for r in client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{summary['run_id']}'")}
+    assert any(m.endswith("_per_country") for m in models) and "crps_h4" in models["hawkes_nb"]
 
     again = runner.invoke(app, ["run", "--countries", "XAA,XAB", "--events", str(sim / "events.csv"), "--home",
                                 str(home), "--retrain", "never", "--json"], env=env)

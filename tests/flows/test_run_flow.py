@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,6 +28,42 @@ def _settings(tmp_path, **kw) -> Settings:
     return settings
 
 
+OUTSIDE = """
+import json, sys
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+sys.path_hooks[:] = [h for h in sys.path_hooks if "_Editable" not in repr(h)]
+sys.path_importer_cache.clear()
+try:
+    import models
+    raise SystemExit("the project's code is importable: the check would prove nothing")
+except ImportError:
+    pass
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+rows = pd.read_parquet(sys.argv[2])
+out = {}
+for kind, name in (("count", "vigie-mli-count-h1"), ("hazard", "vigie-mli-hazard-h4")):
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    got = model.predict(rows[model.metadata.get_input_schema().input_names()].tail(5))
+    out[kind] = list(got.columns)
+out["p_min"], out["p_max"] = float(got["p_major_attack"].min()), float(got["p_major_attack"].max())
+print(json.dumps(out))
+"""
+
+
+def _load_champions_outside_the_project(tmp_path: Path, settings: Settings) -> dict:
+    """Load and run the champions as `mlflow models serve` would: in a process whose path does not hold the
+    project (the editable install's finder removed, the working directory elsewhere): the logged code must do."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (features,) = sorted((settings.feature_dir / "MLI").glob("features_*.parquet"))[-1:]
+    done = subprocess.run([sys.executable, "-c", OUTSIDE, settings.tracking_uri, str(features)], cwd=outside,
+                          capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     settings = _settings(tmp_path)
     summary = run_flow(settings=settings, allow_simulated=True)
@@ -45,13 +83,24 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     assert run.data.tags["simulated"] == "true"
     assert run.data.params["data_cutoff"] == summary["week_start"]
     assert summary["retrained"] and run.data.tags["retrained"] == "true"
-    for metric in ("count_h1_challenger_crps", "count_h1_best_baseline_crps", "backtest_mean_13_h1_crps", "hazard_h4_promoted"):
+    for metric in ("count_h1_challenger_crps", "count_h1_best_baseline_crps", "hazard_h4_promoted", "targets_met"):
         assert metric in run.data.metrics, metric
+    assert len(run.data.metrics) < 60  # headline metrics; each model's are on its nested run
+    story = run.data.tags["mlflow.note.content"]
+    assert story.startswith(f"Weekly run of MLI for the week of {summary['week_start']}") and "SIMULATED" in story
+    assert "Retrained:" in story and "targets met" in story and "Published 150 rows for 50 districts" in story
+    assert not any(v.startswith("/") or ":////" in v for v in run.data.params.values())
+    assert run.data.params["score_store_url_kind"] == "duckdb"
+    nested = {r.data.tags["model"]: r for r in mlflow.search_runs(
+        experiment_ids=[run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'",
+        output_format="list")}
+    assert "crps_h1" in nested["mean_13"].data.metrics and nested["mean_13"].data.tags["baseline"] == "true"
     client = mlflow.MlflowClient()
     tables = {a.path for a in client.list_artifacts(summary["run_id"], "tables")}
     assert {"tables/feature_catalog.csv", "tables/promotion_decisions.json", "tables/selection_backtest_metrics.csv",
             "tables/withdrawal_effects.csv", "tables/withdrawal_hazard_ratios.csv", "tables/withdrawals.csv",
-            "tables/withdrawal_effects.txt"} <= tables
+            "tables/withdrawal_effects.txt", "tables/selection_targets.csv", "tables/selection_targets.txt",
+            "tables/settings.json"} <= tables
     pictures = {a.path for a in client.list_artifacts(summary["run_id"], "figures")}
     assert {"figures/reliability.png", "figures/pit_histogram.png", "figures/predicted_vs_observed.png",
             "figures/district_risk_map.png", "figures/withdrawal_event_study.png"} <= pictures
@@ -60,7 +109,11 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     for horizon in settings.horizons:
         champion = client.get_model_version_by_alias(f"vigie-mli-count-h{horizon}", "champion")
         assert champion.run_id == summary["run_id"] and champion.tags["data_cutoff"] == summary["week_start"]
+        assert f"up to {summary['data_cutoff']}" in champion.description and "Promoted to champion: " in champion.description
     assert Path(summary["outputs"]["report"]).exists() and Path(summary["outputs"]["parquet"]).exists()
+    served = _load_champions_outside_the_project(tmp_path, settings)
+    assert served["count"] == ["mean", "p_at_least_1", "q05", "q10", "q50", "q90", "q95"]
+    assert served["hazard"] == ["p_major_attack"] and 0 <= served["p_min"] and served["p_max"] <= 1
 
     # Re-running the same week is safe: champions are fresh (no retraining), same scores, no duplicates.
     again = run_flow(settings=settings, allow_simulated=True)
@@ -156,7 +209,12 @@ def test_a_past_week_is_refused_with_future_champions_and_backtest_keeps_to_its_
     result = backtest_flow(start=(week - pd.Timedelta(weeks=8)).date(), horizons=(1, 4), refit_every=8, settings=settings)
     folder = Path(result["metrics_csv"]).parent
     assert folder == settings.exports_dir / "MLI" / "backtests" / f"{result['start']}_{result['end']}"
-    assert {p.name for p in folder.iterdir()} >= {"metrics.csv", "metrics.json", "skill.csv", "skill.json", "by_district.csv", "by_year.csv"}
+    assert {p.name for p in folder.iterdir()} >= {"metrics.csv", "metrics.json", "skill.csv", "skill.json", "by_district.csv",
+                                                  "by_year.csv", "targets.csv", "targets.json"}
+    assert {t["target"] for t in result["targets"]} >= {"bar", "aim", "brier", "coverage80"}
+    parent = mlflow.get_run(result["run_id"])
+    assert parent.data.tags["targets_met"].endswith(f"of {len(result['targets'])}")
+    assert "targets met" in parent.data.tags["mlflow.note.content"]
     assert _tree(settings.exports_dir / "MLI" / first["week_start"]) == {
         k.split("/", 2)[2]: v for k, v in exports_before.items() if k.startswith(f"MLI/{first['week_start']}/")}
     assert (settings.exports_dir / "MLI" / "skill_latest.csv").read_bytes() == exports_before["MLI/skill_latest.csv"]

@@ -26,15 +26,22 @@ def _saved(fig: Figure, path) -> bool:
     return path.read_bytes()[:8] == PNG_MAGIC
 
 
-def test_reliability_diagram(tmp_path):
+def test_reliability_diagram_one_panel_per_slot(tmp_path):
     p = np.array([0.05, 0.15, 0.12, 0.95])
     e = np.array([0.0, 1.0, 0.0, 1.0])
-    fig = reliability_diagram({"a": reliability_table(p, e, 10), "b": reliability_table(p / 2, e, 10)})
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    top, bottom = fig.axes
-    assert len(top.lines) == 1 + 2  # diagonal + one line per model
-    np.testing.assert_allclose(top.lines[1].get_xdata(), [0.05, 0.135, 0.95])  # non-empty bins only
-    assert len(bottom.patches) == 2 * 10  # count bars, every bin, both models
+    panels = {"P(any event) in 1 week(s)": {"a": reliability_table(p, e, 10), "b": reliability_table(p / 2, e, 10)},
+              "P(major attack) in 4 weeks": {"b": reliability_table(p, e, 10), "c": reliability_table(p, e, 10)}}
+    fig = reliability_diagram(panels)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4  # a diagram and a count panel per slot
+    first, second = fig.axes[0], fig.axes[1]
+    assert [first.get_title(), second.get_title()] == list(panels)
+    assert len(first.lines) == 1 + 2  # diagonal + one line per model
+    np.testing.assert_allclose(first.lines[1].get_xdata(), [0.05, 0.135, 0.95])  # non-empty bins only
+    colour = {line.get_label(): line.get_color() for ax in (first, second) for line in ax.lines[1:]}
+    assert second.lines[1].get_color() == first.lines[2].get_color() == colour["b"]  # a model keeps its colour
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "c"]
+    assert len(fig.axes[2].lines) == 2  # rows per bin, one line per model
     assert _saved(fig, tmp_path / "reliability.png")
 
 
@@ -96,3 +103,16 @@ def test_district_map(tmp_path):
     ax = fig.axes[0]
     assert ax.get_title() == "Risk" and len(ax.collections) >= 2  # scored districts + the missing one
     assert _saved(fig, tmp_path / "map.png")
+
+
+def test_reliability_panels_draw_the_candidates_and_only_the_best_baseline():
+    from publish.figures import _drawn_models
+
+    metrics = pd.DataFrame([
+        ("tsb", "count", 1, "crps", 0.30), ("imapa", "count", 1, "crps", 0.20), ("hawkes_nb", "count", 1, "crps", 0.25),
+        ("zero", "count", 1, "crps", 0.10), ("tsb", "count", 4, "crps", 0.5), ("imapa", "count", 4, "crps", 0.6),
+        ("district_history", "hazard", 4, "brier", 0.08), ("base_rate", "hazard", 4, "brier", 0.09),
+        ("hawkes_hazard", "hazard", 4, "brier", 0.07), ("hawkes_nb", "count", 1, "brier", 0.01),
+    ], columns=["model", "kind", "horizon", "metric", "value"])
+    drawn = _drawn_models(metrics, ["zero", "tsb", "imapa", "district_history", "base_rate"])
+    assert drawn == {("hawkes_nb", 1), ("imapa", 1), ("tsb", 4), ("district_history", 4), ("hawkes_hazard", 4)}
