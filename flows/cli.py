@@ -68,7 +68,8 @@ def _emit_json(payload: dict) -> None:
 
 
 def _show(renderables: list) -> None:
-    console.print(*renderables, sep="\n")
+    """Print tables and lines; a line is never broken (a command or path in it must stay copyable in a log)."""
+    console.print(*renderables, sep="\n", soft_wrap=True)
 
 
 #: Exit codes (README, *Failure modes*): 0 done; 2 the input or the state refuses the run (bad file, stale
@@ -418,6 +419,27 @@ def gazetteer_check(
     console.print("\n".join([*check.gazetteer_check_lines(summary), f"map and table: {page}"]), soft_wrap=True)
     if as_json:
         _emit_json({"ok": True, **summary, "page": str(page)})
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default; put a reverse proxy in front to expose it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    home: HomeOpt = None,
+    score_store: Annotated[Optional[str], typer.Option("--score-store", help="Score store URL (duckdb:///... or postgresql+psycopg://...).")] = None,
+) -> None:
+    """Serve the read-only HTTP API over the score store (latest scores, a week, a district's history,
+    publications, scenarios; OpenAPI schema at /openapi.json, docs at /docs) until stopped."""
+    import uvicorn
+
+    from publish.api import create_app
+    from publish.score_store import ScoreStore
+
+    settings = _settings(home, score_store_url=score_store)
+    store = _call(ScoreStore(settings.score_store_url).migrated, False)
+    err.print(f"serving the Vigie API over {settings.public_dict()['score_store_url']} on http://{host}:{port} "
+              "(docs at /docs); Ctrl-C stops", soft_wrap=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
 
 
 def _print_csv(frame, horizon) -> None:

@@ -14,12 +14,31 @@ from rich.table import Table
 INGEST_COUNTS = ("rows", "added", "updated", "unchanged", "stale", "assigned", "unassigned")
 
 
+def json_day_or_instant(value: date | datetime) -> str:
+    """The one way Vigie writes times in JSON: a day (a date, or a time-zone-naive midnight such as a
+    week_start) as YYYY-MM-DD; an instant (published_at) as ISO 8601 to the second, with its offset."""
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    if value.tzinfo is None and value.time() == datetime.min.time():
+        return value.date().isoformat()
+    return value.replace(microsecond=0).isoformat()
+
+
 def _json_default(value):
     if isinstance(value, (date, datetime)):
-        return value.isoformat()
+        return json_day_or_instant(value)
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts: times as :func:`json_day_or_instant` writes them, NaN as null."""
+    out = frame.astype(object).where(frame.notna(), None)
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            out[column] = [None if v is None else json_day_or_instant(pd.Timestamp(v).to_pydatetime()) for v in out[column]]
+    return json.loads(json.dumps(out.to_dict(orient="records"), default=_json_default))
 
 
 def json_line(payload: dict) -> str:
@@ -158,7 +177,7 @@ def no_scores_message(week: date | None, horizon: int | None) -> str:
 
 
 def scores_json(frame: pd.DataFrame) -> dict:
-    records = json.loads(frame.to_json(orient="records", date_format="iso"))
+    records = json_records(frame)
     return {"ok": True, "week_start": str(frame["week_start"].iloc[0])[:10], "rows": len(frame), "scores": records}
 
 

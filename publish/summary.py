@@ -16,6 +16,7 @@ from models.slots import HAZARD_HORIZON, HORIZONS, Slot
 from models.suite import BASELINES, HAZARD_BASELINES
 from models.targets import targets_table, targets_text
 from models.training import FittedSlot
+from publish.console import json_records
 from publish.exports import EXPORT_FILES, REPORT_FILE
 
 #: Metrics of the backtest shown in the `vigie backtest` summary.
@@ -352,7 +353,7 @@ def backtest_summary(result: BacktestResult, tables: dict[str, pd.DataFrame], pa
 
 
 def _records_json(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="s"))
+    return json_records(frame)
 
 
 def scenario_summary(scenario, rows: pd.DataFrame, assumptions: list[str], seen: dict[str, list[str]],

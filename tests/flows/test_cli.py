@@ -71,6 +71,8 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     summary = _last_json(result.stdout)
     assert summary["week_start"] == "2020-06-01" and summary["districts"] == 50
     assert not summary["is_simulated"]
+    mlflow_line = next(line for line in result.stdout.splitlines() if line.startswith("MLflow runs:"))
+    assert mlflow_line.endswith(f"ui --backend-store-uri {summary['tracking_uri']}")  # never broken across lines
     from publish.score_store import ScoreStore
 
     store = ScoreStore(summary["score_store"])
@@ -82,6 +84,8 @@ def test_run_real_acled_as_of(acled_file, tmp_path, prefect_harness):
     assert printed.exit_code == 0, printed.output
     latest = _last_json(printed.stdout)
     assert latest["week_start"] == "2020-06-01" and latest["rows"] == 150
+    first = latest["scores"][0]
+    assert first["week_start"] == first["data_cutoff"] == "2020-06-01" and first["published_at"].endswith("+00:00")
     assert {r["district_code"] for r in latest["scores"]} == set(week["district_code"])
 
     # Stale data must not be published as fresh: five months after the last event the freshness gate stops

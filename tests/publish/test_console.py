@@ -57,3 +57,17 @@ def test_no_scores_messages_say_what_is_missing():
 def test_json_line_writes_dates_and_numpy_scalars():
     line = views.json_line({"week": date(2020, 6, 1), "n": np.int64(3), "x": np.float64(0.5)})
     assert line.endswith("\n") and json.loads(line) == {"week": "2020-06-01", "n": 3, "x": 0.5}
+
+
+def test_days_and_instants_are_written_one_way_everywhere():
+    frame = pd.DataFrame({"week_start": pd.to_datetime(["2020-06-01", "2020-06-08"]),
+                          "data_cutoff": [date(2020, 6, 1), None],
+                          "published_at": pd.to_datetime(["2026-12-03 14:10:03.123456+00:00"] * 2),
+                          "risk_score": [12.5, np.nan]})
+    rows = views.json_records(frame)
+    assert rows[0] == {"week_start": "2020-06-01", "data_cutoff": "2020-06-01",
+                       "published_at": "2026-12-03T14:10:03+00:00", "risk_score": 12.5}
+    assert rows[1]["data_cutoff"] is None and rows[1]["risk_score"] is None
+    line = json.loads(views.json_line({"week": pd.Timestamp("2020-06-01"), "at": pd.Timestamp("2026-12-03 14:10:03.5", tz="UTC")}))
+    assert line == {"week": "2020-06-01", "at": "2026-12-03T14:10:03+00:00"}
+    assert views.scores_json(frame)["scores"] == rows
