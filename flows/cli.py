@@ -122,12 +122,22 @@ def _call(target, as_json: bool, **kwargs):
         _fail(exc, as_json, EXIT_UNAVAILABLE)
 
 
-def _in_prefect(settings: Settings, fn, *, services: bool = False, **kwargs):
-    """``fn(settings=settings, **kwargs)`` against the configured Prefect API or a temporary server started for it."""
+def _in_prefect(settings: Settings, fn, *, services: bool = False, server=None, **kwargs):
+    """``fn(settings=settings, **kwargs)`` against the configured Prefect API, the temporary ``server`` this
+    command already started (:func:`_prefect_started`), or a temporary server started for it."""
     from flows.prefect_api import prefect_api
 
-    with prefect_api(settings.prefect_home_dir(), settings.prefect_startup_timeout_seconds, services=services):
+    with prefect_api(settings.prefect_home_dir(), settings.prefect_startup_timeout_seconds, services=services,
+                     server=server):
         return fn(settings=settings, **kwargs)
+
+
+def _prefect_started(settings: Settings):
+    """The temporary Prefect server of a flow command, started before the flow's modules are imported (the
+    imports then overlap its start-up); None when an API is configured."""
+    from flows.prefect_api import temporary_server
+
+    return temporary_server(settings.prefect_home_dir())
 
 
 def _day(value: datetime | None):
@@ -196,10 +206,11 @@ def _preflight(settings: Settings, as_json: bool) -> None:
 
 
 def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
-    from flows.weekly import weekly_flow
+    with _prefect_started(settings) as server:
+        from flows.weekly import weekly_flow
 
-    _preflight(settings, as_json)
-    summary = _call(_in_prefect, as_json, settings=settings, fn=weekly_flow, **kwargs)
+        _preflight(settings, as_json)
+        summary = _call(_in_prefect, as_json, settings=settings, fn=weekly_flow, server=server, **kwargs)
     _show(views.weekly_view(summary))
     if as_json:
         _emit_json({"ok": True, **summary})
@@ -261,17 +272,18 @@ def backtest(
     as_json: JsonOpt = False,
 ) -> None:
     """Walk-forward backtest of the candidates against the baselines; writes metrics (CSV, JSON) and logs to MLflow."""
-    from flows.backtest import backtest_flow
-
     settings = _settings(home, country_iso3=country, countries=countries, as_json=as_json)
     try:
         hs = views.parse_horizons(horizons)
     except ValueError as exc:
         _fail(exc, as_json)
-    _preflight(settings, as_json)
-    summary = _call(_in_prefect, as_json, settings=settings, fn=backtest_flow, events=_paths(events), start=_day(start),
-                    end=_day(end), horizons=hs, origin_every=origin_every, refit_every=refit_every,
-                    count_candidates=views.split_names(models))
+    with _prefect_started(settings) as server:
+        from flows.backtest import backtest_flow
+
+        _preflight(settings, as_json)
+        summary = _call(_in_prefect, as_json, settings=settings, fn=backtest_flow, server=server, events=_paths(events),
+                        start=_day(start), end=_day(end), horizons=hs, origin_every=origin_every,
+                        refit_every=refit_every, count_candidates=views.split_names(models))
     _show(views.backtest_view(summary))
     if as_json:
         _emit_json(summary)

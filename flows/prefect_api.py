@@ -48,15 +48,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = False):
-    """Run the body against the configured Prefect API, or against a temporary server started for it (with
-    its scheduler ``services`` when the body serves a schedule)."""
-    if configured_api_url():
-        yield configured_api_url()
-        return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+class TemporaryServer:
+    """A ``prefect server start`` started by this process: its process, API URL and log file."""
 
+    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path):
+        self.proc, self.url, self.log_path = proc, url, log_path
+
+
+@contextmanager
+def temporary_server(prefect_home: Path, *, services: bool = False):
+    """Start a temporary server now, without waiting for it (None when an API is configured: a scheduled run
+    starts none), and stop it when the body ends. A command starts it first and imports its flows while the
+    server starts: the two overlap on a 2-core machine."""
+    if configured_api_url():
+        yield None
+        return
     port = _free_port()
     prefect_home.mkdir(parents=True, exist_ok=True)
     log_path = prefect_home / "server.log"
@@ -66,14 +72,8 @@ def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = 
         proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                  "--port", str(port), *([] if services else ["--no-services"])],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
-    url = f"http://127.0.0.1:{port}/api"
     try:
-        _wait_healthy(url, proc, log_path, startup_timeout)
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            try:
-                yield url
-            finally:
-                _flush_logs()
+        yield TemporaryServer(proc, f"http://127.0.0.1:{port}/api", log_path)
     finally:
         proc.terminate()
         try:
@@ -81,6 +81,36 @@ def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@contextmanager
+def using(server: TemporaryServer | None, startup_timeout: float):
+    """Run the body against ``server`` once it answers (waiting up to ``startup_timeout`` seconds), or against
+    the configured API when ``server`` is None."""
+    if server is None:
+        yield configured_api_url()
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    _wait_healthy(server.url, server.proc, server.log_path, startup_timeout)
+    with temporary_settings(updates={PREFECT_API_URL: server.url}):
+        try:
+            yield server.url
+        finally:
+            _flush_logs()
+
+
+@contextmanager
+def prefect_api(prefect_home: Path, startup_timeout: float, *, services: bool = False,
+                server: TemporaryServer | None = None):
+    """Run the body against the configured Prefect API, the temporary ``server`` already started, or a
+    temporary server started for it (with its scheduler ``services`` when the body serves a schedule)."""
+    if server is not None:
+        with using(server, startup_timeout) as url:
+            yield url
+        return
+    with temporary_server(prefect_home, services=services) as started, using(started, startup_timeout) as url:
+        yield url
 
 
 def _flush_logs() -> None:

@@ -74,7 +74,9 @@ class TrackingUnavailable(RuntimeError):
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
                  # a progress bar per downloaded champion means nothing in a log
-                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                 # the pins are the installed versions: no `pip install --dry-run` (the network) to check them
+                 "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true"}
 
 
 def configure(tracking_uri: str, artifact_root: Path) -> None:
