@@ -1,6 +1,9 @@
 # Two entry points: `make run` (the main job on the embedded default data) and `make test`.
 # Both create or reuse .venv and install the pinned dependencies first; no root needed.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# bash with pipefail: the install's output is filtered through grep, and a failing pip must still fail make.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,7 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Vigie needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@echo "installing Vigie and its pinned dependencies into $(VENV) (a few minutes on a fresh machine; one line per package)"
+	@# setuptools warns on every editable install, with nothing for the user to do
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[test]' \
+	  | { grep -E --line-buffered '^(Collecting|Successfully installed|ERROR)' || true; }
 	touch $(STAMP)
 
 install: $(STAMP)
