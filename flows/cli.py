@@ -207,10 +207,12 @@ def _preflight(settings: Settings, as_json: bool) -> None:
 
 def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
     with _prefect_started(settings) as server:
+        from flows.prefect_api import with_task_runner
         from flows.weekly import weekly_flow
 
         _preflight(settings, as_json)
-        summary = _call(_in_prefect, as_json, settings=settings, fn=weekly_flow, server=server, **kwargs)
+        summary = _call(_in_prefect, as_json, settings=settings, fn=with_task_runner(weekly_flow, settings), server=server,
+                        **kwargs)
     _show(views.weekly_view(summary))
     if as_json:
         _emit_json({"ok": True, **summary})

@@ -48,6 +48,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def task_runner(choice: str, dask_workers: int = 2):
+    """The Prefect task runner of the ``task_runner`` setting: "threads" (in-process), "dask" (a local Dask
+    cluster of ``dask_workers`` single-threaded worker processes, started and stopped with the flow run) or a
+    Dask scheduler's address (tcp://host:8786, an existing cluster)."""
+    if choice == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if choice == "dask":
+        return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    return DaskTaskRunner(address=choice)
+
+
+def with_task_runner(flow, settings):
+    """``flow`` running its mapped tasks on the task runner of ``settings``."""
+    return flow.with_options(task_runner=task_runner(settings.task_runner, settings.dask_workers))
+
+
 class TemporaryServer:
     """A ``prefect server start`` started by this process: its process, API URL and log file."""
 

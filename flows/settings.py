@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     schedule: Schedule = Schedule()
     prefect_startup_timeout_seconds: float = Field(
         600.0, description="How long a command waits for its temporary Prefect server (none is started when PREFECT_API_URL is set).")
+    task_runner: str = Field(
+        "threads", description="Where the model slots' selection backtests and fits run: 'threads' (in this "
+        "process), 'dask' (a local Dask cluster of dask_workers processes) or the address of a Dask scheduler "
+        "(tcp://host:8786).")
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (task_runner 'dask').")
     lease_hours: float = Field(
         6.0, description="A run's publish lease on its (country, week) lasts this long; a killed run's lease is taken over at once.")
     simulation_seed: int = 20130111
@@ -187,6 +192,13 @@ class Settings(BaseSettings):
         from features.gazetteer import Gazetteer
 
         return Gazetteer.combine([Gazetteer.load(c.iso3, c.root) for c in self.run_countries()])
+
+    @field_validator("task_runner")
+    @classmethod
+    def _known_task_runner(cls, value: str) -> str:
+        if value in ("threads", "dask") or value.startswith(("tcp://", "tls://")):
+            return value
+        raise ValueError(f"task_runner must be 'threads', 'dask' or a Dask scheduler address (tcp://host:8786), not {value!r}")
 
     @field_validator("countries", mode="before")
     @classmethod

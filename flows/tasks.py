@@ -36,7 +36,7 @@ from models.selection import (
     selection_config,
 )
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
-from models.suite import ALL_BASELINES, candidates_for, suite
+from models.suite import ALL_BASELINES, candidates_for, slot_specs, suite
 from models.training import FittedSlot, check_major_attacks, fit_slots, hazard_ratios
 from models.withdrawals import WithdrawalEvidence
 from publish import exports, figures, quality, report, scenarios, summary, tracking
@@ -195,13 +195,20 @@ def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: F
 
 
 @task(cache_policy=NO_CACHE, name="selection-backtest")
-def selection_backtest(table: FeatureTable, settings: Settings) -> BacktestResult:
-    """Baselines and candidates on the last ``training.selection_weeks`` weekly origins."""
+def selection_backtest(table: FeatureTable, settings: Settings, slot: Slot) -> BacktestResult:
+    """One slot's baselines and candidates on the last ``training.selection_weeks`` weekly origins (a unit of
+    work of its own: the flow maps the slots on its task runner)."""
     tr = settings.training
     specs = suite(HORIZONS, table.specs, candidates_for(tr.count_candidates, table.specs),
                   candidates_for(tr.hazard_candidates, table.specs), HAZARD_HORIZON)
-    return run_backtest(table, specs, selection_config(table.forecast_week, tr.selection_weeks, tr.selection_refit_every,
-                                                       pd.Timestamp(settings.panel_start)))
+    return run_backtest(table, slot_specs(specs, slot),
+                        selection_config(table.forecast_week, tr.selection_weeks, tr.selection_refit_every,
+                                         pd.Timestamp(settings.panel_start)))
+
+
+@task(cache_policy=NO_CACHE, name="combine-backtests")
+def combine_backtests(parts: list[BacktestResult]) -> BacktestResult:
+    return BacktestResult.combine(parts)
 
 
 @task(cache_policy=NO_CACHE, name="check-major-attacks")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from prefect import flow
+from prefect import flow, unmapped
 
 from features.gazetteer import Gazetteer
 from features.ingest import (
@@ -23,12 +23,14 @@ from features.ingest import (
     week_after_newest,
 )
 from features.panel import monday_on_or_before
+from flows.prefect_api import with_task_runner
 from flows.settings import Settings
 from flows.tasks import (
     acquire_lease,
     build_features,
     champion_infos,
     check_infrastructure,
+    combine_backtests,
     commit_outputs,
     decide_promotions,
     discard_outputs,
@@ -62,6 +64,7 @@ from flows.tasks import (
     withdrawal_evidence,
 )
 from models.selection import check_retrain_mode
+from models.slots import SLOTS
 from publish.summary import weekly_summary
 
 
@@ -117,7 +120,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         decided = None
         if reason:
             enough_major_attacks(table, settings, sources, run_id)
-            result = selection_backtest(table, settings)
+            result = combine_backtests(selection_backtest.map(unmapped(table), unmapped(settings), SLOTS))
             decisions = decide_promotions(result, champions_known, table, settings, sources)
             fitted = fit_challengers(table, decisions, settings)
             decided = register_models(run_id, fitted, decisions, table, settings, sources)
@@ -185,7 +188,7 @@ def weekly_deployment(settings: Settings):
     """The served deployment: Monday 06:00 UTC by default (settings.schedule), one run at a time."""
     from prefect.schedules import Cron
 
-    return weekly_flow.to_deployment(
+    return with_task_runner(weekly_flow, settings).to_deployment(
         name=DEPLOYMENT_NAME,
         schedules=[Cron(settings.schedule.cron, timezone=settings.schedule.timezone)],
         concurrency_limit=1,

@@ -11,6 +11,7 @@ origin and then every ``refit_every`` origins; in between, the last fit predicts
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -106,6 +107,22 @@ class BacktestResult:
     per_origin: pd.DataFrame
     fits: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    @classmethod
+    def combine(cls, parts: Sequence["BacktestResult"]) -> "BacktestResult":
+        """One result of the backtests of disjoint sets of models on the same origins (e.g. one per slot, run
+        apart): their predictions and fits stacked in the order given, the metrics recomputed from them (the
+        same as one backtest of every model)."""
+        def stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+            kept = [f for f in frames if len(f)]
+            return pd.concat(kept, ignore_index=True) if kept else frames[0]
+
+        predictions = stack([p.predictions for p in parts])
+        if not len(predictions):
+            return cls(predictions, stack([p.metrics for p in parts]), stack([p.per_origin for p in parts]),
+                       stack([p.fits for p in parts]))
+        return cls(predictions, metrics_by(predictions, ["model", "kind", "horizon"]), per_origin_scores(predictions),
+                   stack([p.fits for p in parts]))
+
     def breakdown(self, by: str | Sequence[str]) -> pd.DataFrame:
         """Metrics per model, horizon and ``by`` (e.g. "district_code", "year", "active"): where models fail."""
         by = [by] if isinstance(by, str) else list(by)
@@ -189,7 +206,7 @@ def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
             rows = np.concatenate([np.arange(first_row[b], stop_row[b]) for b in block])
             rows = rows[~np.isnan(y_eval[rows])]
             if rows.size:
-                rng = np.random.default_rng((config.seed, i_spec, i_block))
+                rng = np.random.default_rng((config.seed, _spec_key(spec), i_block))
                 parts.append(_score(spec, model, features.iloc[rows], active[rows],
                                     y_eval[rows], rng, config.quantiles))
     predictions = _stack(parts, prediction_columns(config.quantiles))
@@ -200,6 +217,12 @@ def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _spec_key(spec: ModelSpec) -> int:
+    """A stable number of the spec (not its position in the list): the randomised PIT of a model is the same
+    whether it is backtested alone, with its slot or with every slot."""
+    return zlib.crc32(f"{spec.kind}|{spec.name}|{spec.horizon}".encode())
 
 
 def _target(spec: ModelSpec, horizon: int, measure: str) -> str:

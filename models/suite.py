@@ -243,6 +243,11 @@ def suite(horizons: Sequence[int], catalog: Catalog, count_candidates: Sequence[
     return specs
 
 
+def slot_specs(specs: Sequence[ModelSpec], slot) -> list[ModelSpec]:
+    """The entries of ``specs`` that compete for ``slot`` (a :class:`models.slots.Slot`): its kind and horizon."""
+    return [s for s in specs if s.kind == slot.kind and s.horizon == slot.horizon]
+
+
 def build(spec_name: str, kind: str, horizon: int, catalog: Catalog) -> Model:
     """A fresh, unfitted model of a suite entry (for the final fit on all rows)."""
     return (count_spec if kind == "count" else hazard_spec)(spec_name, horizon, catalog).factory()

@@ -10,7 +10,13 @@ import scoringrules as sr
 from features.panel import Panel
 from features.table import FeatureTable
 from features.windows import future_sum, lag, past_sum
-from models.backtest import BacktestConfig, ModelSpec, origins_for, prediction_columns, run_backtest
+from models.backtest import (
+    BacktestConfig,
+    ModelSpec,
+    origins_for,
+    prediction_columns,
+    run_backtest,
+)
 from models.baselines import Conflictology, HazardBaseRate, RollingMean, Zero
 
 WEEK = pd.Timedelta(days=7)
@@ -199,3 +205,22 @@ def test_models_are_built_only_to_be_fitted_and_get_the_history_their_spec_decla
     run_backtest(TABLE, [ModelSpec("spy", "count", 1, lambda: Spy(1), history_weeks=2)], config)
     columns = Spy.calls[0][3]
     assert "violent_events_lag2" in columns and "violent_events_lag3" not in columns
+
+
+def test_backtests_run_apart_per_slot_combine_into_the_backtest_of_all_models():
+    """What a distributed run relies on: one backtest per slot, combined, is the backtest of every slot at once,
+    randomised PIT included (each model's random stream depends on the model, not on its place in the list)."""
+    from models.backtest import BacktestResult
+    from models.slots import Slot
+    from models.suite import slot_specs
+
+    config = BacktestConfig(start=WEEKS[8], end=WEEKS[15], refit_every=3)
+    specs = [ModelSpec("zero", "count", 1, lambda: Zero(1)), ModelSpec("mean_4", "count", 1, lambda: RollingMean(1, 4)),
+             ModelSpec("mean_4", "count", 4, lambda: RollingMean(4, 4)),
+             ModelSpec("base_rate", "hazard", 4, lambda: HazardBaseRate(4))]
+    together = run_backtest(TABLE, specs, config)
+    slots = (Slot("count", 1), Slot("count", 4), Slot("hazard", 4))
+    apart = BacktestResult.combine([run_backtest(TABLE, slot_specs(specs, s), config) for s in slots])
+    for name in ("predictions", "metrics", "per_origin", "fits"):
+        pd.testing.assert_frame_equal(getattr(apart, name), getattr(together, name), obj=name)
+    assert [s.name for s in slot_specs(specs, Slot("count", 4))] == ["mean_4"]
