@@ -207,12 +207,13 @@ def _preflight(settings: Settings, as_json: bool) -> None:
 
 def _run_weekly(settings: Settings, as_json: bool, **kwargs) -> None:
     with _prefect_started(settings) as server:
-        from flows.prefect_api import with_task_runner
+        from flows.prefect_api import step_progress, with_task_runner
         from flows.weekly import weekly_flow
 
         _preflight(settings, as_json)
-        summary = _call(_in_prefect, as_json, settings=settings, fn=with_task_runner(weekly_flow, settings), server=server,
-                        **kwargs)
+        with step_progress(err, f"vigie {settings.region_code}: starting"):
+            summary = _call(_in_prefect, as_json, settings=settings, fn=with_task_runner(weekly_flow, settings),
+                            server=server, **kwargs)
     _show(views.weekly_view(summary))
     if as_json:
         _emit_json({"ok": True, **summary})
@@ -281,11 +282,14 @@ def backtest(
         _fail(exc, as_json)
     with _prefect_started(settings) as server:
         from flows.backtest import backtest_flow
+        from flows.prefect_api import step_progress
 
         _preflight(settings, as_json)
-        summary = _call(_in_prefect, as_json, settings=settings, fn=backtest_flow, server=server, events=_paths(events),
-                        start=_day(start), end=_day(end), horizons=hs, origin_every=origin_every,
-                        refit_every=refit_every, count_candidates=views.split_names(models))
+        with step_progress(err, f"vigie backtest {settings.region_code}: starting"):
+            summary = _call(_in_prefect, as_json, settings=settings, fn=backtest_flow, server=server,
+                            events=_paths(events), start=_day(start), end=_day(end), horizons=hs,
+                            origin_every=origin_every, refit_every=refit_every,
+                            count_candidates=views.split_names(models))
     _show(views.backtest_view(summary))
     if as_json:
         _emit_json(summary)

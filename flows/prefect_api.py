@@ -10,6 +10,7 @@ can take minutes), and stops it at the end. The server is started so that the ke
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from publish.progress import LOGGERS, StepProgress
 
 PR_SET_PDEATHSIG = 1
 
@@ -46,6 +49,40 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _console_handlers() -> list[logging.Handler]:
+    """Prefect's console handlers (the ones printing run log lines to the terminal; Prefect puts one on the
+    root logger)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in ("prefect", *LOGGERS))]
+    return list({id(h): h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler)}.values())
+
+
+@contextmanager
+def step_progress(console, title: str):
+    """Show the run's steps as one progress line while the body runs when ``console`` (rich) is a terminal,
+    holding back Prefect's console lines below WARNING meanwhile; off a terminal, Prefect's lines as they are.
+    Yields the :class:`publish.progress.StepProgress` handler, or None."""
+    if not console.is_terminal:
+        yield None
+        return
+    handler = StepProgress(console, title)
+    quieted = [(h, h.level) for h in _console_handlers()]
+    for h, _ in quieted:
+        h.setLevel(logging.WARNING)
+    for name in LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    handler.progress.start()
+    try:
+        yield handler
+    finally:
+        handler.progress.stop()
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        for h, level in quieted:
+            h.setLevel(level)
 
 
 def task_runner(choice: str, dask_workers: int = 2):

@@ -1,0 +1,30 @@
+import io
+import logging
+
+from rich.console import Console
+
+from publish.progress import StepProgress
+
+
+def _record(message: str, task_name: str | None = None) -> logging.LogRecord:
+    record = logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, message, None, None)
+    if task_name:
+        record.task_name = task_name
+    return record
+
+
+def test_task_run_records_become_one_progress_line():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    handler = StepProgress(console, "vigie MLI: starting")
+    handler.progress.start()
+    handler.emit(_record("ingested x.csv: 10 added", "ingest"))
+    handler.emit(_record("Finished in state Completed()", "ingest"))
+    handler.emit(_record("a flow line without a task"))  # ignored
+    handler.emit(_record("feature table: 100 rows", "build-features"))
+    (task,) = handler.progress.tasks
+    assert handler.done == ["ingest"] and task.completed == 1
+    assert task.description == "build-features: feature table: 100 rows"
+    handler.progress.refresh()
+    handler.progress.stop()
+    assert "build-features: feature table: 100 rows" in out.getvalue() and "1 steps done" in out.getvalue()
