@@ -93,13 +93,14 @@ def _expected_errors():
     from models.selection import ChampionRefused
     from models.training import TooFewMajorAttacks
     from models.whatif import ScenarioInvisible
+    from publish.api import StoreNotReady
     from publish.quality import QualityGateError
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
     return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, MissingRegistry,
             ChampionRefused, TooFewMajorAttacks,
-            QualityGateError, PublishConflict, ScoreValidationError, ScenarioError, ScenarioInvisible)
+            QualityGateError, PublishConflict, ScoreValidationError, ScenarioError, ScenarioInvisible, StoreNotReady)
 
 
 def _unavailable_errors():
@@ -450,11 +451,10 @@ def api(
     publications, scenarios; OpenAPI schema at /openapi.json, docs at /docs) until stopped."""
     import uvicorn
 
-    from publish.api import create_app
-    from publish.score_store import ScoreStore
+    from publish.api import create_app, readable_store
 
     settings = _settings(home, score_store_url=score_store)
-    store = _call(ScoreStore(settings.score_store_url).migrated, False)
+    store = _call(readable_store, False, url=settings.score_store_url)
     err.print(f"serving the Vigie API over {settings.public_dict()['score_store_url']} on http://{host}:{port} "
               "(docs at /docs); Ctrl-C stops", soft_wrap=True)
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")

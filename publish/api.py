@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, create_model
 
 from publish.console import json_records
 from publish.schema import PUBLICATION_COLUMNS, SCENARIO_COLUMNS, SCORE_COLUMNS
-from publish.score_store import ScoreStore, StoreUnavailable
+from publish.score_store import SCHEMA_VERSION, ScoreStore, StoreUnavailable
 
 MAX_LIMIT = 1000
 _TYPES = {"TEXT": str, "DATE": date, "TIMESTAMP WITH TIME ZONE": datetime, "DOUBLE PRECISION": float,
@@ -91,6 +91,22 @@ def filtered(frame: pd.DataFrame, country: str | None, horizon: int | None) -> p
 def monday_of(day: date) -> date:
     """The Monday of the week holding ``day`` (weeks start on Monday, as published)."""
     return day - timedelta(days=day.weekday())
+
+
+class StoreNotReady(RuntimeError):
+    """The score store has no tables yet, or tables of another schema version: the API does not migrate it."""
+
+
+def readable_store(url: str) -> ScoreStore:
+    """The score store at ``url``, refused unless its schema is this code's (the API never writes, so it never
+    creates or migrates tables: a weekly run does)."""
+    store = ScoreStore(url)
+    version = store.schema_version()
+    if version != SCHEMA_VERSION:
+        store.close()
+        found = "has no score tables yet" if version == 0 else f"has schema version {version}, this code reads {SCHEMA_VERSION}"
+        raise StoreNotReady(f"score store {store} {found}: run `vigie run` (or the weekly job) with this version first")
+    return store
 
 
 def create_app(store: ScoreStore) -> FastAPI:

@@ -101,6 +101,15 @@ def test_every_answer_conforms_to_the_schema(tmp_path):
     store.close()
 
 
+def test_the_api_never_creates_or_migrates_the_tables(tmp_path):
+    from publish.api import StoreNotReady, readable_store
+
+    url = f"duckdb:///{tmp_path / 'empty.duckdb'}"
+    with pytest.raises(StoreNotReady, match="has no score tables yet: run `vigie run`"):
+        readable_store(url)
+    assert ScoreStore(url).schema_version() == 0  # nothing was created
+
+
 def test_vigie_api_serves_the_store_on_loopback(tmp_path):
     """`vigie api` as a user starts it: a real process and a real HTTP server on a free loopback port."""
     import os
