@@ -151,12 +151,14 @@ def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Sett
                        sources: tuple[str, ...]) -> str:
     """Open this week's MLflow run (experiment "<prefix>-<country>-training") and log what the run is made of."""
     tracking.configure(settings.tracking_uri, settings.artifact_root)
+    digest = ingest.dataset_digest(events)
     return tracking.start_run(
         tracking.experiment_name(settings.experiment_prefix, settings.region_code, "training"),
         summary.weekly_run_name(table), tags=summary.weekly_run_tags(table, settings.region_code, is_simulated, sources),
-        params=summary.weekly_run_params(table, settings.public_dict(), ingest.dataset_digest(events), len(events)),
+        params=summary.weekly_run_params(table, settings.public_dict(), digest, len(events)),
         frames={"feature_catalog": table.catalog}, json_tables={"settings": settings.public_dict()},
-        description=summary.weekly_run_description(table, settings.region_code, sources, is_simulated, len(events)))
+        description=summary.weekly_run_description(table, settings.region_code, sources, is_simulated, len(events)),
+        datasets=summary.run_datasets(table, events, digest, sources))
 
 
 @task(cache_policy=NO_CACHE, name="finish-tracking-run")

@@ -61,6 +61,21 @@ def weekly_run_description(table: FeatureTable, country: str, sources: tuple[str
             f"{table.catalog_version}). Major attack: {table.config.major.definition(','.join(sources))}.")
 
 
+def run_datasets(table: FeatureTable, events: pd.DataFrame, digest: str,
+                 sources: tuple[str, ...]) -> dict[str, tuple[pd.DataFrame, str, dict[str, str]]]:
+    """The inputs of a weekly run as MLflow datasets: the events known before the cutoff (``digest``: their
+    dataset digest) and the feature table built from them (digest: of the events' digest, the catalog version
+    and the forecast week)."""
+    import hashlib
+
+    cutoff = str(table.data_cutoff.date())
+    features = hashlib.sha256(f"{digest}|{table.catalog_version}|{table.forecast_week.date()}".encode()).hexdigest()
+    common = {"data_cutoff": cutoff, "sources": ",".join(sources)}
+    return {"events": (events, digest, common | {"rows": str(len(events))}),
+            "feature_table": (table.frame, features[:16], common | {"catalog_version": str(table.catalog_version),
+                                                                    "forecast_week": str(table.forecast_week.date())})}
+
+
 def _is_local_path(value: str) -> bool:
     """An absolute path of this machine, or a URL naming one (sqlite:////..., duckdb:////..., file:...)."""
     return value.startswith(("/", "file:")) or ":////" in value

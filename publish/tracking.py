@@ -12,6 +12,7 @@ import logging
 import os
 import pickle
 import tempfile
+import warnings
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -121,6 +122,15 @@ def log_json(payload: dict, name: str) -> None:
     mlflow.log_dict(payload, f"tables/{name}.json")
 
 
+@contextmanager
+def _no_integer_hint():
+    """MLflow's schema inference warns about every integer column (they could not hold missing values); ours
+    never miss (keys and counts), and a user could do nothing about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        yield
+
+
 def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, tags: dict[str, str] | None = None,
               description: str | None = None) -> str:
     """Log a fitted model as a pyfunc with signature and pinned requirements; register it; return its version.
@@ -134,18 +144,19 @@ def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, 
         path = Path(tmp) / "model.pkl"
         path.write_bytes(pickle.dumps(model))
         (Path(tmp) / "kind.txt").write_text(kind, encoding="utf-8")
-        signature = infer_signature(example, predict_frame(model, kind, example))
-        info = mlflow.pyfunc.log_model(
-            name=f"{kind}_model",
-            python_model=str(MODEL_CODE),
-            artifacts={"model": str(path), "kind": str(Path(tmp) / "kind.txt")},
-            code_paths=_copy_code(Path(tmp) / "code"),
-            signature=signature,
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            registered_model_name=registered_name,
-            await_registration_for=0,
-        )
+        with _no_integer_hint():
+            signature = infer_signature(example, predict_frame(model, kind, example))
+            info = mlflow.pyfunc.log_model(
+                name=f"{kind}_model",
+                python_model=str(MODEL_CODE),
+                artifacts={"model": str(path), "kind": str(Path(tmp) / "kind.txt")},
+                code_paths=_copy_code(Path(tmp) / "code"),
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                registered_model_name=registered_name,
+                await_registration_for=0,
+            )
     version = str(info.registered_model_version)
     client = MlflowClient()
     for key, value in (tags or {}).items():
@@ -227,12 +238,19 @@ def experiment_name(prefix: str, country: str, purpose: str) -> str:
 
 def start_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dict[str, object],
               frames: dict[str, pd.DataFrame] | None = None, json_tables: dict[str, dict] | None = None,
-              description: str | None = None) -> str:
+              description: str | None = None,
+              datasets: dict[str, tuple[pd.DataFrame, str, dict[str, str]]] | None = None) -> str:
     """Open a run in the experiment ``exp_name`` (created when missing), log what it is made of (tags, params,
-    tables, JSON under ``tables/``) and its ``description``, and return its id."""
+    tables, JSON under ``tables/``), its ``description`` and its inputs as MLflow datasets (``datasets``:
+    {name: (frame, digest, tags)}: the UI's "Datasets used", with the schema, our digest and tags such as the
+    cutoff), and return its id."""
     with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name, description=description) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
+        for name, (frame, digest, dataset_tags) in (datasets or {}).items():
+            with _no_integer_hint():
+                dataset = mlflow.data.from_pandas(frame, name=name, digest=digest[:36])  # our digest: no hashing
+                mlflow.log_input(dataset, context="training", tags=dataset_tags)
         for name, frame in (frames or {}).items():
             log_frame(frame, name)
         for name, payload in (json_tables or {}).items():

@@ -91,6 +91,9 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     assert "Retrained:" in story and "targets met" in story and "Published 150 rows for 50 districts" in story
     assert not any(v.startswith("/") or ":////" in v for v in run.data.params.values())
     assert run.data.params["score_store_url_kind"] == "duckdb"
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"events", "feature_table"} and inputs["events"].dataset.digest == run.data.params["dataset_digest"][:36]
+    assert {t.key: t.value for t in inputs["feature_table"].tags}["data_cutoff"] == summary["data_cutoff"]
     nested = {r.data.tags["model"]: r for r in mlflow.search_runs(
         experiment_ids=[run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'",
         output_format="list")}
