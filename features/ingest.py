@@ -176,14 +176,32 @@ def simulated_country(country: Country) -> SimulatedCountry:
                             registry_shocks(path=calendar_file) if calendar_file else None)
 
 
-def simulate_to(out: Path, *, start: date, weeks: int, seed: int, districts: int | None = None,
-                country: Country | None = None, countries: Sequence[Country] = ()):
-    """Simulate ``weeks`` weeks from ``start`` on the districts of ``country`` (default Mali; its foreign-force
-    registry and political calendar drive the simulated forces and shocks when it has them, random ones
-    otherwise), of several ``countries`` at once (one process over all their districts: violence spills over
-    the borders), or on a synthetic grid country of ``districts`` districts, and write the export to ``out``;
-    returns (result, paths, number of districts)."""
-    end = (pd.Timestamp(start) + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
+class FutureSimulation(ValueError):
+    """A simulation would date events after today (which ingest refuses as future events)."""
+
+
+def simulation_window(start: date | None, weeks: int, today: date) -> tuple[date, date]:
+    """(first day, last day) of a simulation of ``weeks`` weeks: from ``start`` or, by default, ending with the
+    week before ``today``'s; refused when it would date an event on or after ``today``."""
+    first = monday_on_or_before(today) - pd.Timedelta(weeks=weeks) if start is None else pd.Timestamp(start)
+    end = (first + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1)).date()
+    if end >= today:
+        latest = (monday_on_or_before(today) - pd.Timedelta(weeks=weeks)).date()
+        raise FutureSimulation(f"--start {first.date()} with --weeks {weeks} would simulate events up to {end}, after "
+                               f"today ({today}), and ingest refuses events dated in the future: start on or before "
+                               f"{latest}, or leave --start out (the simulation then ends last week)")
+    return first.date(), end
+
+
+def simulate_to(out: Path, *, start: date | None, weeks: int, seed: int, districts: int | None = None,
+                country: Country | None = None, countries: Sequence[Country] = (), today: date | None = None):
+    """Simulate ``weeks`` weeks from ``start`` (default: ending last week; never past ``today``, see
+    :func:`simulation_window`) on the districts of ``country`` (default Mali; its foreign-force registry and
+    political calendar drive the simulated forces and shocks when it has them, random ones otherwise), of
+    several ``countries`` at once (one process over all their districts: violence spills over the borders), or
+    on a synthetic grid country of ``districts`` districts, and write the export to ``out``; returns (result,
+    paths, number of districts)."""
+    start, end = simulation_window(start, weeks, today or date.today())
     if districts:
         gazetteer = Gazetteer.synthetic(districts)
         result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed,

@@ -86,7 +86,13 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_REFUSED) -> None:
 
 
 def _expected_errors():
-    from features.ingest import MixedSources, NoInput, NothingToScore, NoUcdpToken
+    from features.ingest import (
+        FutureSimulation,
+        MixedSources,
+        NoInput,
+        NothingToScore,
+        NoUcdpToken,
+    )
     from features.scenario import ScenarioError
     from features.sources.ucdp_api import UcdpVersionError
     from features.table import MissingRegistry
@@ -98,7 +104,7 @@ def _expected_errors():
     from publish.schema import ScoreValidationError
     from publish.score_store import PublishConflict
 
-    return (SourceFileError, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, MissingRegistry,
+    return (SourceFileError, FutureSimulation, NothingToScore, NoInput, NoUcdpToken, UcdpVersionError, MixedSources, MissingRegistry,
             ChampionRefused, TooFewMajorAttacks,
             QualityGateError, PublishConflict, ScoreValidationError, ScenarioError, ScenarioInvisible, StoreNotReady)
 
@@ -391,7 +397,7 @@ def _serve(settings: Settings, deployment, prefect_serve) -> None:
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output folder (events.csv, truth.parquet, simulation.json).")],
-    start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = datetime(2012, 1, 2),
+    start: Annotated[Optional[datetime], typer.Option("--start", formats=["%Y-%m-%d"], help="First day simulated (default: --weeks before this week, so the simulation ends last week; events are never dated in the future).", show_default=False)] = None,
     weeks: Annotated[int, typer.Option("--weeks", min=1)] = 520,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     districts: Annotated[Optional[int], typer.Option("--districts", help="Simulate a synthetic grid country of this many districts instead of the country's own districts.")] = None,
@@ -405,9 +411,9 @@ def simulate(
     from features.ingest import simulate_to
 
     settings = _settings(None, country_iso3=country, countries=countries, as_json=as_json)
-    result, paths, n_districts = simulate_to(out, start=start.date(), weeks=weeks, seed=seed, districts=districts,
-                                             country=None if districts else settings.country(),
-                                             countries=settings.members())
+    result, paths, n_districts = _call(simulate_to, as_json, out=out, start=_day(start), weeks=weeks, seed=seed,
+                                       districts=districts, country=None if districts else settings.country(),
+                                       countries=settings.members())
     console.print(views.simulate_view(len(result.events), n_districts, weeks, out))
     if as_json:
         _emit_json(views.simulate_json(len(result.events), n_districts, weeks, seed, paths))

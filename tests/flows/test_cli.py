@@ -247,3 +247,20 @@ def test_a_regional_run_publishes_each_country_from_one_pooled_panel(tmp_path, p
                                 str(home), "--retrain", "never", "--json"], env=env)
     assert again.exit_code == 0, again.output[-3000:]
     assert _last_json(again.stdout)["rows_replaced"] == 30 and len(store.publications()) == 2
+
+
+def test_simulate_ends_last_week_by_default_and_never_dates_events_in_the_future(tmp_path):
+    from datetime import date
+
+    import pandas as pd
+
+    from features.panel import monday_on_or_before
+
+    made = runner.invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--districts", "4", "--weeks", "30", "--json"])
+    assert made.exit_code == 0, made.output
+    events = pd.read_csv(tmp_path / "sim" / "events.csv", usecols=["event_date"])
+    assert pd.to_datetime(events["event_date"]).max() < monday_on_or_before(date.today())
+    future = runner.invoke(app, ["simulate", "--out", str(tmp_path / "far"), "--districts", "4", "--weeks", "1000",
+                                 "--start", "2012-01-02", "--json"])
+    assert future.exit_code == 2 and "ingest refuses events dated in the future" in _last_json(future.stdout)["error"]
+    assert not (tmp_path / "far").exists()
