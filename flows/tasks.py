@@ -15,7 +15,8 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
+from prefect import task as prefect_task
 from prefect.cache_policies import NO_CACHE
 
 from features import ingest
@@ -44,6 +45,9 @@ from publish.faults import pause_point
 from publish.score_store import Lease, PublishReport, ScoreStore
 from publish.scoring import Champions, score_week
 
+#: Every task of Vigie: a Prefect task that never caches (see the module's docstring).
+task = partial(prefect_task, cache_policy=NO_CACHE)
+
 
 def _logger():
     try:
@@ -54,7 +58,7 @@ def _logger():
 
 # --- infrastructure ---------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="check-infrastructure")
+@task(name="check-infrastructure")
 def check_infrastructure(settings: Settings) -> None:
     """Fail fast, before any work, when the score store or the tracking store does not answer (one line each)."""
     ScoreStore(settings.score_store_url).migrated().close()
@@ -62,7 +66,7 @@ def check_infrastructure(settings: Settings) -> None:
     tracking.check_tracking(settings.tracking_uri)
 
 
-@task(cache_policy=NO_CACHE, name="acquire-lease")
+@task(name="acquire-lease")
 def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> tuple[Lease, ...]:
     """This run's claim on publishing its (country, week), one per country of a region: a second run of the same
     week stops here (exit 2)."""
@@ -72,14 +76,14 @@ def acquire_lease(settings: Settings, forecast_week: pd.Timestamp) -> tuple[Leas
     return lease
 
 
-@task(cache_policy=NO_CACHE, name="release-lease")
+@task(name="release-lease")
 def release_lease(settings: Settings, lease: tuple[Lease, ...]) -> None:
     ScoreStore(settings.score_store_url).release_lease(lease)
 
 
 # --- data -------------------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="simulate-default-data")
+@task(name="simulate-default-data")
 def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
     """The simulated ACLED-format export used when no data is given (written once per seed and length)."""
     return ingest.simulated_export(settings.home, gazetteer, seed=settings.simulation_seed,
@@ -87,13 +91,13 @@ def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
                                    country=settings.country())
 
 
-@task(cache_policy=NO_CACHE, name="ingest")
+@task(name="ingest")
 def ingest_files(paths: list[Path], settings: Settings, gazetteer: Gazetteer) -> list[IngestReport]:
     """Parse, validate, assign and upsert each file; a file that fails leaves the store untouched."""
     return ingest.ingest_files(paths, gazetteer, EventStore(settings.event_store), _logger())
 
 
-@task(cache_policy=NO_CACHE, name="pull-acled-api", retries=2, retry_delay_seconds=60)
+@task(name="pull-acled-api", retries=2, retry_delay_seconds=60)
 def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> list[IngestReport]:
     """Incremental ACLED API pull of the run's country (or of each country of a region: changed since the last
     pull, deletions applied); state kept in the store."""
@@ -105,7 +109,7 @@ def pull_acled(settings: Settings, gazetteer: Gazetteer, credentials) -> list[In
                                            initial_start=settings.history_start().date(), logger=_logger())
 
 
-@task(cache_policy=NO_CACHE, name="pull-ucdp-api")
+@task(name="pull-ucdp-api")
 def pull_ucdp(settings: Settings, gazetteer: Gazetteer, credentials, *, start: date, end: date,
               version: str) -> IngestReport:
     """The UCDP GED events of the country dated start..end from UCDP's API (only when the user asks)."""
@@ -116,12 +120,12 @@ def pull_ucdp(settings: Settings, gazetteer: Gazetteer, credentials, *, start: d
                                 logger=_logger())
 
 
-@task(cache_policy=NO_CACHE, name="event-store-summary")
+@task(name="event-store-summary")
 def store_summary(settings: Settings) -> dict:
     return EventStore(settings.event_store).summary()
 
 
-@task(cache_policy=NO_CACHE, name="load-events")
+@task(name="load-events")
 def load_events(settings: Settings, *, as_of: date, sources: tuple[str, ...], respect_timestamps: bool = False) -> pd.DataFrame:
     """The events dated before ``as_of`` (raises NothingToScore when there are none)."""
     events = EventStore(settings.event_store).events(as_of=as_of, respect_timestamps=respect_timestamps,
@@ -129,7 +133,7 @@ def load_events(settings: Settings, *, as_of: date, sources: tuple[str, ...], re
     return ingest.require_events(events, sources, as_of, settings.event_store)
 
 
-@task(cache_policy=NO_CACHE, name="build-features")
+@task(name="build-features")
 def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings, forecast_week: pd.Timestamp) -> FeatureTable:
     """The feature table up to the forecast week, stored as Parquet with its cutoff and catalog version.
 
@@ -146,7 +150,7 @@ def build_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Setting
 
 # --- MLflow run --------------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="start-tracking-run")
+@task(name="start-tracking-run")
 def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Settings, *, is_simulated: bool,
                        sources: tuple[str, ...]) -> str:
     """Open this week's MLflow run (experiment "<prefix>-<country>-training") and log what the run is made of."""
@@ -161,25 +165,25 @@ def start_tracking_run(table: FeatureTable, events: pd.DataFrame, settings: Sett
         datasets=summary.run_datasets(table, events, digest, sources))
 
 
-@task(cache_policy=NO_CACHE, name="finish-tracking-run")
+@task(name="finish-tracking-run")
 def finish_tracking_run(run_id: str) -> None:
     tracking.finish_run(run_id)
 
 
-@task(cache_policy=NO_CACHE, name="fail-tracking-run")
+@task(name="fail-tracking-run")
 def fail_tracking_run(run_id: str, error: BaseException) -> None:
     tracking.fail_run(run_id, summary.failure_text(error))
 
 
 # --- training ---------------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="champion-infos")
+@task(name="champion-infos")
 def champion_infos(settings: Settings) -> dict[Slot, ChampionInfo | None]:
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.champion_infos(settings.registered_names())
 
 
-@task(cache_policy=NO_CACHE, name="retrain-reason")
+@task(name="retrain-reason")
 def why_retrain(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings, mode: str,
                 sources: tuple[str, ...]) -> str | None:
     tr = settings.training
@@ -188,7 +192,7 @@ def why_retrain(champions: dict[Slot, ChampionInfo | None], table: FeatureTable,
                           sources=sources)
 
 
-@task(cache_policy=NO_CACHE, name="check-champions")
+@task(name="check-champions")
 def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: FeatureTable, settings: Settings,
                             sources: tuple[str, ...]) -> None:
     """Refuse (nothing is published) when a champion may not score the forecast week from these sources."""
@@ -196,7 +200,7 @@ def ensure_usable_champions(champions: dict[Slot, ChampionInfo | None], table: F
                     sources)
 
 
-@task(cache_policy=NO_CACHE, name="selection-backtest")
+@task(name="selection-backtest")
 def selection_backtest(table: FeatureTable, settings: Settings, slot: Slot) -> BacktestResult:
     """One slot's baselines and candidates on the last ``training.selection_weeks`` weekly origins (a unit of
     work of its own: the flow maps the slots on its task runner)."""
@@ -208,12 +212,12 @@ def selection_backtest(table: FeatureTable, settings: Settings, slot: Slot) -> B
                                          pd.Timestamp(settings.panel_start)))
 
 
-@task(cache_policy=NO_CACHE, name="combine-backtests")
+@task(name="combine-backtests")
 def combine_backtests(parts: list[BacktestResult]) -> BacktestResult:
     return BacktestResult.combine(parts)
 
 
-@task(cache_policy=NO_CACHE, name="check-major-attacks")
+@task(name="check-major-attacks")
 def enough_major_attacks(table: FeatureTable, settings: Settings, sources: tuple[str, ...], run_id: str) -> int:
     """Refuse to train when the hazard models would have too few major attacks; the count goes to the run."""
     found = check_major_attacks(table, pd.Timestamp(settings.panel_start), settings.training.min_major_attack_weeks,
@@ -222,7 +226,7 @@ def enough_major_attacks(table: FeatureTable, settings: Settings, sources: tuple
     return found
 
 
-@task(cache_policy=NO_CACHE, name="decide-promotions")
+@task(name="decide-promotions")
 def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo | None], table: FeatureTable,
                       settings: Settings, sources: tuple[str, ...]) -> dict[Slot, SlotDecision]:
     tr = settings.training
@@ -234,7 +238,7 @@ def decide_promotions(result: BacktestResult, champions: dict[Slot, ChampionInfo
                         per_origin=result.per_origin, stability_level=tr.stability_level)
 
 
-@task(cache_policy=NO_CACHE, name="fit-challengers")
+@task(name="fit-challengers")
 def fit_challengers(table: FeatureTable, decisions: dict[Slot, SlotDecision], settings: Settings) -> dict[Slot, FittedSlot]:
     """Each slot's challenger fitted on every row from ``panel_start`` with a known target."""
     fitted = fit_slots(table, decisions, pd.Timestamp(settings.panel_start))
@@ -242,7 +246,7 @@ def fit_challengers(table: FeatureTable, decisions: dict[Slot, SlotDecision], se
     return fitted
 
 
-@task(cache_policy=NO_CACHE, name="register-models")
+@task(name="register-models")
 def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
                     table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> dict[str, dict]:
     """Register every challenger (``@challenger``; ``@champion`` when promoted); returns the decisions by name."""
@@ -254,20 +258,20 @@ def register_models(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict
     return decided
 
 
-@task(cache_policy=NO_CACHE, name="log-training")
-def log_training(run_id: str, result: BacktestResult, fitted: dict[Slot, FittedSlot], decisions: dict[Slot, SlotDecision],
-                 decided: dict[str, dict],
+@task(name="log-training")
+def log_training(run_id: str, result: BacktestResult, skill: pd.DataFrame, fitted: dict[Slot, FittedSlot],
+                 decisions: dict[Slot, SlotDecision], decided: dict[str, dict],
                  table: FeatureTable, settings: Settings, reason: str) -> None:
     """The selection backtest, decisions, figures, feature importance and Cox hazard ratios, on the week's run."""
     ratios = hazard_ratios(table, pd.Timestamp(settings.panel_start))
     importance = summary.importances(fitted)
     tracking.log_to_run(run_id, **summary.training_log(
-        result, decisions, decided, table, reason, ratios, importance,
+        result, skill, decisions, decided, table, reason, ratios, importance,
         figures=[figures.backtest_figures(result, ALL_BASELINES), figures.importance_figures(importance, settings.registered_names())],
         tiers=settings.tiers.thresholds()))
 
 
-@task(cache_policy=NO_CACHE, name="write-skill")
+@task(name="write-skill")
 def save_skill(result: BacktestResult, settings: Settings) -> pd.DataFrame:
     """Skill against the best baseline (bootstrap over origins), kept for the weekly report."""
     skill = summary.skill_table(result)
@@ -277,20 +281,20 @@ def save_skill(result: BacktestResult, settings: Settings) -> pd.DataFrame:
 
 # --- scoring and publishing ----------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="load-champions")
+@task(name="load-champions")
 def load_champions(settings: Settings) -> Champions:
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.load_champions(settings.registered_names())
 
 
-@task(cache_policy=NO_CACHE, name="previous-scores")
+@task(name="previous-scores")
 def previous_scores(settings: Settings, forecast_week: pd.Timestamp) -> pd.DataFrame | None:
     """The last published week's rows before the forecast week (None when there is none)."""
     return ScoreStore(settings.score_store_url).migrated().previous_or_none(settings.region_countries,
                                                                            forecast_week.date())
 
 
-@task(cache_policy=NO_CACHE, name="score-week")
+@task(name="score-week")
 def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, settings: Settings, *, run_id: str,
           sources: tuple[str, ...], previous: pd.DataFrame | None) -> pd.DataFrame:
     """Score the forecast week with the champions (pure)."""
@@ -299,13 +303,13 @@ def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, setti
                       published_at=pd.Timestamp.now(tz="UTC"), district_countries=gazetteer.district_countries)
 
 
-@task(cache_policy=NO_CACHE, name="freshness-gate")
+@task(name="freshness-gate")
 def freshness_gate(events: pd.DataFrame, table: FeatureTable, settings: Settings) -> None:
     """Stop before any training when the newest event is too old for the cutoff (stale data is not fresh)."""
     quality.check_fresh(events, table.data_cutoff, settings.quality.max_staleness_days)
 
 
-@task(cache_policy=NO_CACHE, name="quality-gates")
+@task(name="quality-gates")
 def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings,
                   table: FeatureTable) -> list[dict]:
     """Run the gates; raise (nothing published) when an error-level gate fails."""
@@ -317,7 +321,7 @@ def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazette
     return quality.as_dicts(results)
 
 
-@task(cache_policy=NO_CACHE, name="stage-outputs")
+@task(name="stage-outputs")
 def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFrame, gazetteer: Gazetteer,
                   settings: Settings, *, previous: pd.DataFrame | None, sources: tuple[str, ...], run_id: str,
                   evidence: WithdrawalEvidence | None = None) -> Path:
@@ -328,12 +332,12 @@ def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFram
     return exports.stage_region(scores, gazetteer.districts, reports, settings.exports_dir, run_id)
 
 
-@task(cache_policy=NO_CACHE, name="discard-outputs")
+@task(name="discard-outputs")
 def discard_outputs(staged: Path) -> None:
     exports.discard_staged(staged)
 
 
-@task(cache_policy=NO_CACHE, name="publish")
+@task(name="publish")
 def publish(scores: pd.DataFrame, settings: Settings, lease: tuple[Lease, ...]) -> PublishReport:
     """Atomic, idempotent publish of the week (replaces that week if it was published before), under this
     run's lease."""
@@ -343,22 +347,22 @@ def publish(scores: pd.DataFrame, settings: Settings, lease: tuple[Lease, ...]) 
     return report_
 
 
-@task(cache_policy=NO_CACHE, name="commit-outputs")
+@task(name="commit-outputs")
 def commit_outputs(staged: Path, settings: Settings) -> dict[str, str]:
     """Move the staged exports and report of a published week into place."""
     pause_point("after-publish")
     return summary.output_paths(exports.commit_staged(staged, settings.exports_dir), settings.region_code)
 
 
-@task(cache_policy=NO_CACHE, name="log-outputs")
+@task(name="log-outputs")
 def log_outputs(run_id: str, scores: pd.DataFrame, gazetteer: Gazetteer, table: FeatureTable, outputs: dict[str, str]) -> None:
     """The district map, the published scores and the report, on the week's MLflow run."""
     tracking.log_to_run(run_id, figures={"district_risk_map": figures.week_map(scores, gazetteer.districts, table.forecast_week)},
                         frames={"published_scores": scores}, files={"report": Path(outputs["report"])},
-                        description=summary.publication_description(scores, len(scores)))
+                        description=summary.publication_description(scores))
 
 
-@task(cache_policy=NO_CACHE, name="prefect-artifacts")
+@task(name="prefect-artifacts")
 def record_artifacts(scores: pd.DataFrame, week_summary: dict) -> None:
     """A table of the top districts and a markdown summary, shown on the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -372,7 +376,7 @@ def record_artifacts(scores: pd.DataFrame, week_summary: dict) -> None:
 
 # --- vigie backtest ------------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="backtest")
+@task(name="backtest")
 def backtest(table: FeatureTable, settings: Settings, *, start: pd.Timestamp, end: pd.Timestamp,
              horizons: tuple[int, ...], origin_every: int, refit_every: int, count_candidates: tuple[str, ...] | None,
              hazard_candidates: tuple[str, ...] | None) -> BacktestResult:
@@ -384,12 +388,12 @@ def backtest(table: FeatureTable, settings: Settings, *, start: pd.Timestamp, en
                                                      train_start=pd.Timestamp(settings.panel_start)))
 
 
-@task(cache_policy=NO_CACHE, name="backtest-tables")
+@task(name="backtest-tables")
 def backtest_tables(result: BacktestResult, settings: Settings) -> dict[str, pd.DataFrame]:
     return summary.backtest_tables(result, settings.tiers.thresholds())
 
 
-@task(cache_policy=NO_CACHE, name="write-backtest-outputs")
+@task(name="write-backtest-outputs")
 def write_backtest_outputs(tables: dict[str, pd.DataFrame], settings: Settings, *, start: pd.Timestamp,
                            end: pd.Timestamp) -> dict[str, Path]:
     """metrics, skill and breakdowns of one `vigie backtest`, in its own folder (never the weekly report's)."""
@@ -397,7 +401,7 @@ def write_backtest_outputs(tables: dict[str, pd.DataFrame], settings: Settings, 
     return exports.write_backtest_tables(tables, folder, json_too=("metrics", "skill", "targets"))
 
 
-@task(cache_policy=NO_CACHE, name="log-backtest-run")
+@task(name="log-backtest-run")
 def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], table: FeatureTable, events: pd.DataFrame,
                      settings: Settings, *, start: pd.Timestamp, end: pd.Timestamp, horizons: tuple[int, ...],
                      origin_every: int, refit_every: int, is_simulated: bool, sources: tuple[str, ...]) -> str:
@@ -415,13 +419,13 @@ def log_backtest_run(result: BacktestResult, tables: dict[str, pd.DataFrame], ta
 
 # --- withdrawals and what-if scenarios ----------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, name="check-force-registry")
+@task(name="check-force-registry")
 def check_force_registry(settings: Settings) -> None:
     """Withdrawals and scenarios need the foreign-force registry: refuse at once (exit 2) without one."""
     Registries.for_countries(settings.run_countries()).require_forces(settings.region_code)
 
 
-@task(cache_policy=NO_CACHE, name="withdrawal-evidence")
+@task(name="withdrawal-evidence")
 def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Settings,
                         registries: Registries | None = None, *, required: bool = False) -> WithdrawalEvidence:
     """The event study of every registry withdrawal inside the table's observed weeks (pure); none for a country
@@ -431,19 +435,19 @@ def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Set
     return withdrawals.withdrawal_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start))
 
 
-@task(cache_policy=NO_CACHE, name="log-withdrawal-evidence")
+@task(name="log-withdrawal-evidence")
 def log_withdrawal_evidence(run_id: str, evidence: WithdrawalEvidence) -> None:
     """The effect tables, the event-study figure and the sentences, on the week's MLflow run."""
     tracking.log_to_run(run_id, frames=evidence.tables(), texts={"tables/withdrawal_effects.txt": evidence.text()},
                         figures={"withdrawal_event_study": figures.event_study_figure(evidence.event_study)})
 
 
-@task(cache_policy=NO_CACHE, name="read-scenario")
+@task(name="read-scenario")
 def read_scenario_file(path: str) -> Scenario:
     return read_scenario(path)
 
 
-@task(cache_policy=NO_CACHE, name="scenario-features")
+@task(name="scenario-features")
 def scenario_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Settings, forecast_week: pd.Timestamp,
                       scenario: Scenario) -> tuple[FeatureTable, FeatureTable, list[str], Registries]:
     """The feature tables of the week with the registry as it is and under the scenario (nothing stored), the
@@ -456,13 +460,13 @@ def scenario_features(events: pd.DataFrame, gazetteer: Gazetteer, settings: Sett
     return build(registries=registries), build(registries=replace(registries, forces=forces)), assumptions, registries
 
 
-@task(cache_policy=NO_CACHE, name="fit-force-models")
+@task(name="fit-force-models")
 def fit_force_models(table: FeatureTable, settings: Settings) -> dict[Slot, FittedSlot]:
     """The force-aware recipes fitted for every slot on the rows before the forecast week."""
     return whatif.fit_force_slots(table, pd.Timestamp(settings.panel_start))
 
 
-@task(cache_policy=NO_CACHE, name="score-scenario")
+@task(name="score-scenario")
 def score_scenario(baseline: FeatureTable, changed: FeatureTable, fitted: dict[Slot, FittedSlot], gazetteer: Gazetteer,
                    scenario: Scenario, settings: Settings, *, run_id: str,
                    sources: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, list[str]], list[str]]:
@@ -473,13 +477,13 @@ def score_scenario(baseline: FeatureTable, changed: FeatureTable, fitted: dict[S
                                     run_id=run_id, published_at=pd.Timestamp.now(tz="UTC"))
 
 
-@task(cache_policy=NO_CACHE, name="write-scenario")
+@task(name="write-scenario")
 def write_scenario(rows: pd.DataFrame, settings: Settings) -> int:
     """Replace the scenario's rows of the week in scenario_scores (district_risk_scores is never touched)."""
     return ScoreStore(settings.score_store_url).migrated().write_scenario(rows)
 
 
-@task(cache_policy=NO_CACHE, name="scenario-report")
+@task(name="scenario-report")
 def scenario_report(rows: pd.DataFrame, gazetteer: Gazetteer, scenario: Scenario, assumptions: list[str],
                     evidence: WithdrawalEvidence, seen: dict[str, list[str]], unseen: list[str],
                     settings: Settings) -> Path:
@@ -490,7 +494,7 @@ def scenario_report(rows: pd.DataFrame, gazetteer: Gazetteer, scenario: Scenario
                                            rows["week_start"].iloc[0])
 
 
-@task(cache_policy=NO_CACHE, name="start-scenario-run")
+@task(name="start-scenario-run")
 def start_scenario_run(scenario: Scenario, table: FeatureTable, settings: Settings, sources: tuple[str, ...]) -> str:
     tracking.configure(settings.tracking_uri, settings.artifact_root)
     return tracking.start_run(tracking.experiment_name(settings.experiment_prefix, settings.country_iso3, "scenarios"),
@@ -498,7 +502,7 @@ def start_scenario_run(scenario: Scenario, table: FeatureTable, settings: Settin
                               params=scenarios.run_params(scenario, table))
 
 
-@task(cache_policy=NO_CACHE, name="log-scenario")
+@task(name="log-scenario")
 def log_scenario(run_id: str, rows: pd.DataFrame, evidence: WithdrawalEvidence, report_path: Path,
                  scenario: Scenario) -> None:
     tracking.log_to_run(run_id, metrics=scenarios.run_metrics(rows), frames={"scenario_scores": rows,

@@ -18,7 +18,7 @@ The API never writes: it reads through :class:`publish.score_store.ScoreStore` o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Optional
 
 import pandas as pd
@@ -26,6 +26,7 @@ from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, create_model
 
+from features.panel import monday_on_or_before
 from publish.console import json_records
 from publish.schema import PUBLICATION_COLUMNS, SCENARIO_COLUMNS, SCORE_COLUMNS
 from publish.score_store import SCHEMA_VERSION, ScoreStore, StoreUnavailable
@@ -90,7 +91,7 @@ def filtered(frame: pd.DataFrame, country: str | None, horizon: int | None) -> p
 
 def monday_of(day: date) -> date:
     """The Monday of the week holding ``day`` (weeks start on Monday, as published)."""
-    return day - timedelta(days=day.weekday())
+    return monday_on_or_before(day).date()
 
 
 class StoreNotReady(RuntimeError):

@@ -37,8 +37,17 @@ def json_records(frame: pd.DataFrame) -> list[dict]:
     out = frame.astype(object).where(frame.notna(), None)
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
-            out[column] = [None if v is None else json_day_or_instant(pd.Timestamp(v).to_pydatetime()) for v in out[column]]
+            out[column] = _times_as_text(frame[column]).astype(object).where(frame[column].notna(), None)
     return json.loads(json.dumps(out.to_dict(orient="records"), default=_json_default))
+
+
+def _times_as_text(times: pd.Series) -> pd.Series:
+    """:func:`json_day_or_instant` on a whole datetime column at once."""
+    if times.dt.tz is not None:
+        text = times.dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+        return text.str[:-2] + ":" + text.str[-2:]  # +0000 -> +00:00, as isoformat writes it
+    midnight = times == times.dt.normalize()
+    return times.dt.strftime("%Y-%m-%d").where(midnight, times.dt.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def json_line(payload: dict) -> str:

@@ -3,6 +3,7 @@ summaries the command prints, and the Prefect artifacts (pure: results in, dicts
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -66,8 +67,6 @@ def run_datasets(table: FeatureTable, events: pd.DataFrame, digest: str,
     """The inputs of a weekly run as MLflow datasets: the events known before the cutoff (``digest``: their
     dataset digest) and the feature table built from them (digest: of the events' digest, the catalog version
     and the forecast week)."""
-    import hashlib
-
     cutoff = str(table.data_cutoff.date())
     features = hashlib.sha256(f"{digest}|{table.catalog_version}|{table.forecast_week.date()}".encode()).hexdigest()
     common = {"data_cutoff": cutoff, "sources": ",".join(sources)}
@@ -125,18 +124,19 @@ def importances(fitted: dict[Slot, FittedSlot]) -> dict[Slot, tuple[str, pd.Seri
     return out
 
 
-def training_log(result: BacktestResult, decisions: dict[Slot, SlotDecision], decided: dict[str, dict],
+def training_log(result: BacktestResult, skill: pd.DataFrame, decisions: dict[Slot, SlotDecision], decided: dict[str, dict],
                  table: FeatureTable, reason: str,
                  ratios: pd.DataFrame | None, importance: dict[Slot, tuple[str, pd.Series]],
                  figures: list[dict[str, object]], tiers: tuple[float, ...]) -> dict:
-    """Keyword arguments of :func:`publish.tracking.log_to_run` for a retraining week (``figures``: dicts of
-    figures by name, merged; ``tiers``: the risk-tier thresholds whose calibration is logged)."""
+    """Keyword arguments of :func:`publish.tracking.log_to_run` for a retraining week (``skill``: the result's
+    :func:`skill_table`, computed once; ``figures``: dicts of figures by name, merged; ``tiers``: the risk-tier
+    thresholds whose calibration is logged)."""
     descriptions = {s.name: s.description for s in table.specs}
     metrics = {}
     for slot, d in decisions.items():
         metrics |= {f"{slot.kind}_{k}": v for k, v in d.numbers.items()}
         metrics[f"{slot.kind}_h{slot.horizon}_promoted"] = float(d.promote)
-    skill, hazard = skill_table(result), hazard_skill_table(result)
+    hazard = hazard_skill_table(result)
     targets = targets_table(skill, hazard, result.metrics, BASELINES, HAZARD_BASELINES)
     metrics["targets_met"] = float(targets["met"].sum())
     frames = {"selection_backtest_metrics": result.metrics, "selection_by_district": result.breakdown("district_code"),
@@ -181,11 +181,11 @@ def model_version_description(slot: Slot, decision: SlotDecision, table: Feature
             f"{table.catalog_version}. {verdict}: {'; '.join(decision.reasons)}.")
 
 
-def publication_description(scores: pd.DataFrame, n_rows: int) -> str:
+def publication_description(scores: pd.DataFrame) -> str:
     """The last paragraph of a weekly run's description: what was published, the highest risks."""
     top = top_rows(scores, HAZARD_HORIZON, 3)
     names = ", ".join(f"{r.district_name} ({float(r.risk_score):.0f}, {r.tier})" for r in top.itertuples())
-    return (f"Published {n_rows} rows for {scores['district_code'].nunique()} districts. Highest risk scores "
+    return (f"Published {len(scores)} rows for {scores['district_code'].nunique()} districts. Highest risk scores "
             f"(P(major attack within {HAZARD_HORIZON} weeks), 0-100): {names}.")
 
 
@@ -321,8 +321,8 @@ def backtest_log(result: BacktestResult, tables: dict[str, pd.DataFrame], table:
     """Keyword arguments of :func:`publish.tracking.log_backtest_run`: tags, params, tables, a nested run per model."""
     nested = nested_model_runs(result, tables["skill"], tables["hazard_skill"], "backtest")
     return {"tags": {"purpose": "backtest", "simulated": str(is_simulated).lower(), "country": country,
-                     "data_cutoff": str(table.forecast_week.date()), "targets_met": _met(tables["targets"]),
-                     "mlflow.note.content": backtest_description(params, tables["targets"], country)},
+                     "data_cutoff": str(table.forecast_week.date()), "targets_met": _met(tables["targets"])},
+            "description": backtest_description(params, tables["targets"], country),
             "params": params, "frames": {"feature_catalog": table.catalog, **tables}, "nested": nested}
 
 

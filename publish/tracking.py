@@ -14,6 +14,7 @@ import pickle
 import tempfile
 import warnings
 from contextlib import contextmanager
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -41,14 +42,15 @@ CODE_PACKAGES = ("models", "features")
 PROJECT = "vigie"
 
 
-def pip_requirements() -> list[str]:
+@cache
+def pip_requirements() -> tuple[str, ...]:
     """Vigie's own dependencies pinned to the installed versions (explicit: MLflow would otherwise infer them
     by importing the model, which takes seconds; all of them, as the logged ``models`` and ``features``
     packages import most of them)."""
     from packaging.requirements import Requirement
 
     names = [Requirement(r).name for r in metadata.requires(PROJECT) or [] if "extra ==" not in r]
-    return [f"{name}=={metadata.version(name)}" for name in names]
+    return tuple(f"{name}=={metadata.version(name)}" for name in names)
 
 
 def _copy_code(root: Path) -> list[str]:
@@ -153,7 +155,7 @@ def log_model(model, *, kind: str, registered_name: str, example: pd.DataFrame, 
                 code_paths=_copy_code(Path(tmp) / "code"),
                 signature=signature,
                 input_example=example,
-                pip_requirements=pip_requirements(),
+                pip_requirements=list(pip_requirements()),
                 registered_model_name=registered_name,
                 await_registration_for=0,
             )
@@ -266,6 +268,14 @@ def _finite(metrics: dict[str, float] | None) -> dict[str, float]:
     return {k: float(v) for k, v in (metrics or {}).items() if np.isfinite(float(v))}
 
 
+def _log_nested(nested: dict[str, tuple[dict[str, str], dict[str, float]]], experiment_id: str) -> None:
+    """One run per entry ({run name: (tags, metrics)}), nested under the active run."""
+    for name, (tags, metrics) in nested.items():
+        with mlflow.start_run(run_name=name, nested=True, experiment_id=experiment_id):
+            mlflow.set_tags(tags)
+            mlflow.log_metrics(_finite(metrics))
+
+
 def log_to_run(run_id: str, *, tags: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
                frames: dict[str, pd.DataFrame] | None = None, figures: dict[str, object] | None = None,
                json_tables: dict[str, dict] | None = None, texts: dict[str, str] | None = None,
@@ -285,10 +295,7 @@ def log_to_run(run_id: str, *, tags: dict[str, str] | None = None, metrics: dict
         finite = _finite(metrics)
         if finite:
             mlflow.log_metrics(finite)
-        for name, (nested_tags, nested_metrics) in (nested or {}).items():
-            with mlflow.start_run(run_name=name, nested=True, experiment_id=run.info.experiment_id):
-                mlflow.set_tags(nested_tags)
-                mlflow.log_metrics(_finite(nested_metrics))
+        _log_nested(nested or {}, run.info.experiment_id)
         for name, frame in (frames or {}).items():
             log_frame(frame, name)
         for name, figure in (figures or {}).items():
@@ -351,20 +358,18 @@ def load_champions(names: dict[Slot, str]) -> Champions:
 
 def log_backtest_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dict[str, object],
                      frames: dict[str, pd.DataFrame], figures: dict[str, object],
-                     nested: dict[str, tuple[dict[str, str], dict[str, float]]]) -> str:
-    """One parent run (tags, params, tables, figures) with a nested run per model ({model: (tags, metrics)})."""
+                     nested: dict[str, tuple[dict[str, str], dict[str, float]]], description: str | None = None) -> str:
+    """One parent run (tags, params, tables, figures, ``description``) with a nested run per model ({model:
+    (tags, metrics)})."""
     exp = experiment(exp_name)
-    with mlflow.start_run(experiment_id=exp, run_name=run_name) as parent:
+    with mlflow.start_run(experiment_id=exp, run_name=run_name, description=description) as parent:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         for name, frame in frames.items():
             log_frame(frame, name)
         for name, figure in figures.items():
             log_figure(figure, name)
-        for model, (model_tags, metrics) in nested.items():
-            with mlflow.start_run(run_name=model, nested=True, experiment_id=exp):
-                mlflow.set_tags(model_tags)
-                mlflow.log_metrics(_finite(metrics))
+        _log_nested(nested, exp)
     return parent.info.run_id
 
 
