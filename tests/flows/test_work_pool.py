@@ -20,10 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
 
 
-def _run(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
+def _run(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-    return done.stdout
+    return done
 
 
 def test_the_deployment_runs_once_through_a_process_worker(tmp_path):
@@ -39,9 +39,10 @@ def test_the_deployment_runs_once_through_a_process_worker(tmp_path):
         _run([*PREFECT, "work-pool", "create", "vigie-pool", "--type", "process"], env)
         _run([*PREFECT, "--no-prompt", "deploy", "--all"], env)
         _run([*PREFECT, "deployment", "run", "vigie-weekly/vigie-weekly", "--param", "allow_simulated=true"], env)
-        _run([*PREFECT, "worker", "start", "--pool", "vigie-pool", "--run-once"], env, timeout=900)
-        runs = json.loads(_run([sys.executable, "-c", FLOW_RUNS], env))
-    assert [r["state"] for r in runs] == ["COMPLETED"], runs
+        worker = _run([*PREFECT, "worker", "start", "--pool", "vigie-pool", "--run-once"], env, timeout=900)
+        runs = json.loads(_run([sys.executable, "-c", FLOW_RUNS], env).stdout)
+    # on failure: the state's message, the run's last log lines and the worker's output say why
+    assert [r["state"] for r in runs] == ["COMPLETED"], f"{runs}\nworker:\n{worker.stdout[-1500:]}\n{worker.stderr[-3000:]}"
     store = ScoreStore(f"duckdb:///{home / 'scores.duckdb'}")
     published = store.publications()
     store.close()
@@ -51,11 +52,14 @@ def test_the_deployment_runs_once_through_a_process_worker(tmp_path):
 FLOW_RUNS = """
 import asyncio, json
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter
 
 async def main():
     async with get_client() as client:
-        runs = await client.read_flow_runs()
-    print(json.dumps([{"name": r.name, "state": r.state_type.value} for r in runs if r.deployment_id]))  # not subflows
+        runs = [r for r in await client.read_flow_runs() if r.deployment_id]  # not subflows
+        logs = {r.id: await client.read_logs(LogFilter(flow_run_id={"any_": [r.id]})) for r in runs}
+    print(json.dumps([{"name": r.name, "state": r.state_type.value, "message": r.state.message,
+                       "logs": [log.message[-500:] for log in logs[r.id][-15:]]} for r in runs]))
 
 asyncio.run(main())
 """
