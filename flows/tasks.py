@@ -41,6 +41,7 @@ from models.suite import ALL_BASELINES, candidates_for, slot_specs, suite
 from models.training import FittedSlot, check_major_attacks, fit_slots, hazard_ratios
 from models.withdrawals import WithdrawalEvidence
 from publish import exports, figures, quality, report, scenarios, summary, tracking
+from publish.briefing import HISTORY_WEEKS
 from publish.faults import pause_point
 from publish.score_store import Lease, PublishReport, ScoreStore
 from publish.scoring import Champions, score_week
@@ -273,9 +274,12 @@ def log_training(run_id: str, result: BacktestResult, skill: pd.DataFrame, fitte
 
 @task(name="write-skill")
 def save_skill(result: BacktestResult, settings: Settings) -> pd.DataFrame:
-    """Skill against the best baseline (bootstrap over origins), kept for the weekly report."""
+    """Skill against the best baseline (bootstrap over origins), the headline probability's scores and the
+    1-week walk-forward forecasts, kept for the weekly reports until the next selection backtest."""
     skill = summary.skill_table(result)
-    exports.write_skill(skill, settings.exports_dir, settings.region_code)
+    exports.write_selection_tables({"skill": skill, "headline": summary.headline_table(result),
+                                    "hindcast": summary.hindcast_table(result)},
+                                   settings.exports_dir, settings.region_code)
     return skill
 
 
@@ -323,12 +327,18 @@ def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazette
 
 @task(name="stage-outputs")
 def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFrame, gazetteer: Gazetteer,
-                  settings: Settings, *, previous: pd.DataFrame | None, sources: tuple[str, ...], run_id: str,
-                  evidence: WithdrawalEvidence | None = None) -> Path:
+                  settings: Settings, champions: Champions, *, previous: pd.DataFrame | None,
+                  sources: tuple[str, ...], run_id: str, evidence: WithdrawalEvidence | None = None) -> Path:
     """Render the week's exports and report into a staging folder before the publish (nothing is published yet)."""
+    published = ScoreStore(settings.score_store_url).migrated().forecasts(settings.region_countries,
+                                                                          table.forecast_week.date(), HISTORY_WEEKS)
+    selection = exports.read_selection_tables(settings.exports_dir, settings.region_code)
     reports = report.week_reports(scores, table, events, gazetteer, settings.country_names(), previous=previous,
-                                  sources=sources, skill=exports.read_skill(settings.exports_dir, settings.region_code),
-                                  max_staleness_days=settings.quality.max_staleness_days, evidence=evidence)
+                                  sources=sources, skill=selection["skill"], headline=selection["headline"],
+                                  hindcast=selection["hindcast"], published=published,
+                                  champions=champions.recipe_labels(),
+                                  max_staleness_days=settings.quality.max_staleness_days,
+                                  tiers=settings.tiers.thresholds(), evidence=evidence)
     return exports.stage_region(scores, gazetteer.districts, reports, settings.exports_dir, run_id)
 
 

@@ -132,7 +132,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         previous = previous_scores(settings, forecast_week)
         scores = score(table, champions, gazetteer, settings, run_id=run_id, sources=sources, previous=previous)
         gates = quality_gates(scores, known, gazetteer, settings, table)
-        staged = stage_outputs(scores, table, known, gazetteer, settings, previous=previous, sources=sources, run_id=run_id,
+        staged = stage_outputs(scores, table, known, gazetteer, settings, champions, previous=previous, sources=sources, run_id=run_id,
                                evidence=evidence)
         try:
             published = publish(scores, settings, lease)

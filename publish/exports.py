@@ -44,7 +44,10 @@ GEOJSON_DECIMALS = 5
 
 EXPORT_FILES: dict[str, str] = {"parquet": "scores.parquet", "csv": "scores.csv", "geojson": "districts.geojson"}
 REPORT_FILE = "report.html"
-SKILL_FILE = "skill_latest.csv"
+#: What the last weekly selection backtest leaves for the reports of the weeks until the next one (file names):
+#: the count models' CRPS skill, the headline probability's scores and the 1-week walk-forward forecasts.
+SELECTION_FILES: dict[str, str] = {"skill": "skill_latest.csv", "headline": "headline_latest.csv",
+                                   "hindcast": "hindcast_latest.parquet"}
 STAGING_DIR = ".staging"
 
 _DATE_COLUMNS = tuple(name for name, (kind, _) in SCORE_COLUMNS.items() if kind.startswith("DATE"))
@@ -325,21 +328,36 @@ def discard_staged(staged_root: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def skill_file(out_dir: Path, country: str) -> Path:
-    """``<out_dir>/<country>/skill_latest.csv``: the skill of the last weekly selection backtest (the report's table)."""
-    return Path(out_dir) / str(country) / SKILL_FILE
+def selection_file(out_dir: Path, country: str, kind: str) -> Path:
+    """``<out_dir>/<country>/<file>``: one table of the last weekly selection backtest (``kind`` a key of
+    :data:`SELECTION_FILES`), kept for the weekly report."""
+    return Path(out_dir) / str(country) / SELECTION_FILES[kind]
 
 
-def write_skill(skill: pd.DataFrame, out_dir: Path, country: str) -> Path:
-    path = skill_file(out_dir, country)
-    write_atomically({path: lambda handle: skill.to_csv(handle, index=False)})
-    return path
+def write_selection_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path, country: str) -> dict[str, Path]:
+    """Write each of ``tables`` ({kind: frame}) to its :func:`selection_file`, all atomically together."""
+    paths = {kind: selection_file(out_dir, country, kind) for kind in tables}
+
+    def writer(frame: pd.DataFrame, path: Path):
+        if path.suffix == ".parquet":
+            return lambda handle: frame.to_parquet(handle, index=False)
+        return lambda handle: frame.to_csv(handle, index=False)
+
+    write_atomically({paths[kind]: writer(frame, paths[kind]) for kind, frame in tables.items()})
+    return paths
 
 
-def read_skill(out_dir: Path, country: str) -> pd.DataFrame | None:
-    """The skill table the weekly report shows, or None before the first selection backtest."""
-    path = skill_file(out_dir, country)
-    return pd.read_csv(path) if path.exists() else None
+def read_selection_tables(out_dir: Path, country: str) -> dict[str, pd.DataFrame | None]:
+    """Every table of the last weekly selection backtest ({kind: frame, or None before the first one})."""
+    return {kind: read_selection_table(out_dir, country, kind) for kind in SELECTION_FILES}
+
+
+def read_selection_table(out_dir: Path, country: str, kind: str) -> pd.DataFrame | None:
+    """One table of the last weekly selection backtest, or None before the first one."""
+    path = selection_file(out_dir, country, kind)
+    if not path.exists():
+        return None
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
 def backtest_dir(out_dir: Path, country: str, start: date, end: date) -> Path:

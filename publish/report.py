@@ -23,7 +23,8 @@ import shapely
 
 from features.schema import newest_event
 from features.sources.countries import COUNTRY_NAMES
-from models.slots import HAZARD_HORIZON
+from models.slots import HAZARD_HORIZON, HORIZONS, Slot
+from publish.briefing import Briefing, build_briefing, signed_percent, unsigned
 from publish.exports import export_frame, simplified_geometries
 from publish.schema import TIERS
 
@@ -40,6 +41,8 @@ CHANGES_N = 5
 
 RECENT_VIOLENCE_COLUMNS = ("district_name", "events_4w", "fatalities_4w", "events_13w", "fatalities_13w")
 SKILL_COLUMNS = ("model", "horizon", "metric", "value", "skill")
+#: Models listed per horizon in the count-skill table (best first), besides the champion and the best baseline.
+SKILL_ROWS = 3
 
 #: What each source's events must carry when shown (their licences' attribution).
 SOURCE_ATTRIBUTION: dict[str, str] = {
@@ -54,6 +57,8 @@ def country_label(iso3: str, name: str | None = None) -> str:
     return name or COUNTRY_NAMES.get(iso3, (iso3,))[0]
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The methodology the report links to (the project's README, with the models, features and data).
+README = Path(__file__).resolve().parents[1] / "README.md"
 _DRIVERS = ("driver_1", "driver_2", "driver_3")
 
 
@@ -196,19 +201,44 @@ def map_view(rows: pd.DataFrame, districts: gpd.GeoDataFrame) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def _drivers(frame: pd.DataFrame) -> pd.Series:
-    """The non-null driver texts of each row, as lists."""
+def _stored_drivers(frame: pd.DataFrame) -> list[list[dict]]:
+    """The rows' stored driver texts as driver items (what :func:`publish.briefing.driver_items` gives when it
+    has no table): the long text, its direction from the sign."""
     present = [c for c in _DRIVERS if c in frame.columns]
     if not present:
-        return pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+        return [[] for _ in range(len(frame))]
     texts = frame[present].astype(object)
     stacked = texts.where(texts.notna(), None).stack().dropna().map(str)
-    lists = stacked.groupby(level=0).agg(list).astype(object)
-    return lists.reindex(frame.index).map(lambda v: list(v) if isinstance(v, (list, np.ndarray)) else [])
+    items = pd.DataFrame({"row": stacked.index.get_level_values(0), "text": unsigned(stacked).to_numpy(),
+                          "direction": np.where(stacked.str.startswith("- "), "down", "up")})
+    items["description"] = items["text"]
+    out: list[list[dict]] = [[] for _ in range(len(frame))]
+    positions = pd.Series(np.arange(len(frame)), index=frame.index)
+    for r in items.itertuples():
+        out[positions[r.row]].append({"text": r.text, "direction": r.direction, "description": r.description})
+    return out
 
 
-def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N) -> list[dict]:
-    """The ``n`` highest-ranked districts with score, tier, P(any violence) and next week's expected events."""
+def _drivers_of(rows: pd.DataFrame, briefing: "Briefing | None") -> list[list[dict]]:
+    """Each row's driver items: the briefing's short labels where it has the district, else the stored texts."""
+    stored = _stored_drivers(rows)
+    if briefing is None:
+        return stored
+    return [briefing.drivers.get(code, mine) for code, mine in zip(rows["district_code"].astype(str), stored)]
+
+
+def probability_text(values: pd.Series) -> pd.Series:
+    """Probabilities as whole percents, never "0%" or "100%" for what is only nearly impossible or certain."""
+    p = pd.to_numeric(pd.Series(values)).astype("Float64")
+    text = _fmt(p, "{:.0%}")
+    text = text.where(~(p < 0.005).fillna(False), "<1%")
+    return text.where(~(p > 0.995).fillna(False), ">99%")
+
+
+def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N,
+              briefing: "Briefing | None" = None) -> list[dict]:
+    """The ``n`` highest-ranked districts with score, tier, P(any violence), next week's expected events, the
+    drivers (short labels with the briefing) and the briefing's 26-week chart (None without)."""
     top = rows.sort_values(["rank", "district_code"], kind="stable").head(n).reset_index(drop=True)
     if week1 is not None:
         nxt = week1[["district_code", "expected_events", "events_lo80", "events_hi80"]]
@@ -228,21 +258,26 @@ def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N) ->
         top["events_next_week"] = "\u2014"
     table = pd.DataFrame({
         "rank": top["rank"].astype("int64"),
+        "code": top["district_code"].astype(str),
         "district": top["district_name"],
         "region": top["admin1_name"],
         "score": _fmt(top["risk_score"], "{:.1f}"),
         "tier": top["tier"],
-        "p_any": _fmt(top["p_any_violence_4w"], "{:.0%}"),
+        "p_any": probability_text(top["p_any_violence_4w"]),
         "events_next_week": top["events_next_week"],
     })
     records = template_records(table)
-    for record, drivers in zip(records, _drivers(top).tolist()):
+    charts = briefing.charts if briefing is not None else {}
+    for record, drivers in zip(records, _drivers_of(top, briefing)):
         record["drivers"] = drivers
+        record["chart"] = charts.get(record["code"])
     return records
 
 
-def changes_view(rows: pd.DataFrame, previous: pd.DataFrame | None, horizon: int, n: int = CHANGES_N) -> dict:
-    """Biggest rises and falls of the risk score since the previous published week.
+def changes_view(rows: pd.DataFrame, previous: pd.DataFrame | None, horizon: int, n: int = CHANGES_N,
+                 briefing: "Briefing | None" = None) -> dict:
+    """Biggest rises and falls of the risk score since the previous published week, each with this week's
+    drivers (what moves its risk now).
 
     ``available`` is False (and the template says so) when there is no previous week. The change is the
     row's score_change, or this week's score minus last week's where score_change is null.
@@ -264,7 +299,7 @@ def changes_view(rows: pd.DataFrame, previous: pd.DataFrame | None, horizon: int
     now, before = merged["tier"].map(level), merged["prev_tier"].map(level)
 
     def table(part: pd.DataFrame) -> list[dict]:
-        return template_records(pd.DataFrame({
+        records = template_records(pd.DataFrame({
             "district": part["district_name"],
             "region": part["admin1_name"],
             "previous": _fmt(part["prev_score"], "{:.1f}"),
@@ -273,6 +308,9 @@ def changes_view(rows: pd.DataFrame, previous: pd.DataFrame | None, horizon: int
             "prev_tier": part["prev_tier"],
             "tier": part["tier"],
         }))
+        for record, drivers in zip(records, _drivers_of(part, briefing)):
+            record["drivers"] = drivers
+        return records
 
     rises = merged[merged["change"] > 0].sort_values(["change", "district_code"], ascending=[False, True]).head(n)
     falls = merged[merged["change"] < 0].sort_values(["change", "district_code"], ascending=[True, True]).head(n)
@@ -313,13 +351,14 @@ def violence_view(recent_violence: pd.DataFrame, n: int = TOP_N) -> dict:
     }
 
 
-def skill_view(skill: pd.DataFrame | None) -> dict:
+def skill_view(skill: pd.DataFrame | None, champions: Mapping[int, str] | None = None) -> dict:
     """The latest backtest's metrics (model, horizon, metric, value, skill vs best baseline), or none yet.
 
     ``skill`` is a fraction: 0.12 means 12% better than the best baseline on that metric, negative is worse.
     The value column may be called ``value`` or ``score``; optional columns ``baseline`` (the best
     baseline's name) and ``skill_lower``/``skill_upper`` (an interval) are shown when present, so the
-    output of :func:`models.metrics.skill_table` can be passed as is.
+    output of :func:`models.metrics.skill_table` can be passed as is. ``champions``: horizon -> the count
+    champion's recipe, whose rows are marked.
     """
     if skill is None or len(skill) == 0:
         return {"available": False, "rows": [], "has_baseline": False}
@@ -327,25 +366,33 @@ def skill_view(skill: pd.DataFrame | None) -> dict:
     missing = [c for c in SKILL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"skill lacks columns {missing} (needs {list(SKILL_COLUMNS)})")
-    frame = frame.sort_values(["horizon", "metric", "model"], kind="stable")
+    frame = frame.sort_values(["horizon", "metric", "value", "model"], kind="stable")
     values = pd.to_numeric(frame["skill"]).astype("Float64")
-    skill_text = _fmt(values, "{:+.0%}")
+    skill_text = signed_percent(values)
     if {"skill_lower", "skill_upper"} <= set(frame.columns):
-        lower, upper = _fmt(frame["skill_lower"], "{:+.0%}"), _fmt(frame["skill_upper"], "{:+.0%}")
+        lower, upper = signed_percent(frame["skill_lower"]), signed_percent(frame["skill_upper"])
         has_interval = frame["skill_lower"].notna() & frame["skill_upper"].notna()
         skill_text = skill_text.where(~has_interval, skill_text + " (" + lower + " to " + upper + ")")
+    horizon = pd.to_numeric(frame["horizon"]).astype("Int64")
+    champion = horizon.map(dict(champions or {})).astype(object)
     table = pd.DataFrame({
         "model": frame["model"].astype(str),
-        "horizon": pd.to_numeric(frame["horizon"]).astype("Int64"),
+        "horizon": horizon,
         "metric": frame["metric"].astype(str),
         "value": _fmt(frame["value"], "{:.3g}"),
         "skill": skill_text,
-        "worse": (values < 0).fillna(False).astype(bool),
+        "worse": (values.round(2) < 0).fillna(False).astype(bool),
+        "is_champion": (frame["model"].astype(object) == champion).to_numpy(bool),
     })
     has_baseline = "baseline" in frame.columns
     if has_baseline:
         table["baseline"] = frame["baseline"].astype(object).where(frame["baseline"].notna(), "\u2014")
-    return {"available": True, "rows": template_records(table), "has_baseline": has_baseline}
+    # per horizon and metric: the best SKILL_ROWS, the champion and the best baseline; the rest is in MLflow
+    place = table.groupby(["horizon", "metric"]).cumcount().to_numpy()
+    best_baseline = (frame["model"] == frame["baseline"]).to_numpy() if has_baseline else False
+    shown = (place < SKILL_ROWS) | table["is_champion"].to_numpy() | best_baseline
+    return {"available": True, "rows": template_records(table[shown]), "has_baseline": has_baseline,
+            "has_champion": bool(table["is_champion"].any()), "n_hidden": int((~shown).sum())}
 
 
 def freshness_view(freshness: dict, data_cutoff: date) -> dict:
@@ -424,6 +471,14 @@ def template_environment() -> jinja2.Environment:
     )
 
 
+def tier_bands(thresholds: tuple[float, float, float]) -> list[dict]:
+    """Each tier's name, colours and score range ("10 to 25"), from the elevated, high and severe thresholds."""
+    edges = [0.0, *thresholds, 100.0]
+    return [{"name": t, "colour": TIER_COLOURS[t], "text": TIER_TEXT[t],
+             "range": f"{edges[i]:g} to {edges[i + 1]:g}" if i < len(TIERS) - 1 else f"{edges[i]:g} or more"}
+            for i, t in enumerate(TIERS)]
+
+
 def render_report(
     scores: pd.DataFrame,
     districts: gpd.GeoDataFrame,
@@ -432,8 +487,12 @@ def render_report(
     skill: pd.DataFrame | None,
     freshness: dict,
     previous: pd.DataFrame | None,
+    tiers: tuple[float, float, float],
+    major_rule: str,
     forces: dict | None = None,
     country_name: str | None = None,
+    briefing: Briefing | None = None,
+    count_champions: Mapping[int, str] | None = None,
 ) -> str:
     """The self-contained HTML report of one (country, week) publish.
 
@@ -441,8 +500,12 @@ def render_report(
     expected events the 1-week rows); ``districts``: the gazetteer's districts (district_code,
     district_name, admin1_name, geometry); ``recent_violence``: see :func:`violence_view`; ``skill``: see
     :func:`skill_view` (None: no backtest yet); ``freshness``: see :func:`freshness_view`; ``previous``: the
-    previous published week's rows, or None; ``forces``: see :func:`forces_view` (None: no section);
-    ``country_name``: the country's name (default: the ISO3 table's). All text is HTML-escaped.
+    previous published week's rows, or None; ``tiers``: the elevated, high and severe thresholds (0-100);
+    ``major_rule``: which events are major attacks, in words; ``forces``: see :func:`forces_view` (None: no
+    section); ``country_name``: the country's name (default: the ISO3 table's); ``briefing``: short driver
+    labels, charts, deadliest events and headline skill (:func:`publish.briefing.build_briefing`; None:
+    the stored driver texts, no charts); ``count_champions``: horizon -> the count champion's recipe
+    (marked in the skill table). All text is HTML-escaped.
     """
     frame = report_frame(scores)
     country = "+".join(dict.fromkeys(frame["country_iso3"].astype(str)))
@@ -455,27 +518,30 @@ def render_report(
     data_cutoff = pd.Timestamp(first["data_cutoff"]).date()
     simulated = bool(frame["is_simulated"].any())
     tier_counts = rows["tier"].value_counts().reindex(list(TIERS), fill_value=0)
+    briefing = briefing or Briefing()
 
     context = {
         "country_iso3": country,
         "country_name": country_label(country, country_name),
         "week_start": week.isoformat(),
         "week_end": (week + timedelta(days=6)).isoformat(),
+        "horizon_end": (week + timedelta(weeks=horizon) - timedelta(days=1)).isoformat(),
         "data_cutoff": data_cutoff.isoformat(),
         "simulated": simulated,
         "horizon": horizon,
+        "major_rule": major_rule,
         "n_districts": len(rows),
-        "tiers": [
-            {"name": t, "colour": TIER_COLOURS[t], "text": TIER_TEXT[t], "count": int(tier_counts[t])} for t in TIERS
-        ],
+        "tiers": [band | {"count": int(tier_counts[band["name"]])} for band in tier_bands(tiers)],
         "tier_colours": TIER_COLOURS,
         "tier_text": TIER_TEXT,
         "map": map_view(rows, districts),
-        "top": top_table(rows, week1),
+        "top": top_table(rows, week1, briefing=briefing),
         "top_n": TOP_N,
-        "changes": changes_view(rows, previous, horizon),
+        "changes": changes_view(rows, previous, horizon, briefing=briefing),
         "violence": violence_view(recent_violence),
-        "skill": skill_view(skill),
+        "events": briefing.events,
+        "headline": briefing.headline,
+        "skill": skill_view(skill, count_champions),
         "forces": forces_view(forces, week),
         "freshness": freshness_view(freshness, data_cutoff),
         "run_id": str(first["run_id"]),
@@ -483,6 +549,7 @@ def render_report(
         "hazard_model": str(first["hazard_model"]),
         "published_at": _as_text_time(first["published_at"]),
         "vigie_version": _vigie_version(),
+        "readme_path": str(README),
     }
     return template_environment().get_template("report.html.j2").render(**context)
 
@@ -513,17 +580,33 @@ def report_frame(scores: pd.DataFrame) -> pd.DataFrame:
 
 def weekly_report(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame, *,
                   previous: pd.DataFrame | None, sources: tuple[str, ...], skill: pd.DataFrame | None,
-                  max_staleness_days: int, evidence=None, country_name: str | None = None) -> str:
-    """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness and, with
-    ``evidence`` (:class:`models.withdrawals.WithdrawalEvidence`), the foreign-forces section."""
+                  max_staleness_days: int, tiers: tuple[float, float, float], evidence=None,
+                  country_name: str | None = None, published: pd.DataFrame | None = None,
+                  hindcast: pd.DataFrame | None = None, headline: pd.DataFrame | None = None,
+                  champions: Mapping[str, str] | None = None) -> str:
+    """The HTML report of a weekly run: its scores, the table's recent violence, the events' freshness, the
+    briefing (:func:`publish.briefing.build_briefing`: ``published`` 1-week rows of the weeks before,
+    ``hindcast`` and ``headline`` of the last selection backtest, ``champions`` {slot label: recipe}, e.g.
+    {"count-h1": "hawkes_nb", "hazard-h4": "lgbm_hazard"}) and, with ``evidence``
+    (:class:`models.withdrawals.WithdrawalEvidence`), the foreign-forces section."""
     last = newest_event(events)
     freshness = {"last_event_date": str(last.date()) if last is not None else None,
                  "data_cutoff": str(table.data_cutoff.date()), "sources": ", ".join(sources),
                  "ingested_at": str(pd.Timestamp.now(tz="UTC").floor("s")), "max_staleness_days": max_staleness_days}
+    champions = dict(champions or {})
+    frame = report_frame(scores)
+    rows = frame[frame["horizon_weeks"] == HAZARD_HORIZON]
+    week1 = frame[frame["horizon_weeks"] == 1]
+    names = districts.set_index("district_code")["district_name"]
+    briefing = build_briefing(rows, week1 if len(week1) else None, table, events, names, published=published,
+                              hindcast=hindcast, headline=headline, count_champion=champions.get(Slot("count", 1).label),
+                              hazard_champion=champions.get(Slot("hazard", HAZARD_HORIZON).label), top_n=TOP_N,
+                              changes_n=CHANGES_N)
+    count_champions = {h: champions[Slot("count", h).label] for h in HORIZONS if Slot("count", h).label in champions}
     return render_report(scores, districts, recent_violence=recent_violence_table(table, districts), skill=skill,
-                         freshness=freshness, previous=previous,
+                         freshness=freshness, previous=previous, tiers=tiers, major_rule=table.config.major.describe(),
                          forces=evidence.report_section() if evidence is not None else None,
-                         country_name=country_name)
+                         country_name=country_name, briefing=briefing, count_champions=count_champions)
 
 
 def region_reports(scores: pd.DataFrame, table, events: pd.DataFrame, districts: gpd.GeoDataFrame,

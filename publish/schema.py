@@ -55,6 +55,9 @@ SCORE_COLUMNS: dict[str, tuple[str, str]] = {
     "published_at": ("TIMESTAMP WITH TIME ZONE NOT NULL", "When the scores were published."),
     "is_simulated": ("BOOLEAN NOT NULL", "True when the scores come from simulated events, not real data."),
     "event_source": ("TEXT NOT NULL", EVENT_SOURCE_MEANING),
+    "driver_1_feature": ("TEXT", "Catalog name of driver_1's feature (`vigie features --list`), for machines; null when driver_1 is null or on rows published before schema version 5."),
+    "driver_2_feature": ("TEXT", "Catalog name of driver_2's feature (null likewise)."),
+    "driver_3_feature": ("TEXT", "Catalog name of driver_3's feature (null likewise)."),
 }
 
 #: name -> (SQL type description, meaning) of ``score_publications``.

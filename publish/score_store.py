@@ -198,9 +198,19 @@ _MIGRATION_4 = (
     """,
 )
 
+# The catalog name of each driver's feature, beside its text (null on rows published before version 5).
+_MIGRATION_5 = (
+    "DROP VIEW latest_district_risk",
+    "DROP INDEX district_risk_scores_week",
+    "DROP INDEX district_risk_scores_district",
+    *(f"ALTER TABLE district_risk_scores ADD COLUMN driver_{k}_feature TEXT" for k in (1, 2, 3)),
+    *_MIGRATION_1[1:3],
+    _LATEST_VIEW,
+)
+
 #: (version, statements), in the order they apply.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2), (3, _MIGRATION_3),
-                                                       (4, _MIGRATION_4))
+                                                       (4, _MIGRATION_4), (5, _MIGRATION_5))
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
 
 _VERSION_TABLE_DDL = (
@@ -645,6 +655,18 @@ class ScoreStore:
         return self._read(
             f"SELECT {_SCORE_SELECT} FROM district_risk_scores WHERE district_code = :district {_SCORE_ORDER}",
             {"district": district_code},
+        )
+
+    def forecasts(self, countries: Sequence[str], before_week: date, weeks: int, horizon: int = 1) -> pd.DataFrame:
+        """The published rows at ``horizon`` of ``countries`` for the ``weeks`` weeks before ``before_week``
+        (what was forecast for those weeks, as published), oldest week first."""
+        since_week = _as_date(before_week) - timedelta(weeks=weeks)
+        names = {f"c{i}": c for i, c in enumerate(countries)}
+        listed = ", ".join(f":{k}" for k in names) or "NULL"
+        return self._read(
+            f"SELECT {_SCORE_SELECT} FROM district_risk_scores WHERE country_iso3 IN ({listed}) AND horizon_weeks = :h"
+            f" AND week_start >= :since AND week_start < :before {_SCORE_ORDER}",
+            {**names, "h": int(horizon), "since": since_week, "before": _as_date(before_week)},
         )
 
     def previous_scores(self, country_iso3: str, before_week: date) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,8 @@ def tier_of(score: np.ndarray, elevated: float, high: float, severe: float) -> n
 
 
 def describe_drivers(contributions: pd.DataFrame, descriptions: dict[str, str], top: int = 3) -> pd.DataFrame:
-    """The ``top`` features that move each row's risk most, as '+ description' (raises risk) or '- description'.
+    """The ``top`` features that move each row's risk most: ``driver_k`` as '+ description' (raises risk) or
+    '- description' (lowers it), and ``driver_k_feature`` the feature's catalog name.
 
     ``contributions`` holds one column per feature (additive terms on the model's link scale, e.g. SHAP values).
     """
@@ -47,7 +48,11 @@ def describe_drivers(contributions: pd.DataFrame, descriptions: dict[str, str], 
     signs = np.take_along_axis(values, order, axis=1)
     described = pd.Series(names.ravel()).map(lambda n: descriptions.get(n, n)).to_numpy(object).reshape(names.shape)
     text = np.where(signs >= 0, "+ ", "- ") + described
-    return pd.DataFrame(text, index=contributions.index, columns=[f"driver_{i + 1}" for i in range(top)])
+    out = {}
+    for k in range(top):
+        out[f"driver_{k + 1}"] = text[:, k]
+        out[f"driver_{k + 1}_feature"] = names[:, k]
+    return pd.DataFrame(out, index=contributions.index)
 
 
 def score_rows(
@@ -108,14 +113,21 @@ def score_rows(
 
 @dataclass
 class Champions:
-    """The fitted champion of every slot and its label ``<registered name>:v<version> (<recipe>)``."""
+    """The fitted champion of every slot, its label ``<registered name>:v<version> (<recipe>)`` and its recipe
+    (the suite's name, e.g. ``hawkes_nb``; what backtest tables call the model)."""
 
     models: dict[Slot, Model]
     labels: dict[Slot, str]
+    recipes: dict[Slot, str] = field(default_factory=dict)
+
+    def recipe_labels(self) -> dict[str, str]:
+        """{slot label ("count-h1"): recipe}."""
+        return {slot.label: recipe for slot, recipe in self.recipes.items()}
 
 
 def _no_drivers(n: int) -> pd.DataFrame:
-    return pd.DataFrame({f"driver_{i}": pd.Series([pd.NA] * n, dtype="string") for i in (1, 2, 3)})
+    return pd.DataFrame({f"driver_{i}{part}": pd.Series([pd.NA] * n, dtype="string")
+                         for i in (1, 2, 3) for part in ("", "_feature")})
 
 
 def week_drivers(champions: Champions, table: FeatureTable, rows: pd.DataFrame) -> pd.DataFrame:

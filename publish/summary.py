@@ -198,6 +198,38 @@ def skill_table(result: BacktestResult) -> pd.DataFrame:
     return result.skill(list(BASELINES), "crps", n_boot=500)
 
 
+def headline_table(result: BacktestResult) -> pd.DataFrame:
+    """The headline probability (P(major attack within :data:`HAZARD_HORIZON` weeks)) of every hazard model on
+    the backtest's rows: model, brier, average_precision, base_rate (the share of rows with a major attack) and
+    the Brier skill against the naive district-history rule and against the base rate (1 - Brier / theirs;
+    positive is better). Rows sorted by Brier, best first; the two rules are rows too."""
+    m = result.metrics
+    hazard = m[(m["kind"] == "hazard") & (m["horizon"] == HAZARD_HORIZON)
+               & m["metric"].isin(["brier", "average_precision"])]
+    wide = hazard.pivot_table(index="model", columns="metric", values="value").reset_index()
+    if wide.empty or not set(HAZARD_BASELINES) <= set(wide["model"]):
+        return pd.DataFrame(columns=["model", "brier", "average_precision", "base_rate", "skill_vs_history",
+                                     "skill_vs_base_rate"])
+    brier = wide.set_index("model")["brier"]
+    events = result.predictions.loc[(result.predictions["kind"] == "hazard")
+                                    & (result.predictions["horizon"] == HAZARD_HORIZON)
+                                    & (result.predictions["model"] == "base_rate"), "event"]
+    return wide.assign(base_rate=float(events.mean()),
+                       skill_vs_history=1.0 - wide["brier"] / brier["district_history"],
+                       skill_vs_base_rate=1.0 - wide["brier"] / brier["base_rate"]).sort_values(
+        ["brier", "model"]).reset_index(drop=True)[["model", "brier", "average_precision", "base_rate",
+                                                     "skill_vs_history", "skill_vs_base_rate"]]
+
+
+def hindcast_table(result: BacktestResult, horizon: int = 1) -> pd.DataFrame:
+    """The count models' walk-forward forecasts at ``horizon`` (each origin's model fitted on data before its
+    refit origin): model, origin (the forecast week's Monday), district_code, mean, q10, q90 (the central 80%
+    interval), y (the events observed). The weekly report draws its champion's as the district's recent forecasts."""
+    p = result.predictions
+    return p.loc[(p["kind"] == "count") & (p["horizon"] == horizon),
+                 ["model", "origin", "district_code", "mean", "q10", "q90", "y"]].reset_index(drop=True)
+
+
 def log_decisions(decided: dict[str, dict], logger) -> None:
     for name, d in decided.items():
         logger.info("%s: challenger %s v%s %s (%s)", name, d["challenger"], d["version"],

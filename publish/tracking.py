@@ -348,12 +348,13 @@ def register_all(run_id: str, fitted: dict[Slot, FittedSlot], decisions: dict[Sl
 
 def load_champions(names: dict[Slot, str]) -> Champions:
     """The fitted ``@champion`` model of every slot and its label ``<name>:v<version> (<recipe>)``."""
-    models, labels = {}, {}
+    models, labels, recipes = {}, {}, {}
     for slot, name in names.items():
         model, version = load_registered(name, CHAMPION)
         models[slot] = model
-        labels[slot] = f"{name}:v{version.version} ({(version.tags or {}).get('spec', '?')})"
-    return Champions(models, labels)
+        recipes[slot] = (version.tags or {}).get("spec", "?")
+        labels[slot] = f"{name}:v{version.version} ({recipes[slot]})"
+    return Champions(models, labels, recipes)
 
 
 def log_backtest_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dict[str, object],

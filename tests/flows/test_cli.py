@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser import REPORT_SECTIONS, check_page, chromium
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -128,6 +129,9 @@ def test_the_default_run_scores_the_shipped_ucdp_events(acled_file, tmp_path, pr
     assert store.publications()["event_source"].tolist() == ["ucdp"]
     report = Path(summary["outputs"]["report"]).read_text()
     assert "ucdp" in report.lower() and "CC BY 4.0" in report and "simulated-banner" not in report
+    assert 'id="headline-skill"' in report and "<svg class=\"spark\"" in report and "vs usual" in report
+    if chromium() is not None:  # on the shipped real data
+        check_page(Path(summary["outputs"]["report"]), (*REPORT_SECTIONS, "forces"), tmp_path)
 
     acled = runner.invoke(app, ["run", "--events", str(acled_file), "--as-of", "2020-06-01", "--retrain", "never",
                                 "--home", str(home), "--json"])

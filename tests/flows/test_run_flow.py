@@ -14,6 +14,7 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
+from browser import REPORT_SECTIONS, check_page, chromium
 
 from flows.settings import Settings
 from flows.weekly import weekly_flow as run_flow
@@ -109,6 +110,9 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
             "figures/district_risk_map.png", "figures/withdrawal_event_study.png"} <= pictures
     page = Path(summary["outputs"]["report"]).read_text()
     assert 'id="forces"' in page and "MINUSMA" in page and "G5 Sahel Joint Force" in page
+    assert 'id="headline-skill"' in page and 'class="badge">champion' in page and "<svg class=\"spark\"" in page
+    if chromium() is not None:  # the browser check itself is test_report's; here on a whole simulated run
+        check_page(Path(summary["outputs"]["report"]), (*REPORT_SECTIONS, "forces"), tmp_path)
     for horizon in settings.horizons:
         champion = client.get_model_version_by_alias(f"vigie-mli-count-h{horizon}", "champion")
         assert champion.run_id == summary["run_id"] and champion.tags["data_cutoff"] == summary["week_start"]

@@ -39,7 +39,10 @@ def test_the_deployment_runs_once_through_a_process_worker(tmp_path):
         _run([*PREFECT, "work-pool", "create", "vigie-pool", "--type", "process"], env)
         _run([*PREFECT, "--no-prompt", "deploy", "--all"], env)
         _run([*PREFECT, "deployment", "run", "vigie-weekly/vigie-weekly", "--param", "allow_simulated=true"], env)
-        worker = _run([*PREFECT, "worker", "start", "--pool", "vigie-pool", "--run-once"], env, timeout=900)
+        # --limit: only a worker with a limit waits for its run before it stops after --run-once (Prefect 3.9's
+        # ProcessWorker); without one, its teardown can cancel the flow run's process (CRASHED in CI once)
+        worker = _run([*PREFECT, "worker", "start", "--pool", "vigie-pool", "--run-once", "--limit", "1"], env,
+                      timeout=900)
         runs = json.loads(_run([sys.executable, "-c", FLOW_RUNS], env).stdout)
     # on failure: the state's message, the run's last log lines and the worker's output say why
     assert [r["state"] for r in runs] == ["COMPLETED"], f"{runs}\nworker:\n{worker.stdout[-1500:]}\n{worker.stderr[-3000:]}"

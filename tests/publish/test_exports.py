@@ -49,6 +49,9 @@ def make_scores(districts: gpd.GeoDataFrame, risk, *, week: date = WEEK, horizon
         "driver_1": "+ violent events, last 4 weeks",
         "driver_2": "- population",
         "driver_3": None,
+        "driver_1_feature": "violent_events_sum_w4",
+        "driver_2_feature": "population",
+        "driver_3_feature": None,
     })
     rows = [
         base.assign(horizon_weeks=h, expected_events=0.5 * h, events_lo80=0.0, events_hi80=1.0 * h,
@@ -234,18 +237,22 @@ def test_a_discarded_stage_leaves_the_published_week_as_it_was(tmp_path, distric
     assert _files(before["csv"].parent) == ["districts.geojson", "scores.csv", "scores.parquet"]
 
 
-def test_the_weekly_skill_file_and_backtest_tables_live_apart(tmp_path):
+def test_the_weekly_selection_tables_and_backtest_tables_live_apart(tmp_path):
     skill = pd.DataFrame({"model": ["hawkes_nb"], "horizon": [1], "score": [0.16], "skill": [0.02]})
-    assert exports.read_skill(tmp_path, "MLI") is None
-    path = exports.write_skill(skill, tmp_path, "MLI")
-    assert path == tmp_path / "MLI" / "skill_latest.csv"
-    pd.testing.assert_frame_equal(exports.read_skill(tmp_path, "MLI"), skill)
+    hindcast = pd.DataFrame({"model": ["hawkes_nb"], "origin": pd.to_datetime(["2019-01-07"]), "mean": [0.5]})
+    assert exports.read_selection_table(tmp_path, "MLI", "skill") is None
+    paths = exports.write_selection_tables({"skill": skill, "hindcast": hindcast}, tmp_path, "MLI")
+    assert paths == {"skill": tmp_path / "MLI" / "skill_latest.csv", "hindcast": tmp_path / "MLI" / "hindcast_latest.parquet"}
+    pd.testing.assert_frame_equal(exports.read_selection_table(tmp_path, "MLI", "skill"), skill)
+    read = exports.read_selection_table(tmp_path, "MLI", "hindcast")
+    pd.testing.assert_frame_equal(read, hindcast, check_dtype=False)
+    assert exports.read_selection_table(tmp_path, "MLI", "headline") is None
     folder = exports.backtest_dir(tmp_path, "MLI", date(2019, 1, 7), date(2019, 12, 30))
     paths = exports.write_backtest_tables({"skill": skill.assign(skill=0.5), "metrics": skill}, folder, json_too=("metrics",))
     assert set(paths) == {"skill_csv", "metrics_csv", "metrics_json"}
     assert paths["skill_csv"].parent == tmp_path / "MLI" / "backtests" / "2019-01-07_2019-12-30"
     assert json.loads(paths["metrics_json"].read_text())[0]["model"] == "hawkes_nb"
-    pd.testing.assert_frame_equal(exports.read_skill(tmp_path, "MLI"), skill)  # the report's table is untouched
+    pd.testing.assert_frame_equal(exports.read_selection_table(tmp_path, "MLI", "skill"), skill)  # untouched
 
 
 def test_the_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path, districts):

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from datetime import date
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from browser import REPORT_SECTIONS, check_page, require_chromium
 
 from features.gazetteer import Gazetteer
+from publish.briefing import Briefing, headline_view, history_charts
 from publish.exports import write_report
 from publish.report import (
     TIER_COLOURS,
@@ -35,6 +34,7 @@ def make_scores(
     simulated: bool = False,
     score_change=None,
     drivers=("+ violent events, last 4 weeks", "- population", None),
+    driver_features=("violent_events_sum_w4", "population", None),
 ) -> pd.DataFrame:
     """Valid score rows for every district at horizons 1, 4 and 13; tier and rank follow ``risk``."""
     risk = np.asarray(risk, dtype=float)
@@ -54,6 +54,9 @@ def make_scores(
         "driver_1": drivers[0],
         "driver_2": drivers[1],
         "driver_3": drivers[2],
+        "driver_1_feature": driver_features[0],
+        "driver_2_feature": driver_features[1],
+        "driver_3_feature": driver_features[2],
     })
     rows = [
         base.assign(horizon_weeks=h, expected_events=0.25 * h, events_lo80=0.0, events_hi80=float(h),
@@ -102,9 +105,15 @@ FRESH = {"last_event_date": date(2024, 1, 5), "data_cutoff": date(2024, 1, 7), "
          "ingested_at": pd.Timestamp("2024-01-08 05:00", tz="UTC"), "max_staleness_days": 14}
 
 
-def render(districts, scores, *, previous=None, skill=None, freshness=FRESH, recent=None) -> str:
+TIERS = (10.0, 25.0, 50.0)
+MAJOR = "violent events with 5 or more fatalities"
+
+
+def render(districts, scores, *, previous=None, skill=None, freshness=FRESH, recent=None, briefing=None,
+           count_champions=None) -> str:
     recent = violence(districts, np.zeros(len(districts))) if recent is None else recent
-    return render_report(scores, districts, recent_violence=recent, skill=skill, freshness=freshness, previous=previous)
+    return render_report(scores, districts, recent_violence=recent, skill=skill, freshness=freshness, previous=previous,
+                         tiers=TIERS, major_rule=MAJOR, briefing=briefing, count_champions=count_champions)
 
 
 def section(html: str, section_id: str) -> str:
@@ -159,12 +168,14 @@ def test_top_ten_table_is_in_rank_order():
     districts = grid([f"Place {c}" for c in "ABCDEFGHIJKL"])
     risk = [3.0, 80.0, 12.0, 55.0, 41.0, 7.0, 99.0, 26.0, 61.0, 18.0, 33.0, 1.0]
     html = render(districts, make_scores(districts, risk))
-    rows = re.findall(r'<tr>\s*<td class="num">(\d+)</td><td>([^<]+)</td>', section(html, "top"))
+    rows = re.findall(r'<tr>\s*<td class="num">(\d+)</td><td class="place">([^<]+)<br>', section(html, "top"))
     expected = [districts["district_name"].iloc[i] for i in np.argsort(-np.asarray(risk))[:10]]
     assert [name for _, name in rows] == expected
     assert [int(rank) for rank, _ in rows] == list(range(1, 11))
     assert "Place L" not in section(html, "top") and "Place A" not in section(html, "top")
-    assert "+ violent events, last 4 weeks" in section(html, "top")
+    # without a briefing (no feature table), the stored texts, their sign as the arrow
+    assert re.search(r'<li class="up" title="violent events, last 4 weeks"><span class="arrow">&#9650;</span>violent events, last 4 weeks</li>', section(html, "top"))
+    assert re.search(r'<li class="down" [^>]*><span class="arrow">&#9660;</span>population</li>', section(html, "top"))
     assert "0.2 (0\u20131)" in section(html, "top")  # next week's expected events with the 80% interval
 
 
@@ -204,9 +215,9 @@ def test_changes_without_and_with_a_previous_week(square4):
     changes = section(html, "changes")
     assert "no-previous" not in changes and "2024-01-01" in changes
     rises, falls = changes.split("Largest falls")
-    assert re.findall(r"<tr><td>(District \d)</td>", rises) == ["District 3", "District 2"]
+    assert re.findall(r"<tr><td>(District \d)<br>", rises) == ["District 3", "District 2"]
     assert "+30.0" in rises and "high &rarr; severe" in rises
-    assert re.findall(r"<tr><td>(District \d)</td>", falls) == ["District 1"]
+    assert re.findall(r"<tr><td>(District \d)<br>", falls) == ["District 1"]
     assert "-15.0" in falls and "District 4" not in changes
     assert "1 district(s) moved to a higher tier, 1 to a lower one" in changes
 
@@ -281,40 +292,49 @@ def test_write_report_is_atomic_and_replaces(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
 
 
-def _chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+def full_briefing(districts: gpd.GeoDataFrame, scores: pd.DataFrame) -> Briefing:
+    """A briefing with every part: long driver labels, a chart per district, events with notes, headline skill."""
+    codes = districts["district_code"].astype(str).tolist()
+    weeks = pd.date_range(end=pd.Timestamp(WEEK), periods=27, freq="7D")
+    history = pd.DataFrame({"district_code": np.repeat(codes, 27), "week_start": np.tile(weeks, len(codes))})
+    history["events"] = np.where(history["week_start"] < pd.Timestamp(WEEK), np.arange(len(history)) % 7, np.nan)
+    history = history.assign(mean=2.0, lo=0.0, hi=5.0, source=np.where(history["week_start"] < pd.Timestamp(WEEK),
+                                                                       "backtest", "this week"))
+    long_label = "violence in the wider area, 13-wk half-life: very high (120.5 vs usual 12.5)"
+    drivers = {c: [{"text": long_label, "direction": "up", "description": "a long catalog description " * 5},
+                   {"text": "time since last violence: very short (1 wk vs usual 10)", "direction": "down",
+                    "description": "weeks since"}] for c in codes}
+    notes = "On 3 January, gunmen attacked a village near the river and burned the market; a long note. " * 3
+    events = {"weeks": 1, "n_events": 2, "has_notes": True,
+              "rows": [{"date": "2024-01-03", "district": codes[0], "type": "Violence against civilians",
+                        "actors": "Islamic State Sahel vs Civilians", "fatalities": 41, "notes": notes}]}
+    headline = pd.DataFrame({"model": ["blend", "district_history", "base_rate"], "brier": [0.07, 0.08, 0.09],
+                             "average_precision": [0.5, 0.4, 0.1], "base_rate": 0.1,
+                             "skill_vs_history": [0.12, 0.0, -0.12], "skill_vs_base_rate": [0.22, 0.11, 0.0]})
+    return Briefing(drivers=drivers, charts=history_charts(history), events=events,
+                    headline=headline_view(headline, "blend"))
 
 
-def test_report_renders_in_headless_chromium(tmp_path):
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("no Chromium binary")
+def test_the_briefing_in_headless_chromium_fits_its_page_shows_every_section_and_prints(tmp_path):
+    require_chromium()
+    districts = Gazetteer.synthetic(16).districts
+    scores = make_scores(districts, np.linspace(2, 95, 16), simulated=True, score_change=np.linspace(-20, 20, 16))
+    previous = make_scores(districts, np.linspace(10, 60, 16), week=PREVIOUS_WEEK, simulated=True)
+    skill = pd.DataFrame({"model": ["hawkes_nb", "mean_52", "lgbm_boost"] * 3, "horizon": np.repeat([1, 4, 13], 3),
+                          "metric": "crps", "score": [0.11, 0.12, 0.115] * 3, "baseline": "mean_52",
+                          "skill": [0.08, 0.0, -0.004] * 3, "skill_lower": -0.01, "skill_upper": 0.1})
+    html = render(districts, scores, previous=previous, skill=skill, recent=violence(districts, np.arange(16)),
+                  briefing=full_briefing(districts, scores), count_champions={1: "hawkes_nb", 4: "hawkes_nb"})
+    report = write_report(html, tmp_path / "exports", "SIM", WEEK)
+    measured = check_page(report, REPORT_SECTIONS, tmp_path)
+    assert measured["height"] > 2000
+    assert 'id="definition"' in html and "major attack" in html and "25 to 50" in html
+    assert html.count('class="badge">champion') == 3 and "-0%" not in html
+    # The severe tier's colour is painted.
     from PIL import Image
 
-    districts = Gazetteer.synthetic(16).districts
-    scores = make_scores(districts, np.linspace(2, 95, 16), simulated=True)
-    html = render(districts, scores, recent=violence(districts, np.arange(16)))
-    report = write_report(html, tmp_path / "exports", "SIM", WEEK)
-    png = tmp_path / "report.png"
-    command = [
-        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-        "--window-size=1280,2000", report.as_uri(),
-    ]
-    subprocess.run(command, capture_output=True, timeout=120, check=False)
-    assert png.exists() and png.stat().st_size > 20_000
-    with Image.open(png) as image:
-        assert image.size == (1280, 2000)
-        rgb = image.convert("RGB")
-        colours = rgb.getcolors(maxcolors=1_000_000)
-    assert colours is not None and len(colours) > 50
-    # The severe tier's colour and the red simulated banner are actually painted.
-    painted = {colour for _, colour in colours}
-    assert (0xBD, 0x00, 0x26) in painted
+    with Image.open(tmp_path / "page.png") as image:
+        assert (0xBD, 0x00, 0x26) in {c for _, c in image.convert("RGB").getcolors(maxcolors=1_000_000)}
 
 
 def test_the_report_carries_the_attribution_of_its_events_sources(square4):
@@ -346,7 +366,7 @@ def test_the_foreign_forces_section_says_who_is_where_what_changed_and_the_evide
                                                     "Wagner Group arrives in Gao"]  # Kidal is older than 26 weeks
     scores = make_scores(square4, [5.0, 30.0, 60.0, 12.0])
     html = render_report(scores, square4, recent_violence=violence(square4, np.arange(4)), skill=None,
-                         freshness=FRESH, previous=None,
+                         freshness=FRESH, previous=None, tiers=TIERS, major_rule=MAJOR,
                          forces={"deployments": deployments, "withdrawals": withdrawals, "sentences": ["<b>x</b>"],
                                  "caveat": "Associations."})
     part = section(html, "forces")

@@ -88,6 +88,9 @@ def make_scores(
             ),
             "is_simulated": pd.array([True] * 3 * n, dtype="boolean"),
             "event_source": pd.array(["simulated"] * 3 * n, dtype="string"),
+            "driver_1_feature": pd.array(["violent_events_sum_w4"] * 3 * n, dtype="string"),
+            "driver_2_feature": pd.array([pd.NA] * 3 * n, dtype="string"),
+            "driver_3_feature": pd.array([pd.NA] * 3 * n, dtype="string"),
         }
     )
 

@@ -13,8 +13,8 @@ def test_tiers_at_thresholds():
 def test_drivers_are_the_largest_absolute_contributions_with_sign():
     contrib = pd.DataFrame({"a": [0.1, -2.0], "b": [-0.5, 0.2], "c": [0.3, 0.0]})
     drivers = describe_drivers(contrib, {"a": "attacks", "b": "bases"}, top=2)
-    assert drivers.iloc[0].tolist() == ["- bases", "+ c"]
-    assert drivers.iloc[1].tolist() == ["- attacks", "+ bases"]
+    assert drivers[["driver_1", "driver_2"]].to_numpy().tolist() == [["- bases", "+ c"], ["- attacks", "+ bases"]]
+    assert drivers[["driver_1_feature", "driver_2_feature"]].to_numpy().tolist() == [["b", "c"], ["a", "b"]]
 
 
 def test_score_rows_one_per_district_and_horizon():
