@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -38,12 +38,23 @@ INPUT_SUFFIXES = (".csv", ".xlsx")
 
 
 def ingest_files(paths: Sequence[Path], gazetteer: Gazetteer, store: EventStore,
-                 logger: logging.Logger | logging.LoggerAdapter = log) -> list[IngestReport]:
-    """Parse, validate, assign and upsert each file, in order; returns one report per file."""
+                 logger: logging.Logger | logging.LoggerAdapter = log,
+                 on_step: Callable[[Path, str, int | None], None] | None = None) -> list[IngestReport]:
+    """Parse, validate, assign and upsert each file, in order; returns one report per file. ``on_step(path,
+    step, n_events)`` is told each step as it starts ("reading", "assigning", "storing") and "done"."""
+    def step(path: Path, name: str, n: int | None = None) -> None:
+        if on_step is not None:
+            on_step(Path(path), name, n)
+
     reports = []
     for path in paths:
+        step(path, "reading")
         events = read_events(Path(path))
-        report = store.ingest(pd.concat([events, gazetteer.assign(events)], axis=1), source_file=str(Path(path).resolve()))
+        step(path, "assigning", len(events))
+        assigned = gazetteer.assign(events)
+        step(path, "storing", len(events))
+        report = store.ingest(pd.concat([events, assigned], axis=1), source_file=str(Path(path).resolve()))
+        step(path, "done", len(events))
         logger.info("ingested %s: %d added, %d updated, %d unchanged, %d unassigned", path,
                  report.added, report.updated, report.unchanged, report.unassigned)
         reports.append(report)

@@ -18,6 +18,7 @@ from rich.console import Console
 from features.schema import SourceFileError
 from flows.settings import Settings, configure_prefect_home
 from publish import console as views
+from publish.progress import file_progress
 
 app = typer.Typer(help="Vigie: weekly district conflict-risk scores.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=False)
@@ -192,7 +193,8 @@ def _ingest_paths(settings: Settings, gazetteer, as_json: bool, files: list[Path
     # Existence is checked here, not by Typer, so that a missing path or a folder is a bad input like any
     # other: exit 2 and, with --json, one JSON line.
     paths = _call(check_input_files, as_json, paths=files)
-    return _call(ingest_files.fn, as_json, paths=paths, settings=settings, gazetteer=gazetteer)
+    with file_progress(err, len(paths)) as on_step:
+        return _call(ingest_files.fn, as_json, paths=paths, settings=settings, gazetteer=gazetteer, on_step=on_step)
 
 
 def _pull_ucdp(settings: Settings, gazetteer, as_json: bool, start, end, version: str):

@@ -93,9 +93,10 @@ def simulate_default(settings: Settings, gazetteer: Gazetteer) -> Path:
 
 
 @task(name="ingest")
-def ingest_files(paths: list[Path], settings: Settings, gazetteer: Gazetteer) -> list[IngestReport]:
-    """Parse, validate, assign and upsert each file; a file that fails leaves the store untouched."""
-    return ingest.ingest_files(paths, gazetteer, EventStore(settings.event_store), _logger())
+def ingest_files(paths: list[Path], settings: Settings, gazetteer: Gazetteer, on_step=None) -> list[IngestReport]:
+    """Parse, validate, assign and upsert each file; a file that fails leaves the store untouched (``on_step``:
+    see :func:`features.ingest.ingest_files`)."""
+    return ingest.ingest_files(paths, gazetteer, EventStore(settings.event_store), _logger(), on_step)
 
 
 @task(name="pull-acled-api", retries=2, retry_delay_seconds=60)

@@ -189,11 +189,13 @@ def history_charts(history: pd.DataFrame) -> dict[str, dict]:
 
 
 def deadliest_events(events: pd.DataFrame, data_cutoff: pd.Timestamp, names: pd.Series, n: int = EVENTS_N) -> dict:
-    """The ``n`` deadliest violent events dated in the week before ``data_cutoff`` (fatalities, then date),
-    or of the 4 weeks before when that week has none: date, district (``names``: district_code -> name),
+    """The ``n`` deadliest violent events of the districts of ``names`` (district_code -> name) dated in the
+    week before ``data_cutoff`` (fatalities, then date), or of the 4 weeks before when that week has none: date, district,
     type, actors, fatalities and the source's notes (the column is left out when no event has notes)."""
     cutoff = pd.Timestamp(data_cutoff)
     violent = events[events["event_type"].isin(VIOLENT_EVENT_TYPES) & (events["event_date"] < cutoff)]
+    if "district_code" in violent.columns:  # the report's districts only (one country's of a region)
+        violent = violent[violent["district_code"].isin(names.index)]
     weeks = 1
     recent = violent[violent["event_date"] >= cutoff - pd.Timedelta(weeks=1)]
     if recent.empty:

@@ -10,9 +10,17 @@ The steps are read from Prefect's own task run log records (their ``task_name`` 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 FINISHED = "Finished in state"
 LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
@@ -39,3 +47,38 @@ class StepProgress(logging.Handler):
             self.progress.update(self.task, completed=len(self.done), description=f"{step}: done")
         else:
             self.progress.update(self.task, description=f"{step}: {message[:80]}")
+
+
+class FileProgress:
+    """``vigie ingest``'s progress on a terminal: a bar over the files and the step of the current one
+    (reading, assigning to districts, storing, with its number of events). Call it as ``on_step(path, step,
+    n_events)`` (see :func:`features.ingest.ingest_files`); use it as a context manager around the ingest."""
+
+    STEPS = {"reading": "reading", "assigning": "assigning {n:,} events to districts",
+             "storing": "storing {n:,} events", "done": "done ({n:,} events)"}
+
+    def __init__(self, console: Console, n_files: int):
+        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+        self.task = self.progress.add_task("ingest", total=n_files)
+
+    def __call__(self, path, step: str, n_events: int | None) -> None:
+        text = self.STEPS[step].format(n=n_events or 0)
+        self.progress.update(self.task, description=f"{path.name}: {text}", advance=1 if step == "done" else 0)
+
+    def __enter__(self) -> "FileProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+
+@contextmanager
+def file_progress(console: Console, n_files: int):
+    """A :class:`FileProgress` on a terminal, None elsewhere (the ingest's log lines are the progress)."""
+    if not console.is_terminal:
+        yield None
+        return
+    with FileProgress(console, n_files) as shown:
+        yield shown

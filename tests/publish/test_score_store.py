@@ -225,7 +225,8 @@ def test_upgrade_from_version_2_keeps_rows_and_labels_their_source(make_store, s
     labelled 'simulated', real ones 'unrecorded' (the source was not recorded then), the view sees the column."""
     from publish.score_store import _VERSION_TABLE_DDL, MIGRATIONS
 
-    v2_columns = [name for name in SCORE_COLUMNS if name != "event_source"]
+    later = {"event_source", "driver_1_feature", "driver_2_feature", "driver_3_feature"}  # versions 3 and 5
+    v2_columns = [name for name in SCORE_COLUMNS if name not in later]
     real = make_scores(W1).assign(is_simulated=False)
     simulated = make_scores(W2, run_id="run-b")
     engine = sa.create_engine(store_url)
@@ -251,8 +252,10 @@ def test_upgrade_from_version_2_keeps_rows_and_labels_their_source(make_store, s
         engine.dispose()
     store = make_store()
     assert store.schema_version() == 2
-    assert store.migrate() == SCHEMA_VERSION == 4
+    assert store.migrate() == SCHEMA_VERSION == 5
     assert (store.week(W1)["event_source"] == "unrecorded").all() and len(store.week(W1)) == len(real)
+    assert store.week(W1)[["driver_1_feature", "driver_2_feature", "driver_3_feature"]].isna().all().all()
+    assert list(store.latest("MLI").columns) == list(SCORE_COLUMNS)  # the view sees the new columns, in order
     assert (store.week(W2)["event_source"] == "simulated").all()
     assert store.publications()["event_source"].tolist() == ["unrecorded", "simulated"]
     assert (store.latest("MLI")["event_source"] == "simulated").all()
