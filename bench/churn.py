@@ -41,7 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.skill_common import PANEL_START, build_table
+from bench.skill_common import EVENT_FILES, PANEL_START, build_table
 from models.backtest import BacktestConfig, run_backtest
 from models.selection import ChampionInfo, decide_slot, slot_origin_scores
 from models.slots import Slot
@@ -55,13 +55,9 @@ from models.suite import (
 )
 
 WEEK = pd.Timedelta(days=7)
-#: source: (event file, forecast week of the data, first and last forecast week of the simulated year)
-SOURCES = {
-    "acled": (ROOT.parent / "shared" / "data" / "acled" / "mli_acled_1997-01-01_2020-07-31.csv",
-              pd.Timestamp("2020-08-03"), ("2019-07-01", "2020-06-29")),
-    "ucdp": (ROOT / "features" / "data" / "events" / "MLI" / "ucdp_ged_mali_1990-2022.csv",
-             pd.Timestamp("2023-01-02"), ("2022-01-03", "2022-12-26")),
-}
+#: source: first and last forecast week of the simulated year (its event file and data end: EVENT_FILES)
+YEARS = {"acled": ("2019-07-01", "2020-06-29"), "ucdp": ("2022-01-03", "2022-12-26")}
+SOURCES = {source: (*EVENT_FILES[source], year) for source, year in YEARS.items()}
 OUT = ROOT / "bench" / "out"
 SLOTS = (Slot("count", 1), Slot("count", 4), Slot("hazard", 4))
 RULES = ("old", "stable")

@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.skill_common import PANEL_START, build_table  # noqa: E402
+from bench.skill_common import EVENT_FILES, PANEL_START, build_table  # noqa: E402
 from features.spec import Select  # noqa: E402
 from flows.settings import Settings  # noqa: E402
 from models import suite  # noqa: E402
@@ -59,14 +59,9 @@ from publish import tracking  # noqa: E402
 from publish.secrets import redact_url  # noqa: E402
 
 EXPERIMENT = "vigie-research"
-SOURCES = {
-    "acled": (ROOT.parent / "shared" / "data" / "acled" / "mli_acled_1997-01-01_2020-07-31.csv",
-              pd.Timestamp("2020-08-03"),
-              {"validation": ("2015-01-05", "2017-12-25"), "test": ("2018-01-01", "2020-07-20")}),
-    "ucdp": (ROOT / "features" / "data" / "events" / "MLI" / "ucdp_ged_mali_1990-2022.csv",
-             pd.Timestamp("2023-01-02"),
-             {"validation": ("2016-01-04", "2018-12-31"), "test": ("2021-01-04", "2022-12-26")}),
-}
+PERIODS = {"acled": {"validation": ("2015-01-05", "2017-12-25"), "test": ("2018-01-01", "2020-07-20")},
+           "ucdp": {"validation": ("2016-01-04", "2018-12-31"), "test": ("2021-01-04", "2022-12-26")}}
+SOURCES = {source: (*EVENT_FILES[source], periods) for source, periods in PERIODS.items()}
 OUT = ROOT / "bench" / "out"
 HORIZONS = (1, 4)
 COUNT_CANDIDATES = ("hawkes_nb", "hawkes_nb_forces", "lgbm_boost")

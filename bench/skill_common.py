@@ -30,6 +30,11 @@ from models.metrics import average_precision, brier, metrics_by, per_origin_scor
 
 #: Training rows from the settings' panel start (the history before it only fills feature windows).
 PANEL_START = pd.Timestamp("2012-01-02")
+#: source: (its Mali event file, the forecast week after its data ends)
+EVENT_FILES = {
+    "acled": (ROOT.parent / "shared" / "data" / "acled" / "mli_acled_1997-01-01_2020-07-31.csv", pd.Timestamp("2020-08-03")),
+    "ucdp": (ROOT / "features" / "data" / "events" / "MLI" / "ucdp_ged_mali_1990-2022.csv", pd.Timestamp("2023-01-02")),
+}
 HORIZONS = (1, 4)
 BRIER_HORIZON = 4
 #: The count candidates the suite ships (the first is the validation choice of bench/research.py), then the
