@@ -299,6 +299,13 @@ def previous_scores(settings: Settings, forecast_week: pd.Timestamp) -> pd.DataF
                                                                            forecast_week.date())
 
 
+@task(name="published-forecasts")
+def published_forecasts(settings: Settings, forecast_week: pd.Timestamp) -> pd.DataFrame:
+    """The 1-week forecasts published for the weeks before the forecast week that the report's charts show."""
+    return ScoreStore(settings.score_store_url).migrated().forecasts(settings.region_countries, forecast_week.date(),
+                                                                    HISTORY_WEEKS)
+
+
 @task(name="score-week")
 def score(table: FeatureTable, champions: Champions, gazetteer: Gazetteer, settings: Settings, *, run_id: str,
           sources: tuple[str, ...], previous: pd.DataFrame | None) -> pd.DataFrame:
@@ -329,10 +336,10 @@ def quality_gates(scores: pd.DataFrame, events: pd.DataFrame, gazetteer: Gazette
 @task(name="stage-outputs")
 def stage_outputs(scores: pd.DataFrame, table: FeatureTable, events: pd.DataFrame, gazetteer: Gazetteer,
                   settings: Settings, champions: Champions, *, previous: pd.DataFrame | None,
-                  sources: tuple[str, ...], run_id: str, evidence: WithdrawalEvidence | None = None) -> Path:
-    """Render the week's exports and report into a staging folder before the publish (nothing is published yet)."""
-    published = ScoreStore(settings.score_store_url).migrated().forecasts(settings.region_countries,
-                                                                          table.forecast_week.date(), HISTORY_WEEKS)
+                  published: pd.DataFrame, sources: tuple[str, ...], run_id: str,
+                  evidence: WithdrawalEvidence | None = None) -> Path:
+    """Render the week's exports and report into a staging folder before the publish (nothing is published yet);
+    ``published``: the 1-week forecasts published for the weeks the report's charts show."""
     selection = exports.read_selection_tables(settings.exports_dir, settings.region_code)
     reports = report.week_reports(scores, table, events, gazetteer, settings.country_names(), previous=previous,
                                   sources=sources, skill=selection["skill"], headline=selection["headline"],

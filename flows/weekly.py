@@ -48,6 +48,7 @@ from flows.tasks import (
     log_withdrawal_evidence,
     previous_scores,
     publish,
+    published_forecasts,
     pull_acled,
     quality_gates,
     record_artifacts,
@@ -132,8 +133,9 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         previous = previous_scores(settings, forecast_week)
         scores = score(table, champions, gazetteer, settings, run_id=run_id, sources=sources, previous=previous)
         gates = quality_gates(scores, known, gazetteer, settings, table)
-        staged = stage_outputs(scores, table, known, gazetteer, settings, champions, previous=previous, sources=sources, run_id=run_id,
-                               evidence=evidence)
+        published_before = published_forecasts(settings, forecast_week)
+        staged = stage_outputs(scores, table, known, gazetteer, settings, champions, previous=previous,
+                               published=published_before, sources=sources, run_id=run_id, evidence=evidence)
         try:
             published = publish(scores, settings, lease)
         except BaseException:
