@@ -58,6 +58,45 @@ def _levels(kind: np.ndarray, value: np.ndarray, usual: np.ndarray) -> np.ndarra
     return np.select([kind == "amount", kind == "duration", kind == "flag"], [amount, duration, flag], "")
 
 
+def _driver_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per stored driver of ``rows`` (driver_k and, when present, driver_k_feature): row (position),
+    k, district_code, feature (or NA), direction from the text's sign, description (the text unsigned)."""
+    parts = []
+    for k in DRIVER_SLOTS:
+        text, feature = f"driver_{k}", f"driver_{k}_feature"
+        if text not in rows.columns:
+            continue
+        names = rows[feature] if feature in rows.columns else pd.Series(pd.NA, index=rows.index)
+        parts.append(pd.DataFrame({"row": np.arange(len(rows)), "k": k, "text": rows[text].to_numpy(object),
+                                   "feature": names.to_numpy(object)}))
+    columns = ["row", "k", "district_code", "feature", "direction", "description"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    long = pd.concat(parts, ignore_index=True)
+    long = long[long["text"].notna()].reset_index(drop=True)
+    text = long["text"].astype(str)
+    long["district_code"] = rows["district_code"].to_numpy(object)[long["row"].to_numpy()]
+    long["direction"] = np.where(text.str.startswith("- "), "down", "up")
+    long["description"] = unsigned(text)
+    return long[columns]
+
+
+def _as_items(long: pd.DataFrame, labels, n_rows: int) -> list[list[dict]]:
+    """Per row position, its drivers in order as {text (``labels``, aligned with ``long``), direction,
+    description}."""
+    out: list[list[dict]] = [[] for _ in range(n_rows)]
+    ordered = long.assign(label=np.asarray(labels, dtype=object)).sort_values(["row", "k"])
+    for r in ordered.itertuples():
+        out[r.row].append({"text": r.label, "direction": r.direction, "description": r.description})
+    return out
+
+
+def stored_driver_items(rows: pd.DataFrame) -> list[list[dict]]:
+    """The rows' stored driver texts as driver items (what a report without the feature table shows)."""
+    long = _driver_rows(rows)
+    return _as_items(long, long["description"], len(rows))
+
+
 def driver_items(rows: pd.DataFrame, frame: pd.DataFrame, forecast_week: pd.Timestamp,
                  specs: list[FeatureSpec]) -> list[list[dict]]:
     """Per row of ``rows`` (district_code, driver_k, driver_k_feature), its drivers as
@@ -67,22 +106,10 @@ def driver_items(rows: pd.DataFrame, frame: pd.DataFrame, forecast_week: pd.Time
     ``frame``: the feature table's rows (district_code, week_start, features): the value is the forecast
     week's, the usual level the district's mean over the :data:`USUAL_WEEKS` weeks before it."""
     by_name = {s.name: s for s in specs}
-    parts = []
-    for k in DRIVER_SLOTS:
-        text, feature = f"driver_{k}", f"driver_{k}_feature"
-        if text not in rows.columns:
-            continue
-        names = rows[feature] if feature in rows.columns else pd.Series(pd.NA, index=rows.index)
-        parts.append(pd.DataFrame({"row": np.arange(len(rows)), "k": k, "text": rows[text].to_numpy(object),
-                                   "feature": names.to_numpy(object)}))
-    if not parts:
+    long = _driver_rows(rows)
+    if long.empty:
         return [[] for _ in range(len(rows))]
-    long = pd.concat(parts, ignore_index=True)
-    long = long[long["text"].notna()].reset_index(drop=True)
-    long["district_code"] = rows["district_code"].to_numpy(object)[long["row"].to_numpy()]
     known = long["feature"].isin(list(by_name)) & long["feature"].isin(frame.columns)
-    long["direction"] = np.where(long["text"].astype(str).str.startswith("- "), "down", "up")
-    long["description"] = unsigned(long["text"].astype(str))
 
     wanted = sorted(set(long.loc[known, "feature"]))
     start = pd.Timestamp(forecast_week) - pd.Timedelta(weeks=USUAL_WEEKS)
@@ -106,11 +133,7 @@ def driver_items(rows: pd.DataFrame, frame: pd.DataFrame, forecast_week: pd.Time
              + pd.Series(_number(np.nan_to_num(base)), dtype=object))
     with_level = np.where(kinds == "flag", label + ": " + level,
                           np.where(kinds == "cyclic", label, label + ": " + level + " (" + shown + ")"))
-    long["label"] = np.where(measured, with_level, np.where(known, labels, long["description"]))
-    out: list[list[dict]] = [[] for _ in range(len(rows))]
-    for r in long.sort_values(["row", "k"]).itertuples():
-        out[r.row].append({"text": r.label, "direction": r.direction, "description": r.description})
-    return out
+    return _as_items(long, np.where(measured, with_level, np.where(known, labels, long["description"])), len(rows))
 
 
 def history_frame(observed: pd.DataFrame, published: pd.DataFrame | None, hindcast: pd.DataFrame | None,
@@ -267,10 +290,15 @@ class Briefing:
     headline: dict = field(default_factory=lambda: {"available": False, "rows": []})
 
 
+def top_ranks(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` highest-ranked rows (rank 1 first; ties by district code)."""
+    return rows.sort_values(["rank", "district_code"], kind="stable").head(n)
+
+
 def shown_districts(rows: pd.DataFrame, top_n: int, changes_n: int) -> pd.Index:
     """The districts a report lists: its ``top_n`` ranks and its ``changes_n`` largest rises and falls."""
     change = pd.to_numeric(rows["score_change"]).astype("Float64")
-    ranked = rows.sort_values(["rank", "district_code"]).head(top_n)["district_code"]
+    ranked = top_ranks(rows, top_n)["district_code"]
     rises = rows[change > 0].assign(c=change).sort_values("c", ascending=False).head(changes_n)["district_code"]
     falls = rows[change < 0].assign(c=change).sort_values("c").head(changes_n)["district_code"]
     return pd.Index(pd.concat([ranked, rises, falls]).astype(str).unique())
@@ -299,7 +327,7 @@ def build_briefing(rows: pd.DataFrame, week1: pd.DataFrame | None, table, events
     drivers = dict(zip(listed["district_code"].astype(str), items))
     charts = {}
     if week1 is not None:
-        top = rows.sort_values(["rank", "district_code"]).head(top_n)["district_code"].astype(str)
+        top = top_ranks(rows, top_n)["district_code"].astype(str)
         upcoming = week1[week1["district_code"].astype(str).isin(top)]
         observed = observed_weeks(table.panel)
         mine = None

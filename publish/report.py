@@ -24,7 +24,13 @@ import shapely
 from features.schema import newest_event
 from features.sources.countries import COUNTRY_NAMES
 from models.slots import HAZARD_HORIZON, HORIZONS, Slot
-from publish.briefing import Briefing, build_briefing, signed_percent, unsigned
+from publish.briefing import (
+    Briefing,
+    build_briefing,
+    signed_percent,
+    stored_driver_items,
+    top_ranks,
+)
 from publish.exports import export_frame, simplified_geometries
 from publish.schema import TIERS
 
@@ -59,7 +65,6 @@ def country_label(iso3: str, name: str | None = None) -> str:
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: The methodology the report links to (the project's README, with the models, features and data).
 README = Path(__file__).resolve().parents[1] / "README.md"
-_DRIVERS = ("driver_1", "driver_2", "driver_3")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -183,7 +188,7 @@ def map_view(rows: pd.DataFrame, districts: gpd.GeoDataFrame) -> dict:
         + pd.Series(np.where(scored, ", score ", ""), index=merged.index)
         + _fmt(merged["risk_score"], "{:.1f}", missing="").astype("string")
     )
-    top = merged[scored & (merged["rank"] <= TOP_N)].sort_values(["rank", "district_code"]).head(TOP_N)
+    top = top_ranks(merged[scored & (merged["rank"] <= TOP_N)], TOP_N)
     legend = [{"label": t, "colour": TIER_COLOURS[t]} for t in TIERS]
     if not scored.all():
         legend.append({"label": "no score", "colour": NO_SCORE_COLOUR})
@@ -201,27 +206,9 @@ def map_view(rows: pd.DataFrame, districts: gpd.GeoDataFrame) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def _stored_drivers(frame: pd.DataFrame) -> list[list[dict]]:
-    """The rows' stored driver texts as driver items (what :func:`publish.briefing.driver_items` gives when it
-    has no table): the long text, its direction from the sign."""
-    present = [c for c in _DRIVERS if c in frame.columns]
-    if not present:
-        return [[] for _ in range(len(frame))]
-    texts = frame[present].astype(object)
-    stacked = texts.where(texts.notna(), None).stack().dropna().map(str)
-    items = pd.DataFrame({"row": stacked.index.get_level_values(0), "text": unsigned(stacked).to_numpy(),
-                          "direction": np.where(stacked.str.startswith("- "), "down", "up")})
-    items["description"] = items["text"]
-    out: list[list[dict]] = [[] for _ in range(len(frame))]
-    positions = pd.Series(np.arange(len(frame)), index=frame.index)
-    for r in items.itertuples():
-        out[positions[r.row]].append({"text": r.text, "direction": r.direction, "description": r.description})
-    return out
-
-
 def _drivers_of(rows: pd.DataFrame, briefing: "Briefing | None") -> list[list[dict]]:
     """Each row's driver items: the briefing's short labels where it has the district, else the stored texts."""
-    stored = _stored_drivers(rows)
+    stored = stored_driver_items(rows)
     if briefing is None:
         return stored
     return [briefing.drivers.get(code, mine) for code, mine in zip(rows["district_code"].astype(str), stored)]
@@ -239,7 +226,7 @@ def top_table(rows: pd.DataFrame, week1: pd.DataFrame | None, n: int = TOP_N,
               briefing: "Briefing | None" = None) -> list[dict]:
     """The ``n`` highest-ranked districts with score, tier, P(any violence), next week's expected events, the
     drivers (short labels with the briefing) and the briefing's 26-week chart (None without)."""
-    top = rows.sort_values(["rank", "district_code"], kind="stable").head(n).reset_index(drop=True)
+    top = top_ranks(rows, n).reset_index(drop=True)
     if week1 is not None:
         nxt = week1[["district_code", "expected_events", "events_lo80", "events_hi80"]]
         top = top.drop(columns=["expected_events", "events_lo80", "events_hi80"]).merge(
