@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 def _cumsum0(x: np.ndarray) -> np.ndarray:
@@ -58,9 +57,18 @@ def decayed_sum(x: np.ndarray, half_life: float) -> np.ndarray:
     """Exponentially decayed sum of past weeks: out[:, t] = sum_{k>=1} x[:, t-k] * 0.5 ** ((k-1) / half_life)."""
     if half_life <= 0:
         raise ValueError(f"half_life must be > 0, got {half_life}")
-    r = 0.5 ** (1.0 / half_life)
-    y = lfilter([1.0], [1.0, -r], x.astype(np.float64), axis=1)
-    return lag(y, 1)
+    return lag(_decay_scan(x.astype(np.float64), 0.5 ** (1.0 / half_life)), 1)
+
+
+def _decay_scan(y: np.ndarray, r: float) -> np.ndarray:
+    """y[:, t] = sum_{j>=0} r**j * x[:, t-j], in place on ``y`` (= x) by doubling: after the pass of offset k the
+    sum holds the last 2k terms, so log2(weeks) whole-array passes (scipy.signal.lfilter does it in one, but
+    importing scipy.signal costs about a second of every run)."""
+    step = 1
+    while step < y.shape[1]:
+        y[:, step:] += r**step * y[:, :-step]
+        step *= 2
+    return y
 
 
 def weeks_since(x: np.ndarray, cap: int) -> np.ndarray:

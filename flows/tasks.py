@@ -453,6 +453,26 @@ def withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Set
     return withdrawals.withdrawal_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start))
 
 
+@task(name="weekly-withdrawal-evidence")
+def weekly_withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settings: Settings,
+                               sources: tuple[str, ...], retraining: bool) -> WithdrawalEvidence:
+    """The week's evidence on withdrawals: the study re-estimated when retraining (or when the kept one is not
+    valid for this week), else the kept study of the last retraining (kept by :func:`keep_withdrawal_study`)."""
+    deployments = Registries.load(settings.country()).placed_forces(gazetteer)
+    kept = exports.read_withdrawal_study(settings.exports_dir, settings.region_code)
+    evidence = withdrawals.current_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start),
+                                            sources=sources, stored=kept, recompute=retraining,
+                                            max_age_weeks=settings.training.retrain_every_weeks)
+    return evidence
+
+
+@task(name="keep-withdrawal-study")
+def keep_withdrawal_study(evidence: WithdrawalEvidence, settings: Settings) -> None:
+    """Keep the week's withdrawal study for the weeks that only score (after the publish: a refused or failed
+    run leaves the kept one as it was)."""
+    exports.write_withdrawal_study(evidence, settings.exports_dir, settings.region_code)
+
+
 @task(name="log-withdrawal-evidence")
 def log_withdrawal_evidence(run_id: str, evidence: WithdrawalEvidence) -> None:
     """The effect tables, the event-study figure and the sentences, on the week's MLflow run."""

@@ -41,6 +41,7 @@ from flows.tasks import (
     fit_challengers,
     freshness_gate,
     ingest_files,
+    keep_withdrawal_study,
     load_champions,
     load_events,
     log_outputs,
@@ -61,8 +62,8 @@ from flows.tasks import (
     stage_outputs,
     start_tracking_run,
     store_summary,
+    weekly_withdrawal_evidence,
     why_retrain,
-    withdrawal_evidence,
 )
 from models.selection import check_retrain_mode
 from models.slots import SLOTS
@@ -114,10 +115,10 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
     run_id = start_tracking_run(table, known, settings, is_simulated=simulated, sources=sources)
     try:
         freshness_gate(known, table, settings)
-        evidence = withdrawal_evidence(table, gazetteer, settings)
-        log_withdrawal_evidence(run_id, evidence)
         champions_known = champion_infos(settings)
         reason = why_retrain(champions_known, table, settings, mode, sources)
+        evidence = weekly_withdrawal_evidence(table, gazetteer, settings, sources, bool(reason))
+        log_withdrawal_evidence(run_id, evidence)
         decided = None
         if reason:
             enough_major_attacks(table, settings, sources, run_id)
@@ -142,6 +143,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
             discard_outputs(staged)
             raise
         outputs = commit_outputs(staged, settings)
+        keep_withdrawal_study(evidence, settings)
         log_outputs(run_id, scores, gazetteer, table, outputs)
         finish_tracking_run(run_id)
     except BaseException as exc:

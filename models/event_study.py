@@ -96,7 +96,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from scipy.linalg import lapack
 
@@ -688,6 +687,8 @@ def hazard_ratios(panel: pd.DataFrame, withdrawals: pd.DataFrame, neighbours: pd
     Columns: scope, window_weeks, hazard_ratio, ci_low, ci_high, p_value, treated_rows,
     major_attack_weeks_treated.
     """
+    import statsmodels.api as sm  # a second to import; only this fit of the module uses it
+
     windows = sorted({int(w) for w in windows})
     exclusion = windows[-1]
     p = _read_panel(panel)

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from models.slots import HAZARD_HORIZON
+from models.withdrawals import STUDY_TABLES, WithdrawalEvidence
 from publish.schema import ARROW_TYPES, SCORE_COLUMNS, validate_scores
 
 #: Coverage-simplification tolerance of the published GeoJSON, in degrees (about 1 km).
@@ -358,6 +359,39 @@ def read_selection_table(out_dir: Path, country: str, kind: str) -> pd.DataFrame
     if not path.exists():
         return None
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+#: Where the withdrawal study is kept between retrainings, and the file of its text and keys.
+STUDY_DIR, STUDY_FILE = "withdrawal_study", "study.json"
+
+
+def write_withdrawal_study(evidence: WithdrawalEvidence, out_dir: Path, country: str) -> Path:
+    """Keep the study of ``evidence`` (its estimates, sentences, notes, cutoff and key) in
+    ``<out_dir>/<country>/withdrawal_study/``, all files atomically together; returns the folder."""
+    folder = Path(out_dir) / str(country) / STUDY_DIR
+    meta = {"cutoff": None if evidence.cutoff is None else str(evidence.cutoff.date()), "key": evidence.key,
+            "sentences": list(evidence.sentences), "notes": list(evidence.notes)}
+    files = {folder / f"{name}.parquet": _parquet_writer(frame) for name, frame in evidence.study_tables().items()}
+    files[folder / STUDY_FILE] = lambda handle: handle.write(json.dumps(meta, indent=1).encode())
+    write_atomically(files)
+    return folder
+
+
+def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
+    return lambda handle: frame.to_parquet(handle, index=False)
+
+
+def read_withdrawal_study(out_dir: Path, country: str) -> WithdrawalEvidence | None:
+    """The kept study (no departures or deployments: the run adds its own), or None before the first one."""
+    folder = Path(out_dir) / str(country) / STUDY_DIR
+    if not (folder / STUDY_FILE).exists():
+        return None
+    meta = json.loads((folder / STUDY_FILE).read_text())
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in STUDY_TABLES}
+    empty = pd.DataFrame()
+    return WithdrawalEvidence(empty, tables["effects"], tables["event_study"], tables["hazard_ratios"],
+                              meta["sentences"], meta["notes"], empty,
+                              None if meta["cutoff"] is None else pd.Timestamp(meta["cutoff"]), meta["key"])
 
 
 def backtest_dir(out_dir: Path, country: str, start: date, end: date) -> Path:

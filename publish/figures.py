@@ -5,16 +5,23 @@ without pyplot (no global state, Agg canvas), ready for ``fig.savefig(path)`` or
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from models.slots import HAZARD_HORIZON
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import (
+        FigureCanvasAgg,  # imported by the first figure, not every command
+    )
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig

@@ -445,7 +445,8 @@ def forces_view(forces: dict | None, week: date) -> dict | None:
     return {"present": [{"force": f, "bases": b, "kind": str(present.loc[present["force"] == f, "kind"].iloc[0])}
                         for f, b in where.items()],
             "changes": sorted(changes, key=lambda c: c["date"].removeprefix("week of ")), "recent_weeks": FORCES_RECENT_WEEKS,
-            "sentences": list(forces["sentences"]), "caveat": forces["caveat"]}
+            "sentences": list(forces["sentences"]), "caveat": forces["caveat"],
+            "study_cutoff": forces.get("study_cutoff")}
 
 
 def template_environment() -> jinja2.Environment:

@@ -24,7 +24,11 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.models import infer_signature
+from mlflow.types import ColSpec, Schema
+from mlflow.types.utils import _infer_schema
 
 from models.selection import ChampionInfo, SlotDecision
 from models.slots import Slot
@@ -233,6 +237,32 @@ def finish_run(run_id: str) -> None:
     MlflowClient().set_terminated(run_id, "FINISHED")
 
 
+#: Rows the column types of a logged dataset are read from (MLflow's own inference visits every value of every
+#: column in Python: 14 s of a 22 s weekly run for the Mali feature table).
+SCHEMA_ROWS = 200
+
+
+class FrameDataset(PandasDataset):
+    """A pandas dataset whose schema costs milliseconds: each column's MLflow type from the first
+    :data:`SCHEMA_ROWS` rows (a column holds one dtype), whether it is required (never missing) from all rows,
+    vectorised. Our digest is passed in, so nothing hashes the frame either."""
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, *, name: str, digest: str) -> "FrameDataset":
+        """As ``mlflow.data.from_pandas(frame, name=name, digest=digest)``: its source is the running code."""
+        from mlflow.tracking.context import registry
+
+        return cls(df=frame, source=CodeDatasetSource(tags=registry.resolve_tags()), name=name, digest=digest)
+
+    @property
+    def schema(self) -> Schema | None:
+        frame = self.df
+        with _no_integer_hint():
+            sample = _infer_schema(frame.head(SCHEMA_ROWS))
+        complete = frame.notna().all()
+        return Schema([ColSpec(spec.type, spec.name, required=bool(complete[spec.name])) for spec in sample.inputs])
+
+
 def experiment_name(prefix: str, country: str, purpose: str) -> str:
     """``<prefix>-<country>-<purpose>``: purpose "training" (weekly runs) or "backtest"."""
     return f"{prefix}-{country.lower()}-{purpose}"
@@ -250,9 +280,8 @@ def start_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dic
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         for name, (frame, digest, dataset_tags) in (datasets or {}).items():
-            with _no_integer_hint():
-                dataset = mlflow.data.from_pandas(frame, name=name, digest=digest[:36])  # our digest: no hashing
-                mlflow.log_input(dataset, context="training", tags=dataset_tags)
+            dataset = FrameDataset.of(frame, name=name, digest=digest[:36])  # our digest: no hashing
+            mlflow.log_input(dataset, context="training", tags=dataset_tags)
         for name, frame in (frames or {}).items():
             log_frame(frame, name)
         for name, payload in (json_tables or {}).items():

@@ -18,6 +18,8 @@ from browser import REPORT_SECTIONS, check_page, chromium
 
 from flows.settings import Settings
 from flows.weekly import weekly_flow as run_flow
+from models import event_study
+from publish import exports
 from publish.score_store import ScoreStore
 
 pytestmark = pytest.mark.integration
@@ -65,7 +67,7 @@ def _load_champions_outside_the_project(tmp_path: Path, settings: Settings) -> d
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
+def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness, monkeypatch):
     settings = _settings(tmp_path)
     summary = run_flow(settings=settings, allow_simulated=True)
     assert summary["is_simulated"] and summary["districts"] == 50
@@ -122,8 +124,15 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness):
     assert served["count"] == ["mean", "p_at_least_1", "q05", "q10", "q50", "q90", "q95"]
     assert served["hazard"] == ["p_major_attack"] and 0 <= served["p_min"] and served["p_max"] <= 1
 
-    # Re-running the same week is safe: champions are fresh (no retraining), same scores, no duplicates.
+    # Re-running the same week is safe: champions are fresh (no retraining), same scores, no duplicates; and
+    # the withdrawal study of the retraining is reused, not estimated again (the estimator would raise).
+    def not_again(*args, **kwargs):
+        raise AssertionError("the withdrawal study was estimated again on a week that only scores")
+
+    monkeypatch.setattr(event_study, "window_effects", not_again)
     again = run_flow(settings=settings, allow_simulated=True)
+    cutoff = exports.read_withdrawal_study(settings.exports_dir, "MLI").cutoff.date()
+    assert f"Estimated on the weeks up to {cutoff}" in Path(again["outputs"]["report"]).read_text()
     assert again["week_start"] == summary["week_start"] and not again["retrained"]
     assert again["rows_replaced"] == 50 * len(settings.horizons)
     relatest = store.latest("MLI")

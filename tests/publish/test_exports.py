@@ -268,3 +268,23 @@ def test_the_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path, districts)
     assert (csv["risk_score"] >= 0).all()  # numbers stay numbers
     parquet = pd.read_parquet(paths["parquet"])  # the typed exports and the tables keep the text as it is
     assert set(parquet["driver_1"]) == {"+ violent events, last 4 weeks"}
+
+
+def test_the_withdrawal_study_is_kept_and_read_back_whole(tmp_path):
+    from models.withdrawals import WithdrawalEvidence
+
+    effects = pd.DataFrame({"scope": ["district"], "window_weeks": [4], "irr": [1.8]})
+    study = pd.DataFrame({"bin": [-1, 0], "irr": [1.0, 1.4]})
+    evidence = WithdrawalEvidence(pd.DataFrame({"withdrawal_id": ["x"]}), effects, study, pd.DataFrame(),
+                                  ["Violence rose."], ["a note"], pd.DataFrame({"force": ["F"]}),
+                                  pd.Timestamp("2020-01-06"), "abc")
+    assert exports.read_withdrawal_study(tmp_path, "MLI") is None
+    folder = exports.write_withdrawal_study(evidence, tmp_path, "MLI")
+    kept = exports.read_withdrawal_study(tmp_path, "MLI")
+    pd.testing.assert_frame_equal(kept.effects, effects)
+    pd.testing.assert_frame_equal(kept.event_study, study)
+    assert kept.hazard_ratios.empty and kept.withdrawals.empty and kept.deployments.empty  # the run adds its own
+    assert (kept.sentences, kept.notes, kept.cutoff, kept.key) == (["Violence rose."], ["a note"],
+                                                                 pd.Timestamp("2020-01-06"), "abc")
+    assert sorted(p.name for p in folder.iterdir()) == ["effects.parquet", "event_study.parquet",
+                                                         "hazard_ratios.parquet", "study.json"]
