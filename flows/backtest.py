@@ -24,7 +24,7 @@ from flows.tasks import (
     store_summary,
     write_backtest_outputs,
 )
-from flows.weekly import build_features_flow
+from flows.weekly import week_features
 from models.selection import backtest_window
 from models.slots import HORIZONS
 from publish.summary import backtest_summary
@@ -52,7 +52,7 @@ def backtest_flow(
     sources = sources_of(reports)
     end_week = monday_on_or_before(end or last_full_week(store_summary(settings), sources))
     start_week, forecast_week = backtest_window(start, end_week)
-    known, table = build_features_flow(settings, gazetteer, forecast_week, sources)
+    known, table = week_features(settings, gazetteer, forecast_week, sources)
     result = backtest(table, settings, start=start_week, end=end_week, horizons=horizons, origin_every=origin_every,
                       refit_every=refit_every, count_candidates=count_candidates, hazard_candidates=hazard_candidates)
     tables = backtest_tables(result, settings)

@@ -35,7 +35,7 @@ from flows.tasks import (
     withdrawal_evidence,
     write_scenario,
 )
-from flows.weekly import build_features_flow
+from flows.weekly import week_features
 from publish.summary import scenario_summary, withdrawals_summary
 
 
@@ -83,5 +83,5 @@ def withdrawals_flow(events: list[str], as_of: date | None = None, source: str |
     check_force_registry(settings)
     gazetteer = settings.gazetteer()
     sources, forecast_week = _week(events, as_of, source, settings, gazetteer)
-    _, table = build_features_flow(settings, gazetteer, forecast_week, sources)
+    _, table = week_features(settings, gazetteer, forecast_week, sources)
     return withdrawals_summary(withdrawal_evidence(table, gazetteer, settings, required=True), table, sources)

@@ -475,9 +475,13 @@ def keep_withdrawal_study(evidence: WithdrawalEvidence, settings: Settings) -> N
 
 @task(name="log-withdrawal-evidence")
 def log_withdrawal_evidence(run_id: str, evidence: WithdrawalEvidence) -> None:
-    """The effect tables, the event-study figure and the sentences, on the week's MLflow run."""
+    """The effect tables and the sentences on the week's MLflow run, and the event-study figure when the study
+    is new (a kept study's figure is on the run that estimated it)."""
+    drawn = {}
+    if evidence.fresh:
+        drawn = {"withdrawal_event_study": figures.event_study_figure(evidence.event_study)}
     tracking.log_to_run(run_id, frames=evidence.tables(), texts={"tables/withdrawal_effects.txt": evidence.text()},
-                        figures={"withdrawal_event_study": figures.event_study_figure(evidence.event_study)})
+                        figures=drawn, tags={"withdrawal_study_cutoff": evidence.cutoff_label()})
 
 
 @task(name="read-scenario")

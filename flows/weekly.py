@@ -110,7 +110,7 @@ def weekly_flow(
 def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Timestamp, reports: list,
                   sources: tuple[str, ...], respect_timestamps: bool, mode: str, lease) -> dict:
     """Everything after the lease: features, training when due, scoring, gates, publish, outputs."""
-    known, table = build_features_flow(settings, gazetteer, forecast_week, sources, respect_timestamps)
+    known, table = week_features(settings, gazetteer, forecast_week, sources, respect_timestamps)
     simulated = is_simulated(sources)
     run_id = start_tracking_run(table, known, settings, is_simulated=simulated, sources=sources)
     try:
@@ -158,10 +158,10 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
     return summary
 
 
-@flow(name="vigie-build-features", persist_result=False)
-def build_features_flow(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Timestamp, sources: tuple[str, ...],
-                        respect_timestamps: bool = False):
-    """The events known before the forecast week, and the feature table built from them (stored as Parquet)."""
+def week_features(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Timestamp, sources: tuple[str, ...],
+                  respect_timestamps: bool = False):
+    """The events known before the forecast week, and the feature table built from them (stored as Parquet):
+    two tasks of the calling flow (a subflow of their own cost a second of Prefect's bookkeeping a run)."""
     known = load_events(settings, as_of=forecast_week.date(), sources=sources, respect_timestamps=respect_timestamps)
     return known, build_features(known, gazetteer, settings, forecast_week)
 

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import special
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -109,6 +108,8 @@ class DiscreteTimeHazard(SelectedFeatures, HazardModel):
         self.features_: list[str] | None = None
 
     def _family(self):
+        import statsmodels.api as sm  # imported by the fits that use it, not by every command
+
         link = sm.families.links.Logit() if self.link == "logit" else sm.families.links.CLogLog()
         return sm.families.Binomial(link=link)
 
@@ -134,6 +135,8 @@ class DiscreteTimeHazard(SelectedFeatures, HazardModel):
         start = np.zeros(D.shape[1])
         rate = float(np.clip(ef.mean(), 1e-6, 1 - 1e-6))
         start[0] = np.log(-np.log1p(-rate)) if self.link == "cloglog" else special.logit(rate)
+        import statsmodels.api as sm  # imported by the fits that use it, not by every command
+
         glm = sm.GLM(ef, D, family=self._family())
         # IRLS from statsmodels' own start (IRLS from an intercept-only start can diverge under cloglog),
         # then Newton and L-BFGS from the intercept-only start; the first converged fit wins, else the best.

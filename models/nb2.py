@@ -14,8 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import statsmodels.api as sm
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from models.distributions import NegativeBinomial
 
@@ -30,13 +29,24 @@ DEFAULT_ALPHA_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8,
 def nb2_log_pmf(y: np.ndarray, r: np.ndarray | float, log_amu: np.ndarray, log1p_amu: np.ndarray) -> np.ndarray:
     """log P(Y = y) of an NB2 with size r = 1 / alpha and mean mu, given log(alpha mu) and log(1 + alpha mu):
     lgamma(y + r) - lgamma(r) - lgamma(y + 1) - r log(1 + alpha mu) + y (log(alpha mu) - log(1 + alpha mu))."""
-    return (special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1.0)
-            - r * log1p_amu + y * (log_amu - log1p_amu))
+    return _where_counted(y, r, lambda yc, rc: special.gammaln(yc + rc) - special.gammaln(rc) - special.gammaln(yc + 1.0)) \
+        - r * log1p_amu + y * (log_amu - log1p_amu)
 
 
 def nb2_dlog_pmf_dsize(y: np.ndarray, r: np.ndarray | float, mu: np.ndarray, log1p_amu: np.ndarray) -> np.ndarray:
     """d log P(Y = y) / d r at fixed mean mu (r = 1 / alpha the NB2 size)."""
-    return special.digamma(y + r) - special.digamma(r) - log1p_amu + (mu - y) / (r + mu)
+    return _where_counted(y, r, lambda yc, rc: special.digamma(yc + rc) - special.digamma(rc)) - log1p_amu + (mu - y) / (r + mu)
+
+
+def _where_counted(y, r, term) -> np.ndarray:
+    """``term(y, r)`` where y != 0 and exactly 0 where y == 0 (where the lgamma and digamma differences of the
+    NB2 vanish): most district-weeks count no event, and these special functions are most of a fit's time."""
+    shape = np.broadcast_shapes(np.shape(y), np.shape(r))
+    yb, rb = np.broadcast_to(np.asarray(y, dtype=np.float64), shape), np.broadcast_to(np.asarray(r, dtype=np.float64), shape)
+    out = np.zeros(shape)
+    counted = yb != 0
+    out[counted] = term(yb[counted], rb[counted])
+    return out
 
 
 def nb2_loglik(y: np.ndarray, mu: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
@@ -48,7 +58,7 @@ def nb2_loglik(y: np.ndarray, mu: np.ndarray, alpha: float | np.ndarray) -> np.n
     a = np.where(pois, 1.0, alpha)
     r = 1.0 / a
     nb = nb2_log_pmf(y, r, np.log(a * mu), np.log1p(a * mu))
-    return np.where(pois, stats.poisson.logpmf(y, mu), nb)
+    return np.where(pois, special.xlogy(y, mu) - mu - special.gammaln(y + 1.0), nb)  # Poisson log pmf
 
 
 def nb2_alpha_mle(y: np.ndarray, mu: np.ndarray) -> float:
@@ -90,6 +100,8 @@ def _nb2_objective(theta: np.ndarray, y: np.ndarray, D: np.ndarray, l2: float) -
 
 def _poisson_start(y: np.ndarray, D: np.ndarray) -> np.ndarray:
     """Poisson GLM coefficients (IRLS), or least squares on log(y + 0.1) if IRLS fails."""
+    import statsmodels.api as sm  # imported by the fits that use it, not by every command
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -115,6 +127,8 @@ def fit_nb2(y: np.ndarray, D: np.ndarray, *, l2: float = 0.0, maxiter: int = 500
     objective is the mean negative log-likelihood + l2/2 * |beta|^2 (intercept not penalised), minimised
     by L-BFGS-B. Returns params (beta), alpha, bse (beta..., alpha), llf, converged and method.
     """
+    import statsmodels.api as sm  # imported by the fits that use it, not by every command
+
     beta0 = _poisson_start(y, D)
     alpha0 = _moment_alpha(y, np.exp(np.clip(D @ beta0, ETA_MIN, ETA_MAX)))
     if l2 == 0.0:

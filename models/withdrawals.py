@@ -41,8 +41,8 @@ class WithdrawalEvidence:
 
     The estimates (effects, event_study, hazard_ratios, sentences, notes) are the *study*: ``cutoff`` is the last
     week it saw (None: nothing was studied) and ``key`` (:func:`evidence_key`) what else it was made of; a weekly
-    run that does not retrain reuses the study of its last retraining (:func:`current_evidence`), while the
-    departures and deployments are always the run's own."""
+    run that does not retrain reuses the study of its last retraining (:func:`current_evidence`; ``fresh`` is
+    then False), while the departures and deployments are always the run's own."""
 
     withdrawals: pd.DataFrame
     effects: pd.DataFrame
@@ -53,6 +53,7 @@ class WithdrawalEvidence:
     deployments: pd.DataFrame
     cutoff: pd.Timestamp | None = None
     key: str = ""
+    fresh: bool = True
 
     def report_section(self) -> dict:
         """What the weekly report's foreign-forces section needs (:func:`publish.report.forces_view`)."""
@@ -62,6 +63,10 @@ class WithdrawalEvidence:
     def text(self) -> str:
         """The sentences, the caveat and the notes, one per line (the MLflow artifact a reader opens first)."""
         return "\n".join([*self.sentences, "", CAVEAT, "", *self.notes]) + "\n"
+
+    def cutoff_label(self) -> str:
+        """The study's last week (ISO date), or "none" when nothing was studied."""
+        return "none" if self.cutoff is None else str(self.cutoff.date())
 
     def study_tables(self) -> dict[str, pd.DataFrame]:
         """The study's estimates, by :data:`STUDY_TABLES` name."""
@@ -135,4 +140,4 @@ def current_evidence(table: FeatureTable, deployments: pd.DataFrame, neighbours:
     first, last = panel["week_start"].min(), panel["week_start"].max()
     if recompute or not reusable(stored, key, last, max_age_weeks):
         return _evidence(panel, deployments, neighbours, windows, key)
-    return replace(stored, withdrawals=departures(deployments, first, last), deployments=deployments)
+    return replace(stored, withdrawals=departures(deployments, first, last), deployments=deployments, fresh=False)

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.cox import TABLE_COLUMNS, CoxHazardRatios, cluster_robust_cov, counting_process
+from models.cox import (
+    TABLE_COLUMNS,
+    CoxHazardRatios,
+    cluster_robust_cov,
+    counting_process,
+)
 
 DESCRIPTIONS = {"ff_base_closed_w13": "whose foreign base closed in the last 13 weeks"}
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import special
+from synthetic_panels import nb_draw, panel
 
 from features.attacks import window_spec
 from features.seasonality import SEASON_SIN
 from features.spec import FeatureSpec
-from models.glm import DEFAULT_GLM_FEATURES, NegativeBinomialGLM, ZeroInflatedNegativeBinomialGLM
+from models.glm import (
+    DEFAULT_GLM_FEATURES,
+    NegativeBinomialGLM,
+    ZeroInflatedNegativeBinomialGLM,
+)
 from models.protocol import CountModel
-from synthetic_panels import nb_draw, panel
 
 W52 = window_spec("violent_events", "sum", window=52)
 WEEKS_SINCE = window_spec("violent_events", "weeks_since", unit="weeks")

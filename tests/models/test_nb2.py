@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models.nb2 import crps_alpha, fit_nb2, nb2_alpha_mle, nb2_dlog_pmf_dsize, nb2_log_pmf, nb2_loglik
+from models.nb2 import (
+    crps_alpha,
+    fit_nb2,
+    nb2_alpha_mle,
+    nb2_dlog_pmf_dsize,
+    nb2_log_pmf,
+    nb2_loglik,
+)
 
 
 def nb_draw(rng: np.random.Generator, mu: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
