@@ -564,6 +564,30 @@ def _unassigned_reasons(
     return where + " and " + by_name
 
 
+# ---------------------------------------------------------------------- writing a country folder
+
+
+def write_country_folder(gazetteer: "Gazetteer", root: Path, *, name: str) -> Path:
+    """Write ``gazetteer``'s districts as the country folder ``<root>/<ISO3>/`` that :meth:`Gazetteer.load` reads
+    back (``gazetteer.toml``, boundaries as GeoJSON, the population table; no registries): how a synthetic
+    country (:meth:`Gazetteer.synthetic`) is run end to end with ``VIGIE_COUNTRIES_DIR=<root>``. ``name``: the
+    country's name as its events write it. Returns the folder."""
+    iso3 = gazetteer.country_iso3
+    folder = Path(root) / iso3
+    folder.mkdir(parents=True, exist_ok=True)
+    d = gazetteer.districts
+    boundaries, population = f"{iso3.lower()}_adm2.geojson", f"{iso3.lower()}_adm2_population.csv"
+    d[["district_code", "district_name", "admin1_name", "geometry"]].to_file(folder / boundaries, driver="GeoJSON")
+    d[["district_code", "population"]].to_csv(folder / population, index=False)
+    (folder / CONFIG_FILE).write_text(
+        f'# Written by Vigie (features.gazetteer.write_country_folder): {len(d)} districts.\n'
+        f'country_iso3 = "{iso3}"\n\n[country]\nname = "{name}"\nactor_names = ["{name}"]\n\n'
+        f'[boundaries]\nfile = "{boundaries}"\ncode_property = "district_code"\nname_property = "district_name"\n'
+        f'admin1_property = "admin1_name"\n\n[population]\nfile = "{population}"\nvalue_column = "population"\n'
+        f'join = "code"\ncode_column = "district_code"\n')
+    return folder
+
+
 # ---------------------------------------------------------------------- reading a country folder
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.country import Country, load_country
 from features.event_store import EventStore, IngestReport
-from features.gazetteer import Gazetteer
+from features.gazetteer import Gazetteer, write_country_folder
 from features.panel import monday_on_or_before
 from features.registries import FOREIGN_FORCES_FILE, POLITICAL_CALENDAR_FILE
 from features.sources.detect import read_events
@@ -204,19 +204,27 @@ def simulation_window(start: date | None, weeks: int, today: date) -> tuple[date
     return first.date(), end
 
 
+#: The name of the synthetic grid country (``vigie simulate --districts N``).
+SYNTHETIC_NAME = "Simulania"
+
+
 def simulate_to(out: Path, *, start: date | None, weeks: int, seed: int, districts: int | None = None,
                 country: Country | None = None, countries: Sequence[Country] = (), today: date | None = None):
     """Simulate ``weeks`` weeks from ``start`` (default: ending last week; never past ``today``, see
     :func:`simulation_window`) on the districts of ``country`` (default Mali; its foreign-force registry and
     political calendar drive the simulated forces and shocks when it has them, random ones otherwise), of
     several ``countries`` at once (one process over all their districts: violence spills over the borders), or
-    on a synthetic grid country of ``districts`` districts, and write the export to ``out``; returns (result,
+    on a synthetic grid country of ``districts`` districts (its country folder written to ``out/countries``, for
+    ``VIGIE_COUNTRIES_DIR``), and write the export to ``out``; returns (result,
     paths, number of districts)."""
     start, end = simulation_window(start, weeks, today or date.today())
     if districts:
         gazetteer = Gazetteer.synthetic(districts)
         result = simulate(gazetteer.districts, gazetteer.neighbours, start=start, end=end, seed=seed,
-                          country_name="Simulania", country_iso3=gazetteer.country_iso3)
+                          country_name=SYNTHETIC_NAME, country_iso3=gazetteer.country_iso3)
+        paths = write_simulation(result, out)
+        paths["country"] = write_country_folder(gazetteer, Path(out) / "countries", name=SYNTHETIC_NAME)
+        return result, paths, len(gazetteer.districts)
     else:
         members = list(countries) or [country or load_country("MLI")]
         gazetteer = Gazetteer.combine([Gazetteer.load(c.iso3, c.root) for c in members])

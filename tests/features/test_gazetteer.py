@@ -432,3 +432,18 @@ def test_every_real_acled_admin2_resolves_by_name(mali, acled):
     result = mali.assign(names.assign(latitude=np.nan, longitude=np.nan))
     unresolved = names.loc[result["assignment"] != "name", "admin2"].tolist()
     assert unresolved == []
+
+
+def test_a_synthetic_gazetteer_written_as_a_country_folder_loads_back_the_same(tmp_path):
+    from features.gazetteer import write_country_folder
+
+    grid = Gazetteer.synthetic(12)
+    folder = write_country_folder(grid, tmp_path, name="Simulania")
+    assert folder == tmp_path / "SIM" and (folder / "gazetteer.toml").is_file()
+    back = Gazetteer.load("SIM", tmp_path)
+    columns = ["district_code", "district_name", "admin1_name", "population"]
+    pd.testing.assert_frame_equal(back.districts[columns].reset_index(drop=True),
+                                  grid.districts[columns].reset_index(drop=True), check_dtype=False)
+    assert back.districts.geometry.geom_equals_exact(grid.districts.geometry.reset_index(drop=True), 1e-9).all()
+    pairs = ["district_code", "neighbour_code"]
+    assert back.neighbours[pairs].sort_values(pairs).values.tolist() == grid.neighbours[pairs].sort_values(pairs).values.tolist()

@@ -268,3 +268,17 @@ def test_simulate_ends_last_week_by_default_and_never_dates_events_in_the_future
                                  "--start", "2012-01-02", "--json"])
     assert future.exit_code == 2 and "ingest refuses events dated in the future" in _last_json(future.stdout)["error"]
     assert not (tmp_path / "far").exists()
+
+
+def test_a_simulated_grid_country_is_a_country_folder_its_events_are_placed_in(tmp_path):
+    """`vigie simulate --districts N` writes the synthetic country's folder beside its events: with
+    VIGIE_COUNTRIES_DIR pointing there, every command takes --country SIM (bench/scale.py runs it end to end)."""
+    made = runner.invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--districts", "30", "--weeks", "60", "--json"])
+    assert made.exit_code == 0, made.output
+    assert _last_json(made.stdout)["files"]["country"] == str(tmp_path / "sim" / "countries" / "SIM")
+    env = {"VIGIE_COUNTRIES_DIR": str(tmp_path / "sim" / "countries")}
+    report = runner.invoke(app, ["ingest", "--country", "SIM", str(tmp_path / "sim" / "events.csv"), "--home",
+                                 str(tmp_path / "home"), "--json"], env=env)
+    assert report.exit_code == 0, report.output[-3000:]
+    ingested = _last_json(report.stdout)
+    assert ingested["added"] > 100 and ingested["unassigned"] == 0
