@@ -85,14 +85,14 @@ def step_progress(console, title: str):
             h.setLevel(level)
 
 
-def task_runner(choice: str, dask_workers: int = 2):
-    """The Prefect task runner of the ``task_runner`` setting: "threads" (in-process), "dask" (a local Dask
+def task_runner(choice: str, dask_workers: int = 2, threads: int | None = None):
+    """The Prefect task runner of the ``task_runner`` setting: "threads" (in-process, ``threads`` at once), "dask" (a local Dask
     cluster of ``dask_workers`` single-threaded worker processes, started and stopped with the flow run) or a
     Dask scheduler's address (tcp://host:8786, an existing cluster)."""
     if choice == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
-        return ThreadPoolTaskRunner()
+        return ThreadPoolTaskRunner(max_workers=threads)
     from prefect_dask import DaskTaskRunner
 
     if choice == "dask":
@@ -103,7 +103,7 @@ def task_runner(choice: str, dask_workers: int = 2):
 
 def with_task_runner(flow, settings):
     """``flow`` running its mapped tasks on the task runner of ``settings``."""
-    return flow.with_options(task_runner=task_runner(settings.task_runner, settings.dask_workers))
+    return flow.with_options(task_runner=task_runner(settings.task_runner, settings.dask_workers, settings.task_threads))
 
 
 class TemporaryServer:

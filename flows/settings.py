@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         "process), 'dask' (a local Dask cluster of dask_workers processes) or the address of a Dask scheduler "
         "(tcp://host:8786).")
     dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (task_runner 'dask').")
+    task_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1,
+        description="Slots the 'threads' task runner runs at once (default: the machine's cores). Each slot's "
+        "backtest holds its own copy of the feature frame: more threads than cores cost memory, not time.")
     lease_hours: float = Field(
         6.0, description="A run's publish lease on its (country, week) lasts this long; a killed run's lease is taken over at once.")
     simulation_seed: int = 20130111

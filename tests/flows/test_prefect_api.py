@@ -26,6 +26,7 @@ def test_task_runners_of_the_setting():
     from prefect_dask import DaskTaskRunner
 
     assert isinstance(task_runner("threads"), ThreadPoolTaskRunner)
+    assert task_runner("threads", threads=2)._max_workers == 2  # no public reader; the slots held at once
     local = task_runner("dask", dask_workers=3)
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == 3
     assert task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
