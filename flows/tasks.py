@@ -460,10 +460,9 @@ def weekly_withdrawal_evidence(table: FeatureTable, gazetteer: Gazetteer, settin
     valid for this week), else the kept study of the last retraining (kept by :func:`keep_withdrawal_study`)."""
     deployments = Registries.load(settings.country()).placed_forces(gazetteer)
     kept = exports.read_withdrawal_study(settings.exports_dir, settings.region_code)
-    evidence = withdrawals.current_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start),
-                                            sources=sources, stored=kept, recompute=retraining,
-                                            max_age_weeks=settings.training.retrain_every_weeks)
-    return evidence
+    return withdrawals.current_evidence(table, deployments, gazetteer.neighbours, pd.Timestamp(settings.panel_start),
+                                        sources=sources, stored=kept, recompute=retraining,
+                                        max_age_weeks=settings.training.retrain_every_weeks)
 
 
 @task(name="keep-withdrawal-study")
