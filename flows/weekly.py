@@ -122,7 +122,8 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
         decided = None
         if reason:
             enough_major_attacks(table, settings, sources, run_id)
-            result = combine_backtests(selection_backtest.map(unmapped(table), unmapped(settings), SLOTS))
+            # .result(): a slot that failed raises its own error here (Prefect would hand None to the next task)
+            result = combine_backtests(selection_backtest.map(unmapped(table), unmapped(settings), SLOTS).result())
             decisions = decide_promotions(result, champions_known, table, settings, sources)
             fitted = fit_challengers(table, decisions, settings)
             decided = register_models(run_id, fitted, decisions, table, settings, sources)

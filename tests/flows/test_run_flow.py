@@ -141,6 +141,25 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness, mo
     assert relatest.sort_values(key)["risk_score"].tolist() == latest.sort_values(key)["risk_score"].tolist()
 
 
+def test_a_slot_whose_backtest_fails_fails_the_run_with_its_own_error(tmp_path, prefect_harness, monkeypatch):
+    """One slot's selection backtest running out of memory stops the run with that error and publishes nothing
+    (Prefect hands a failed mapped task's downstream task None: the flow must not go on with it)."""
+    import flows.tasks
+
+    real = flows.tasks.run_backtest
+
+    def out_of_memory_in_one_slot(table, specs, config):
+        if any(spec.kind == "hazard" for spec in specs):
+            raise MemoryError("the hazard slot's backtest ran out of memory")
+        return real(table, specs, config)
+
+    monkeypatch.setattr(flows.tasks, "run_backtest", out_of_memory_in_one_slot)
+    settings = _settings(tmp_path)
+    with pytest.raises(MemoryError, match="hazard slot"):
+        run_flow(settings=settings, allow_simulated=True)
+    assert ScoreStore(settings.score_store_url).latest("MLI").empty
+
+
 @pytest.fixture
 def mlflow_server(tmp_path, postgres_url):
     """A real MLflow tracking server on loopback, with PostgreSQL as its backend store."""
