@@ -186,17 +186,15 @@ def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
     keys = [(s.name, s.horizon) for s in specs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"(name, horizon) must be unique across specs, got {keys}")
-    frame = _model_frame(table, specs, config)  # sorted by week_start: training rows are a prefix
-    weeks = frame["week_start"].to_numpy()
-    features = frame[[c for c in frame.columns if not c.startswith("target_") and c != "active"]]
+    features, targets, active = _model_frame(table, specs, config)  # sorted by week_start: training rows are a prefix
+    weeks = features["week_start"].to_numpy()
     origins = origins_for(table.panel.weeks, config)
     first_row = np.searchsorted(weeks, origins.to_numpy(), side="left")
     stop_row = np.searchsorted(weeks, origins.to_numpy(), side="right")
-    active = frame["active"].to_numpy(bool)
     parts, fits = [], []
     for i_spec, spec in enumerate(specs):
-        y_eval = frame[_target(spec, spec.horizon, config.measure)].to_numpy(np.float64)
-        y_fit = frame[_target(spec, spec.training_horizon, config.measure)].to_numpy(np.float64)
+        y_eval = targets[_target(spec, spec.horizon, config.measure)]
+        y_fit = targets[_target(spec, spec.training_horizon, config.measure)]
         usable = np.flatnonzero(origins + (spec.horizon - 1) * WEEK <= config.end)
         for i_block in range(0, len(usable), config.refit_every):
             block = usable[i_block: i_block + config.refit_every]
@@ -233,11 +231,14 @@ def _target(spec: ModelSpec, horizon: int, measure: str) -> str:
     raise ValueError(f"model kind must be 'count' or 'hazard', got {spec.kind!r}")
 
 
-def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: BacktestConfig) -> pd.DataFrame:
-    """The table's frame with the lag columns the models need (per history measure, the largest
-    ``history_weeks`` of the specs reading it) and
-    the ``active`` flag of each row (a violent event in the ``active_weeks`` weeks before week_start), sorted by
-    week_start (districts in table order within a week), RangeIndex."""
+def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec],
+                 config: BacktestConfig) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
+    """What the models read, sorted by week_start (districts in table order within a week), RangeIndex: the
+    table's key and feature columns with the lag columns the models need (per history measure, the largest
+    ``history_weeks`` of the specs reading it), never a target; then, in the same row order, the target columns
+    the specs are fitted to and scored on ({name: float64 array}) and the ``active`` flag of each row (a violent
+    event in the ``active_weeks`` weeks before week_start). The frame is one copy of the table: the targets
+    never enter it (a second copy of the whole frame per slot, at 5,000 districts, was gigabytes)."""
     frame = table.frame
     for measure in sorted({spec.history_measure for spec in specs}):
         weeks = max(spec.history_weeks for spec in specs if spec.history_measure == measure)
@@ -246,9 +247,12 @@ def _model_frame(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
     recent = past_sum(table.panel.measures[MEASURE], config.active_weeks)  # (n_districts, n_weeks), panel order
     lookup = pd.Series(recent.ravel() > 0, index=pd.MultiIndex.from_frame(table.panel.long_index()))
     key = pd.MultiIndex.from_arrays([frame["district_code"].astype("string"), frame["week_start"]])
-    active = pd.DataFrame({"active": lookup.reindex(key).to_numpy(bool)}, index=frame.index)
+    active = lookup.reindex(key).to_numpy(bool)
     order = np.argsort(frame["week_start"].to_numpy(), kind="stable")
-    return pd.concat([frame, active], axis=1).take(order).reset_index(drop=True).copy()  # copy: one block per dtype
+    names = sorted({_target(s, h, config.measure) for s in specs for h in (s.horizon, s.training_horizon)})
+    targets = {name: frame[name].to_numpy(np.float64)[order] for name in names}
+    kept = np.flatnonzero(~frame.columns.str.startswith("target_"))
+    return frame.iloc[order, kept].reset_index(drop=True), targets, active[order]
 
 
 def _fit(spec: ModelSpec, features: pd.DataFrame, weeks: np.ndarray, y_fit: np.ndarray, origin: pd.Timestamp,
