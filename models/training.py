@@ -69,9 +69,14 @@ def model_rows(model: Model, table: FeatureTable, rows: pd.DataFrame) -> pd.Data
     return attach_history(table, rows, model.history_weeks, model.history_measure) if model.history_weeks else rows
 
 
+#: Weeks of a fitted slot's training rows it keeps (its importance and example read no more).
+KEPT_WEEKS = 52
+
+
 @dataclass
 class FittedSlot:
-    """A slot's model fitted on all usable rows, and those rows (history attached)."""
+    """A slot's model fitted on all usable rows: how many and which weeks, and the last :data:`KEPT_WEEKS`
+    weeks of them (history attached; not all of them: four slots kept a copy of the table each)."""
 
     slot: Slot
     recipe: str
@@ -80,12 +85,15 @@ class FittedSlot:
     #: The feature-table features the model reads (its input columns less keys and attached lag columns):
     #: what a later table must still have for the model to score it.
     table_features: list[str]
+    n_rows: int = 0
+    first_week: pd.Timestamp | None = None
+    last_week: pd.Timestamp | None = None
 
     def example(self, n: int = 5) -> pd.DataFrame:
         """A few input rows restricted to the columns the model reads (the MLflow signature's example)."""
         return self.rows[self.model.input_columns()].head(n)
 
-    def importance(self, weeks: int = 52) -> pd.Series | None:
+    def importance(self, weeks: int = KEPT_WEEKS) -> pd.Series | None:
         """Mean absolute per-feature contribution over the last ``weeks`` weeks of rows (None: not explainable)."""
         recent = self.rows[self.rows["week_start"] >= self.rows["week_start"].max() - weeks * WEEK]
         contributions = self.model.contributions(recent)
@@ -102,7 +110,10 @@ def fit_slot(table: FeatureTable, recipe: str, slot: Slot, panel_start: pd.Times
     rows = model_rows(model, table, training_rows(table, target, panel_start))
     model.fit(rows, rows[target].to_numpy())
     known = set(table.feature_names)
-    return FittedSlot(slot, recipe, model, rows, [c for c in model.input_columns() if c in known])
+    first, last = rows["week_start"].min(), rows["week_start"].max()
+    kept = rows[rows["week_start"] >= last - KEPT_WEEKS * WEEK].copy()
+    return FittedSlot(slot, recipe, model, kept, [c for c in model.input_columns() if c in known], len(rows),
+                      pd.Timestamp(first), pd.Timestamp(last))
 
 
 def fit_slots(table: FeatureTable, decisions: Mapping[Slot, "SlotDecision"], panel_start: pd.Timestamp) -> dict[Slot, FittedSlot]:

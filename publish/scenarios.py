@@ -146,9 +146,8 @@ def render_scenario_report(rows: pd.DataFrame, districts: gpd.GeoDataFrame, scen
 
 
 def _model_label(fitted) -> str:
-    rows = fitted.rows
-    return (f"{fitted.recipe} (fitted on {len(rows)} district-weeks, {pd.Timestamp(rows['week_start'].min()).date()} "
-            f"to {pd.Timestamp(rows['week_start'].max()).date()})")
+    return (f"{fitted.recipe} (fitted on {fitted.n_rows} district-weeks, {fitted.first_week.date()} "
+            f"to {fitted.last_week.date()})")
 
 
 def score_scenario(baseline, changed, fitted: dict, districts: pd.DataFrame, scenario, *, country_iso3: str,
