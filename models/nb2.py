@@ -29,20 +29,28 @@ DEFAULT_ALPHA_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8,
 def nb2_log_pmf(y: np.ndarray, r: np.ndarray | float, log_amu: np.ndarray, log1p_amu: np.ndarray) -> np.ndarray:
     """log P(Y = y) of an NB2 with size r = 1 / alpha and mean mu, given log(alpha mu) and log(1 + alpha mu):
     lgamma(y + r) - lgamma(r) - lgamma(y + 1) - r log(1 + alpha mu) + y (log(alpha mu) - log(1 + alpha mu))."""
-    return _where_counted(y, r, lambda yc, rc: special.gammaln(yc + rc) - special.gammaln(rc) - special.gammaln(yc + 1.0)) \
-        - r * log1p_amu + y * (log_amu - log1p_amu)
+    return _where_counted(y, r, _lgamma_terms) - r * log1p_amu + y * (log_amu - log1p_amu)
 
 
 def nb2_dlog_pmf_dsize(y: np.ndarray, r: np.ndarray | float, mu: np.ndarray, log1p_amu: np.ndarray) -> np.ndarray:
     """d log P(Y = y) / d r at fixed mean mu (r = 1 / alpha the NB2 size)."""
-    return _where_counted(y, r, lambda yc, rc: special.digamma(yc + rc) - special.digamma(rc)) - log1p_amu + (mu - y) / (r + mu)
+    return _where_counted(y, r, _digamma_terms) - log1p_amu + (mu - y) / (r + mu)
+
+
+def _lgamma_terms(y: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1.0)
+
+
+def _digamma_terms(y: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return special.digamma(y + r) - special.digamma(r)
 
 
 def _where_counted(y, r, term) -> np.ndarray:
     """``term(y, r)`` where y != 0 and exactly 0 where y == 0 (where the lgamma and digamma differences of the
     NB2 vanish): most district-weeks count no event, and these special functions are most of a fit's time."""
     shape = np.broadcast_shapes(np.shape(y), np.shape(r))
-    yb, rb = np.broadcast_to(np.asarray(y, dtype=np.float64), shape), np.broadcast_to(np.asarray(r, dtype=np.float64), shape)
+    yb = np.broadcast_to(np.asarray(y, dtype=np.float64), shape)
+    rb = np.broadcast_to(np.asarray(r, dtype=np.float64), shape)
     out = np.zeros(shape)
     counted = yb != 0
     out[counted] = term(yb[counted], rb[counted])

@@ -59,3 +59,21 @@ def test_crps_alpha_is_the_grid_minimiser():
     y = nb_draw(rng, mu, 0.8)
     assert crps_alpha(y, mu) in (0.65, 0.8, 1.0)
     assert crps_alpha(rng.poisson(mu).astype(float), mu) <= 0.05
+
+
+def test_the_log_pmf_skips_no_term_where_counts_are_zero_and_the_poisson_limit_is_poissons():
+    from scipy import special, stats
+
+    from models.nb2 import nb2_dlog_pmf_dsize, nb2_log_pmf, nb2_loglik
+
+    rng = np.random.default_rng(3)
+    y = rng.poisson(0.4, 5_000).astype(float)
+    y[7] = np.nan  # a missing count stays missing
+    mu, alpha = rng.gamma(1.0, 0.5, 5_000), 0.6
+    r, log_amu, log1p_amu = 1 / alpha, np.log(alpha * mu), np.log1p(alpha * mu)
+    full = special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1.0) - r * log1p_amu + y * (log_amu - log1p_amu)
+    assert np.array_equal(nb2_log_pmf(y, r, log_amu, log1p_amu), full, equal_nan=True)
+    score = special.digamma(y + r) - special.digamma(r) - log1p_amu + (mu - y) / (r + mu)
+    assert np.array_equal(nb2_dlog_pmf_dsize(y, r, mu, log1p_amu), score, equal_nan=True)
+    counts = np.nan_to_num(y)
+    np.testing.assert_allclose(nb2_loglik(counts, mu, 0.0), stats.poisson.logpmf(counts, mu), rtol=1e-12)
