@@ -194,9 +194,8 @@ class CoxHazardRatios:
         strata = None if self.strata is None else X[self.strata].to_numpy()[ok]
         # PHReg counts a row at risk at its entry time too ([entry, exit]); event times are whole weeks, so
         # entry + 0.5 keeps each one-week row in the single risk set of its exit week, as (entry, exit] means.
-        from statsmodels.duration.hazard_regression import (
-            PHReg,  # imported by the fits that use it, not by every command
-        )
+        # imported by the fit that uses it, not by every command
+        from statsmodels.duration.hazard_regression import PHReg
 
         model = PHReg(spells["exit"].to_numpy()[ok], Z, status=status, entry=spells["entry"].to_numpy()[ok] + 0.5,
                       strata=strata, ties=self.ties)

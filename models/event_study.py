@@ -96,6 +96,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.linalg import lapack
 
 from models.poisson_fe import TwoWay, poisson_fe
@@ -528,8 +529,6 @@ def _fit(p: _Panel, keep: np.ndarray, X: np.ndarray, names: Sequence[str], own: 
 def _interval(estimate: np.ndarray, variance: np.ndarray, df: float = np.inf) -> dict[str, np.ndarray]:
     """exp(estimate) with its 95% interval and the two-sided p-value (t with ``df`` degrees of freedom;
     normal when infinite)."""
-    from scipy import stats  # imported by the fits that use it, not by every command
-
     se = np.sqrt(variance)
     law = stats.norm if np.isinf(df) else stats.t(df)
     z = float(law.ppf(0.975))

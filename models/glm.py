@@ -189,9 +189,8 @@ class ZeroInflatedNegativeBinomialGLM(CountModel):
         p0_nb = np.exp(nb2_loglik(np.zeros_like(yf), mu_nb, nb["alpha"]))
         excess = np.clip(((yf == 0).mean() - p0_nb.mean()) / np.clip(1 - p0_nb.mean(), 1e-6, None), 0.02, 0.9)
         start = np.r_[special.logit(excess), np.zeros(W.shape[1] - 1), nb["params"], nb["alpha"]]
-        from statsmodels.discrete.count_model import (
-            ZeroInflatedNegativeBinomialP,  # imported by the fits that use it, not by every command
-        )
+        # imported by the fit that uses it, not by every command
+        from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
         model = ZeroInflatedNegativeBinomialP(yf, D, exog_infl=W, inflation="logit", p=2)
         best = None

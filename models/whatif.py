@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 #: Level of the interval of the change in expected events.
 CHANGE_LEVEL = 0.90
@@ -74,8 +75,6 @@ def scenario_forecasts(baseline: pd.DataFrame, scenario: pd.DataFrame, counts: M
     district rows (matched on the index) under the scenario's registry.
     """
     scenario = scenario.loc[baseline.index]
-    from scipy import stats  # imported by the fits that use it, not by every command
-
     z = stats.norm.ppf(0.5 + CHANGE_LEVEL / 2)
     p_base, p_scen = np.asarray(hazard.predict_proba(baseline)), np.asarray(hazard.predict_proba(scenario))
     frames = []

@@ -341,7 +341,7 @@ def write_selection_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path, co
 
     def writer(frame: pd.DataFrame, path: Path):
         if path.suffix == ".parquet":
-            return lambda handle: frame.to_parquet(handle, index=False)
+            return _parquet_writer(frame)
         return lambda handle: frame.to_csv(handle, index=False)
 
     write_atomically({paths[kind]: writer(frame, paths[kind]) for kind, frame in tables.items()})

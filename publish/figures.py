@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
 
 def _figure(width: float, height: float) -> Figure:
-    from matplotlib.backends.backend_agg import (
-        FigureCanvasAgg,  # imported by the first figure, not every command
-    )
+    # imported by the first figure, not by every command
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")

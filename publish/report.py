@@ -426,7 +426,8 @@ def forces_view(forces: dict | None, week: date) -> dict | None:
     :data:`FORCES_RECENT_WEEKS` weeks, and the estimated effect of a withdrawal (the pooled sentences).
 
     ``forces``: {"deployments": registry rows with district_code (start < Monday <= end = present),
-    "withdrawals": :func:`features.forces.departures` rows, "sentences": [...], "caveat": text}; None: no section.
+    "withdrawals": :func:`features.forces.departures` rows, "sentences": [...], "caveat": text, and optionally
+    "study_cutoff": the last week the sentences' study saw}; None: no section.
     """
     if forces is None:
         return None
