@@ -79,12 +79,18 @@ class WithdrawalEvidence:
 
 def evidence_panel(table: FeatureTable, panel_start: pd.Timestamp) -> pd.DataFrame:
     """district_code, week_start, y, major for every district and every fully observed week from panel_start."""
-    f = table.frame
-    rows = f[(f["week_start"] >= pd.Timestamp(panel_start)) & f["target_violent_events_h1"].notna()]
+    columns = ["district_code", "week_start", "target_violent_events_h1", "target_major_attack_h1"]
+    rows = table.frame.loc[_observed(table, panel_start), columns]  # four columns, not a copy of the table
     return pd.DataFrame({"district_code": rows["district_code"].astype("string").to_numpy(),
                          "week_start": rows["week_start"].to_numpy(),
                          "y": rows["target_violent_events_h1"].to_numpy(float),
                          "major": rows["target_major_attack_h1"].to_numpy(float)})
+
+
+def _observed(table: FeatureTable, panel_start: pd.Timestamp) -> pd.Series:
+    """The table's rows from panel_start whose week is fully observed (its 1-week target is known)."""
+    f = table.frame
+    return (f["week_start"] >= pd.Timestamp(panel_start)) & f["target_violent_events_h1"].notna()
 
 
 def withdrawal_evidence(table: FeatureTable, deployments: pd.DataFrame, neighbours: pd.DataFrame,
@@ -136,8 +142,8 @@ def current_evidence(table: FeatureTable, deployments: pd.DataFrame, neighbours:
     is not :func:`reusable`, else the stored study with this run's own departures and deployments (seconds
     saved on every week that only scores)."""
     key = evidence_key(deployments, panel_start, sources, table.frame["district_code"].unique(), windows)
-    panel = evidence_panel(table, panel_start)
-    first, last = panel["week_start"].min(), panel["week_start"].max()
+    observed = table.frame.loc[_observed(table, panel_start), "week_start"]
+    first, last = observed.min(), observed.max()
     if recompute or not reusable(stored, key, last, max_age_weeks):
-        return _evidence(panel, deployments, neighbours, windows, key)
+        return _evidence(evidence_panel(table, panel_start), deployments, neighbours, windows, key)
     return replace(stored, withdrawals=departures(deployments, first, last), deployments=deployments, fresh=False)
