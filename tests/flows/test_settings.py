@@ -43,3 +43,22 @@ def test_the_country_defaults_to_the_only_one_and_several_are_chosen(monkeypatch
     assert Settings(home=tmp_path, country_iso3="xab").country().name == "Bellmark"
     with pytest.raises(CountryError, match="no country NER"):
         Settings(home=tmp_path, countries=("XAA", "NER"))
+
+
+def test_a_run_sends_no_telemetry_unless_the_environment_asks_for_it(tmp_path):
+    """Importing the flows turns MLflow's and Prefect's client telemetry off (no network at run time), in a
+    fresh process as a worker or `vigie` starts one; a user's explicit choice is kept."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import flows.weekly, mlflow.telemetry as t; from prefect._internal.analytics.enabled import "
+             "is_telemetry_enabled as p; print(t.get_telemetry_client() is None, p())")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    env = {k: v for k, v in env.items() if k not in ("CI", "PYTEST_CURRENT_TEST", "PYTEST_VERSION")}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, cwd=tmp_path,
+                         check=True)
+    assert out.stdout.split() == ["True", "False"]
+    chosen = subprocess.run([sys.executable, "-c", "import flows, os; print(os.environ['DO_NOT_TRACK'])"],
+                            env={**env, "DO_NOT_TRACK": "0"}, capture_output=True, text=True, check=True)
+    assert chosen.stdout.strip() == "0"
