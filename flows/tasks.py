@@ -373,9 +373,10 @@ def commit_outputs(staged: Path, settings: Settings) -> dict[str, str]:
 
 
 @task(name="log-outputs")
-def log_outputs(run_id: str, scores: pd.DataFrame, gazetteer: Gazetteer, table: FeatureTable, outputs: dict[str, str]) -> None:
-    """The district map, the published scores and the report, on the week's MLflow run."""
-    tracking.log_to_run(run_id, figures={"district_risk_map": figures.week_map(scores, gazetteer.districts, table.forecast_week)},
+def log_outputs(run_id: str, scores: pd.DataFrame, gazetteer: Gazetteer, settings: Settings, outputs: dict[str, str]) -> None:
+    """The tier map (the report's, as SVG), the published scores and the report, on the week's MLflow run."""
+    tier_map = report.week_map_svg(scores, gazetteer.districts, settings.country_names())
+    tracking.log_to_run(run_id, texts={"figures/district_risk_map.svg": tier_map},
                         frames={"published_scores": scores}, files={"report": Path(outputs["report"])},
                         description=summary.publication_description(scores))
 

@@ -145,7 +145,7 @@ def _publish_week(settings: Settings, gazetteer: Gazetteer, forecast_week: pd.Ti
             raise
         outputs = commit_outputs(staged, settings)
         keep_withdrawal_study(evidence, settings)
-        log_outputs(run_id, scores, gazetteer, table, outputs)
+        log_outputs(run_id, scores, gazetteer, settings, outputs)
         finish_tracking_run(run_id)
     except BaseException as exc:
         fail_tracking_run(run_id, exc)

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from models.slots import HAZARD_HORIZON
-
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -130,18 +128,6 @@ def feature_importance(importance: pd.Series, top: int = 20, title: str = "Featu
     return fig
 
 
-def district_map(districts, column: str = "score", title: str | None = None, cmap: str = "OrRd") -> Figure:
-    """Choropleth of ``districts[column]`` (a GeoDataFrame, any CRS) with a colour bar; districts whose
-    value is missing are drawn in light grey."""
-    fig = _figure(7, 6)
-    ax = fig.subplots()
-    districts.plot(column=column, ax=ax, cmap=cmap, legend=True, edgecolor="0.4", linewidth=0.4,
-                   missing_kwds={"color": "0.9", "edgecolor": "0.6"}, legend_kwds={"label": column, "shrink": 0.7})
-    ax.set_axis_off()
-    ax.set_title(title or column)
-    return fig
-
-
 # --------------------------------------------------------------------------------------------------
 # The figures a run logs
 # --------------------------------------------------------------------------------------------------
@@ -186,13 +172,6 @@ def importance_figures(importance: Mapping, names: Mapping) -> dict[str, Figure]
     """One bar chart per slot whose model is explainable ({slot: (recipe, importance Series)} in)."""
     return {f"feature_importance_{slot.kind}_h{slot.horizon}": feature_importance(values, title=f"{names[slot]}: {recipe}")
             for slot, (recipe, values) in importance.items()}
-
-
-def week_map(scores: pd.DataFrame, districts, week) -> Figure:
-    """Choropleth of the 4-week risk score of a published week."""
-    h4 = scores[scores["horizon_weeks"] == HAZARD_HORIZON][["district_code", "risk_score"]]
-    shapes = districts.merge(h4, on="district_code", how="left")
-    return district_map(shapes, column="risk_score", title=f"Risk score, week of {pd.Timestamp(week).date()}")
 
 
 def event_study_figure(table: pd.DataFrame,

@@ -499,10 +499,9 @@ def render_report(
     frame = report_frame(scores)
     country = "+".join(dict.fromkeys(frame["country_iso3"].astype(str)))
     week = pd.Timestamp(frame["week_start"].iloc[0]).date()
-    horizons = sorted(set(frame["horizon_weeks"].astype(int)))
-    horizon = HAZARD_HORIZON if HAZARD_HORIZON in horizons else horizons[0]
-    rows = frame[frame["horizon_weeks"] == horizon].reset_index(drop=True)
-    week1 = frame[frame["horizon_weeks"] == 1].reset_index(drop=True) if 1 in horizons else None
+    horizon, rows = _map_rows(frame)
+    is_week1 = frame["horizon_weeks"] == 1
+    week1 = frame[is_week1].reset_index(drop=True) if is_week1.any() else None
     first = frame.iloc[0]
     data_cutoff = pd.Timestamp(first["data_cutoff"]).date()
     simulated = bool(frame["is_simulated"].any())
@@ -541,6 +540,26 @@ def render_report(
         "readme_path": str(README),
     }
     return template_environment().get_template("report.html.j2").render(**context)
+
+
+def _map_rows(frame: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """The horizon the map and tables show (4 weeks, else the shortest published) and its rows."""
+    horizons = sorted(set(frame["horizon_weeks"].astype(int)))
+    horizon = HAZARD_HORIZON if HAZARD_HORIZON in horizons else horizons[0]
+    return horizon, frame[frame["horizon_weeks"] == horizon].reset_index(drop=True)
+
+
+def week_map_svg(scores: pd.DataFrame, districts: gpd.GeoDataFrame, names: Mapping[str, str] | None = None) -> str:
+    """The report's tier map of a publish (``scores``, as :func:`render_report` takes them; for a region all its
+    countries) as a standalone SVG document with a title and a legend of its own: what the week's MLflow run
+    shows (no plotting library). ``names``: ISO3 -> country name (default: the ISO3 table's)."""
+    frame = report_frame(scores)
+    week = pd.Timestamp(frame["week_start"].iloc[0]).date()
+    horizon, rows = _map_rows(frame)
+    name = " and ".join(country_label(c, (names or {}).get(c)) for c in dict.fromkeys(frame["country_iso3"].astype(str)))
+    macro = template_environment().get_template("tier_map.svg.j2").module.tier_map
+    return str(macro(map_view(rows, districts), f"Map of the districts of {name} coloured by risk tier",
+                     title=f"{name}: risk tier for the {horizon} weeks from {week.isoformat()}"))
 
 
 def recent_violence_table(table, districts: pd.DataFrame) -> pd.DataFrame:

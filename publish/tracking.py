@@ -233,6 +233,31 @@ def _resumed(run_id: str):
     MlflowClient().update_run(run_id, status="RUNNING")
 
 
+#: Vigie's code: the checkout whose commit a run records, when it runs from one.
+CODE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def run_context() -> dict[str, str]:
+    """The tags MLflow's default run context gives a run (the command, its source type, the user) and the git
+    commit of Vigie's code when it runs from a checkout. Not MLflow's context providers: their git lookup
+    imports GitPython (half a second of a warm weekly run) and reads the checkout of ``sys.argv[0]``, which
+    under a Prefect worker is the worker's, not Vigie's."""
+    import getpass
+    import subprocess
+    import sys
+
+    tags = {"mlflow.source.name": sys.argv[0] if sys.argv and sys.argv[0] else "<console>",
+            "mlflow.source.type": "LOCAL", "mlflow.user": getpass.getuser()}
+    try:
+        head = subprocess.run(["git", "-C", str(CODE_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return tags
+    commit = head.stdout.strip()
+    return tags | ({"mlflow.source.git.commit": commit} if head.returncode == 0 and commit else {})
+
+
 def finish_run(run_id: str) -> None:
     MlflowClient().set_terminated(run_id, "FINISHED")
 
@@ -250,9 +275,7 @@ class FrameDataset(PandasDataset):
     @classmethod
     def of(cls, frame: pd.DataFrame, *, name: str, digest: str) -> "FrameDataset":
         """As ``mlflow.data.from_pandas(frame, name=name, digest=digest)``: its source is the running code."""
-        from mlflow.tracking.context import registry
-
-        return cls(df=frame, source=CodeDatasetSource(tags=registry.resolve_tags()), name=name, digest=digest)
+        return cls(df=frame, source=CodeDatasetSource(tags=run_context()), name=name, digest=digest)
 
     @property
     def schema(self) -> Schema | None:
@@ -276,8 +299,9 @@ def start_run(exp_name: str, run_name: str, *, tags: dict[str, str], params: dic
     tables, JSON under ``tables/``), its ``description`` and its inputs as MLflow datasets (``datasets``:
     {name: (frame, digest, tags)}: the UI's "Datasets used", with the schema, our digest and tags such as the
     cutoff), and return its id."""
-    with mlflow.start_run(experiment_id=experiment(exp_name), run_name=run_name, description=description) as run:
-        mlflow.set_tags(tags)
+    opened = MlflowClient().create_run(experiment(exp_name), run_name=run_name,
+                                       tags={**run_context(), **tags, **({DESCRIPTION_TAG: description} if description else {})})
+    with mlflow.start_run(run_id=opened.info.run_id) as run:
         mlflow.log_params(params)
         for name, (frame, digest, dataset_tags) in (datasets or {}).items():
             dataset = FrameDataset.of(frame, name=name, digest=digest[:36])  # our digest: no hashing

@@ -109,7 +109,7 @@ def test_run_flow_on_simulated_country_into_duckdb(tmp_path, prefect_harness, mo
             "tables/settings.json"} <= tables
     pictures = {a.path for a in client.list_artifacts(summary["run_id"], "figures")}
     assert {"figures/reliability.png", "figures/pit_histogram.png", "figures/predicted_vs_observed.png",
-            "figures/district_risk_map.png", "figures/withdrawal_event_study.png"} <= pictures
+            "figures/district_risk_map.svg", "figures/withdrawal_event_study.png"} <= pictures
     page = Path(summary["outputs"]["report"]).read_text()
     assert 'id="forces"' in page and "MINUSMA" in page and "G5 Sahel Joint Force" in page
     assert 'id="headline-skill"' in page and 'class="badge">champion' in page and "<svg class=\"spark\"" in page
@@ -211,7 +211,7 @@ def test_run_flow_into_postgresql_with_mlflow_server(tmp_path, prefect_harness, 
     assert run.data.tags["data_cutoff"] == summary["week_start"]
     assert mlflow.MlflowClient().get_model_version_by_alias("vigie-mli-hazard-h4", "champion").run_id == summary["run_id"]
     pictures = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["run_id"], "figures")}
-    assert "figures/district_risk_map.png" in pictures
+    assert "figures/district_risk_map.svg" in pictures
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

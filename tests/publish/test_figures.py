@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 from matplotlib.figure import Figure
 
 from models.metrics import reliability_table
 from publish.figures import (
-    district_map,
     feature_importance,
     pit_histogram,
     predicted_vs_observed,
@@ -92,17 +89,6 @@ def test_feature_importance_keeps_the_largest_absolute_values(tmp_path):
     assert [p.get_width() for p in ax.patches] == [0.5, 2.0, -3.0]
     assert ax.get_xlabel() == "gain"
     assert _saved(fig, tmp_path / "importance.png")
-
-
-def test_district_map(tmp_path):
-    gdf = gpd.GeoDataFrame({"district_code": ["A", "B", "C"], "score": [10.0, 80.0, np.nan]},
-                           geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(0, 1, 1, 2)],
-                           crs="EPSG:4326")
-    fig = district_map(gdf, "score", title="Risk")
-    assert len(fig.axes) == 2  # map + colour bar
-    ax = fig.axes[0]
-    assert ax.get_title() == "Risk" and len(ax.collections) >= 2  # scored districts + the missing one
-    assert _saved(fig, tmp_path / "map.png")
 
 
 def test_reliability_panels_draw_the_candidates_and_only_the_best_baseline():

@@ -19,6 +19,7 @@ from publish.report import (
     TIER_COLOURS,
     district_svg_paths,
     render_report,
+    week_map_svg,
 )
 from publish.schema import SCORE_COLUMNS
 
@@ -145,6 +146,27 @@ def test_header_and_map_name_every_district_coloured_by_tier(square4):
     assert any(title.endswith("severe, score 60.0") for _, _, title in paths)
     legend = section(html, "map")
     assert all(tier in legend for tier in TIER_COLOURS)
+
+
+def test_the_week_map_is_the_reports_map_as_a_standalone_svg_with_title_and_legend(square4):
+    """What the week's MLflow run shows: a well-formed SVG document (parsed as XML), every district filled as in
+    the report, a title naming the country, the horizon and the week, and a legend of the tiers drawn."""
+    from xml.etree import ElementTree
+
+    scores = make_scores(square4, [5.0, 30.0, 60.0, 12.0])
+    svg = week_map_svg(scores, square4, {"SIM": "Simulania"})
+    root = ElementTree.fromstring(svg)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    fills = {p.find("s:title", ns).text.split(" (")[0]: p.get("fill") for p in root.iterfind("s:path", ns)}
+    assert fills == {"District 1": TIER_COLOURS["low"], "District 2": TIER_COLOURS["high"],
+                     "District 3": TIER_COLOURS["severe"], "District 4": TIER_COLOURS["elevated"]}
+    inline = re.search(r"<svg .*?</svg>", render(square4, scores), flags=re.S).group(0)
+    assert re.findall(r'<path class="district" d="([^"]+)"', inline) == [p.get("d") for p in root.iterfind("s:path", ns)]
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "Simulania: risk tier for the 4 weeks from 2024-01-08" in texts
+    assert [t for t in texts if t in TIER_COLOURS] == list(TIER_COLOURS)
+    assert [r.get("fill") for r in root.iterfind("s:g/s:rect", ns)] == list(TIER_COLOURS.values())
 
 
 def test_svg_projection_scales_longitude_by_cos_latitude():
