@@ -205,7 +205,7 @@ def run_backtest(table: FeatureTable, specs: Sequence[ModelSpec], config: Backte
             rows = rows[~np.isnan(y_eval[rows])]
             if rows.size:
                 rng = np.random.default_rng((config.seed, _spec_key(spec), i_block))
-                parts.append(_score(spec, model, features.iloc[rows], active[rows],
+                parts.append(_score(spec, model, _take(features, rows), active[rows],
                                     y_eval[rows], rng, config.quantiles))
     predictions = _stack(parts, prediction_columns(config.quantiles))
     metrics = metrics_by(predictions, ["model", "kind", "horizon"]) if len(predictions) else pd.DataFrame(
@@ -267,10 +267,18 @@ def _fit(spec: ModelSpec, features: pd.DataFrame, weeks: np.ndarray, y_fit: np.n
     rows = np.flatnonzero(keep)
     if not (weeks[rows] + np.timedelta64(7 * spec.training_horizon, "D") <= origin.to_datetime64()).all():
         raise AssertionError(f"{spec.name}: a training target window ends after the origin {origin.date()}")
-    X = features.iloc[:n_prefix] if rows.size == n_prefix else features.iloc[rows]
+    X = _take(features, rows)
     model = spec.factory()
     model.fit(X, y_fit[rows])
     return model, int(rows.size)
+
+
+def _take(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[rows]`` (``rows`` increasing), as a slice when they are consecutive: the usual case, as the
+    frame is sorted by week, and no copy of every feature column for each fit and each block of origins."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return frame.iloc[rows[0]: rows[-1] + 1]
+    return frame.iloc[rows]
 
 
 def _score(spec: ModelSpec, model: Model, X: pd.DataFrame, active: np.ndarray, y: np.ndarray, rng: np.random.Generator,

@@ -35,6 +35,7 @@ from models.design import (
     catalog_features,
     catalog_specs,
     feature_matrix,
+    kept_rows,
     recency_weights,
     recent_rows,
     require_columns,
@@ -102,7 +103,7 @@ class LightGBMCount(BoosterExplanations, CountModel):
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "LightGBMCount":
         y = np.asarray(y, dtype=np.float64)
         rows = np.isfinite(y) & (y >= 0)
-        X, y = X[rows], y[rows]
+        X, y = kept_rows(X, rows), y[rows]
         if not self.requested_features:
             raise KeyError("the feature selection found no feature in the catalog")
         require_columns(X, self.requested_features)
@@ -211,7 +212,7 @@ class BoostedCount(CountModel):
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "BoostedCount":
         y = np.asarray(y, dtype=np.float64)
         rows = np.isfinite(y) & (y >= 0)
-        X, y = X[rows], y[rows]
+        X, y = kept_rows(X, rows), y[rows]
         self.base.fit(X, y)
         if not self.requested_features:
             raise KeyError("the feature selection found no feature in the catalog")

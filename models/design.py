@@ -80,6 +80,12 @@ def require_columns(X: pd.DataFrame, columns: Sequence[str]) -> None:
         raise KeyError(f"feature columns missing from X: {missing}")
 
 
+def kept_rows(X: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """X's rows where the boolean ``rows`` is set: X itself when every row is kept (the usual case: a fit is
+    handed rows with finite targets), not a copy of a frame that may hold every feature column."""
+    return X if rows.all() else X[rows]
+
+
 def log_features(specs: Sequence[FeatureSpec]) -> list[str]:
     """Count-like features (sums, lags, decayed sums, durations, indicators...) enter GLMs as log1p; calendar
     terms (family "seasonality") and trends (statistic "trend", already log ratios that can be negative)

@@ -25,6 +25,7 @@ from models.design import (
     LinearDesign,
     SelectedFeatures,
     Selection,
+    kept_rows,
     log_features,
     require_columns,
     resolve_features,
@@ -91,7 +92,7 @@ class NegativeBinomialGLM(SelectedFeatures, CountModel):
             raise KeyError("the feature selection found no feature in the catalog")
         require_columns(X, used)
         rows = np.isfinite(y) & (y >= 0)
-        Xf, yf = X[rows], y[rows]
+        Xf, yf = kept_rows(X, rows), y[rows]
         self.design_ = LinearDesign(used, log_features(self.requested_features),
                                     min_variation=self.min_variation).fit(Xf)
         self.features_ = self.design_.features_
@@ -173,7 +174,7 @@ class ZeroInflatedNegativeBinomialGLM(CountModel):
             raise KeyError("the feature selections found no count or no inflation feature in the catalog")
         require_columns(X, [*used, *infl])
         rows = np.isfinite(y) & (y >= 0)
-        Xf, yf = X[rows], y[rows]
+        Xf, yf = kept_rows(X, rows), y[rows]
         self.design_ = LinearDesign(used, log_features(self.requested_features),
                                     min_variation=self.min_variation).fit(Xf)
         self.inflation_design_ = LinearDesign(infl, log_features(self.inflation_features),

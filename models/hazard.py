@@ -40,6 +40,7 @@ from models.design import (
     Selection,
     catalog_features,
     feature_matrix,
+    kept_rows,
     log_features,
     require_columns,
     resolve_features,
@@ -124,7 +125,7 @@ class DiscreteTimeHazard(SelectedFeatures, HazardModel):
             raise KeyError("the feature selection found no feature in the catalog")
         require_columns(X, used)
         rows = np.isfinite(event)
-        Xf, ef = X[rows], (event[rows] > 0).astype(np.float64)
+        Xf, ef = kept_rows(X, rows), (event[rows] > 0).astype(np.float64)
         counts = [f for f in log_features(self.requested_features) if f not in self.duration_features]
         self.design_ = LinearDesign(used, counts, duration_features=self.duration_features,
                                     duration_knots=self.duration_knots, min_variation=self.min_variation).fit(Xf)
@@ -244,7 +245,7 @@ class LightGBMHazard(BoosterExplanations, HazardModel):
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "LightGBMHazard":
         event = np.asarray(event, dtype=np.float64)
         rows = np.isfinite(event)
-        X, e = X[rows], (event[rows] > 0).astype(np.float64)
+        X, e = kept_rows(X, rows), (event[rows] > 0).astype(np.float64)
         if not self.requested_features:
             raise KeyError("the feature selection found no feature in the catalog")
         require_columns(X, self.requested_features)

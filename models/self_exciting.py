@@ -27,6 +27,7 @@ from models.design import (
     LinearDesign,
     Selection,
     feature_matrix,
+    kept_rows,
     log_features,
     rate_divisor,
     recency_weights,
@@ -196,7 +197,7 @@ class SelfExcitingNB(CountModel):
         y = np.asarray(y, dtype=np.float64)
         rows = np.isfinite(y) & (y >= 0)
         rows &= recent_rows(X, self.max_train_weeks)
-        X, y = X[rows], y[rows]
+        X, y = kept_rows(X, rows), y[rows]
         if len(y) == 0:
             raise ValueError("SelfExcitingNB needs at least one training row with a target")
         rates = [s.name for s in self.requested_rates]
@@ -335,7 +336,7 @@ class SelfExcitingHazard(HazardModel):
     def fit(self, X: pd.DataFrame, event: np.ndarray) -> "SelfExcitingHazard":
         event = np.asarray(event, dtype=np.float64)
         rows = np.isfinite(event)
-        X, e = X[rows], (event[rows] > 0).astype(np.float64)
+        X, e = kept_rows(X, rows), (event[rows] > 0).astype(np.float64)
         if len(e) == 0:
             raise ValueError("SelfExcitingHazard needs at least one training row")
         rates = [s.name for s in self.requested_rates]
